@@ -1,0 +1,54 @@
+#pragma once
+// An image to flash, as a stream of extents in increasing offset order:
+// data (bytes to write) or holes (ranges that are all zero in the image, or
+// unmapped in its .bmap). Sources: local raw files; .gz/.xz/.zst/.bz2
+// decompressed on the fly (libarchive raw format + filters); http(s) URLs
+// streamed with libcurl (range requests to resume). Never staged whole.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace source {
+
+struct SourceError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool hole = false;       // true: no data; `data` is empty
+  bool mapped = true;      // false: unmapped in the .bmap ("don't care")
+  std::vector<uint8_t> data;  // length bytes when !hole
+};
+
+struct OpenOptions {
+  std::string bmap_path;             // optional .bmap (bmaptool format)
+  uint32_t zero_block = 4096;        // granularity of zero detection
+  uint32_t max_extent = 1u << 20;    // data extents are at most this long
+};
+
+class ImageReader {
+ public:
+  virtual ~ImageReader() = default;
+  // The next extent; false at the end of the image.
+  virtual bool next(Extent& out) = 0;
+  // Uncompressed image size when known before reading it all (raw files,
+  // .bmap ImageSize, compressed formats that record it, Content-Length).
+  virtual std::optional<uint64_t> size() const = 0;
+  // Continue from `offset` (resume): seek, range request, or read and
+  // discard for a compressed stream. Only forward of what next() returned
+  // is required; re-opening handles the rest.
+  virtual void seek(uint64_t offset) = 0;
+  // For messages: "/path/img.raw.gz (gzip)", "http://…".
+  virtual std::string describe() const = 0;
+};
+
+// Throws SourceError with a specific message (missing file, bad URL,
+// truncated compressed stream, malformed .bmap with line number, …).
+std::unique_ptr<ImageReader> open_image(const std::string& path_or_url, const OpenOptions& options);
+
+}  // namespace source
