@@ -1,0 +1,193 @@
+#include "protocol/channel.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mkproto {
+
+SocketChannel::SocketChannel(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout), rbuf_(256 << 10) {
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  // A dead peer (pulled cable, rebooted node) is noticed in ~20 s instead of
+  // hours, so a session can be handed to the reconnecting host.
+  int idle = 10, intvl = 5, cnt = 2;
+  setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd_, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd_, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  // Writes to a closed peer must be an error, not SIGPIPE (send MSG_NOSIGNAL).
+}
+
+SocketChannel::~SocketChannel() { ::close(fd_); }
+
+void SocketChannel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+void SocketChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) {
+  std::lock_guard lock(send_mutex_);
+  auto header = encode_header(type, flags, send_seq_, offset, payload);
+  iovec iov[2] = {{header.data(), header.size()}, {const_cast<uint8_t*>(payload.data()), payload.size()}};
+  size_t total = header.size() + payload.size(), done = 0;
+  int idx = 0;
+  while (done < total) {
+    msghdr msg{};
+    msg.msg_iov = iov + idx;
+    msg.msg_iovlen = static_cast<size_t>(2 - idx);
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ConnectionClosed(fmt::format("send: {}", std::strerror(errno)));
+    }
+    done += static_cast<size_t>(n);
+    size_t left = static_cast<size_t>(n);
+    while (idx < 2 && left >= iov[idx].iov_len) {
+      left -= iov[idx].iov_len;
+      iov[idx].iov_len = 0;
+      ++idx;
+    }
+    if (idx < 2) {
+      iov[idx].iov_base = static_cast<uint8_t*>(iov[idx].iov_base) + left;
+      iov[idx].iov_len -= left;
+    }
+  }
+  ++send_seq_;
+  bytes_sent_ += total;
+}
+
+Frame SocketChannel::recv() {
+  for (;;) {
+    if (auto f = decoder_.next()) return std::move(*f);
+    if (timeout_.count() > 0) {
+      pollfd p{fd_, POLLIN, 0};
+      int r = ::poll(&p, 1, static_cast<int>(timeout_.count()));
+      if (r == 0) throw ConnectionClosed(fmt::format("no data from the peer for {} ms", timeout_.count()));
+      if (r < 0 && errno != EINTR) throw ConnectionClosed(fmt::format("poll: {}", std::strerror(errno)));
+    }
+    size_t want = decoder_.wanted();
+    (void)want;
+    ssize_t n = ::recv(fd_, rbuf_.data(), rbuf_.size(), 0);
+    if (n == 0) throw ConnectionClosed("connection closed by the peer");
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      throw ConnectionClosed(fmt::format("recv: {}", std::strerror(errno)));
+    }
+    bytes_received_ += static_cast<uint64_t>(n);
+    decoder_.feed({rbuf_.data(), static_cast<size_t>(n)});
+  }
+}
+
+void MemoryChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) {
+  auto header = encode_header(type, flags, send_seq_++, offset, payload);
+  sent.insert(sent.end(), header.begin(), header.end());
+  sent.insert(sent.end(), payload.begin(), payload.end());
+}
+
+Frame MemoryChannel::recv() {
+  if (auto f = decoder_.next()) return std::move(*f);
+  throw ConnectionClosed("end of input");
+}
+
+namespace {
+struct Addr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+};
+Addr parse_addr(const std::string& ap) {
+  size_t colon = ap.rfind(':');
+  if (colon == std::string::npos || colon + 1 == ap.size())
+    throw std::runtime_error(fmt::format("address '{}': expected ADDR:PORT", ap));
+  std::string host = ap.substr(0, colon), port_s = ap.substr(colon + 1);
+  char* end = nullptr;
+  unsigned long port = std::strtoul(port_s.c_str(), &end, 10);
+  if (*end || port > 65535) throw std::runtime_error(fmt::format("address '{}': bad port '{}'", ap, port_s));
+  Addr a;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &s6->sin6_addr) != 1)
+      throw std::runtime_error(fmt::format("address '{}': '{}' is not a numeric IPv6 address", ap, host));
+    a.len = sizeof *s6;
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(static_cast<uint16_t>(port));
+    if (host.empty()) host = "0.0.0.0";
+    if (inet_pton(AF_INET, host.c_str(), &s4->sin_addr) != 1)
+      throw std::runtime_error(
+          fmt::format("address '{}': '{}' is not a numeric IPv4 address (names are not resolved)", ap, host));
+    a.len = sizeof *s4;
+  }
+  return a;
+}
+}  // namespace
+
+int tcp_connect(const std::string& ap, std::chrono::milliseconds timeout) {
+  Addr a = parse_addr(ap);
+  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) throw ConnectionClosed(fmt::format("socket: {}", std::strerror(errno)));
+  int r = ::connect(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len);
+  if (r < 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (r == 0) {
+      ::close(fd);
+      throw ConnectionClosed(fmt::format("connect to {}: timed out after {} ms", ap, timeout.count()));
+    }
+    int err = 0;
+    socklen_t l = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    if (err) {
+      ::close(fd);
+      throw ConnectionClosed(fmt::format("connect to {}: {}", ap, std::strerror(err)));
+    }
+  } else if (r < 0) {
+    int e = errno;
+    ::close(fd);
+    throw ConnectionClosed(fmt::format("connect to {}: {}", ap, std::strerror(e)));
+  }
+  int fl = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  return fd;
+}
+
+int tcp_listen(const std::string& ap) {
+  Addr a = parse_addr(ap);
+  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 8) < 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::runtime_error(fmt::format("listen on {}: {}", ap, std::strerror(e)));
+  }
+  return fd;
+}
+
+std::string local_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof buf);
+    return fmt::format("[{}]:{}", buf, ntohs(s6->sin6_port));
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof buf);
+  return fmt::format("{}:{}", buf, ntohs(s4->sin_port));
+}
+
+}  // namespace mkproto

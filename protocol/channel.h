@@ -1,0 +1,79 @@
+#pragma once
+// A bidirectional frame stream. Both ends use the same implementation over a
+// TCP socket (SocketChannel); tests and the fuzzer use MemoryChannel.
+// send() numbers frames (seq) per direction; recv() validates through
+// FrameDecoder. send() is thread-safe (the agent's writer thread sends ACKs
+// while the receiver reads).
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <span>
+
+#include "protocol/frame.h"
+
+namespace mkproto {
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  // Sends f with the next sequence number (f.seq is ignored).
+  void send(const Frame& f) { send_raw(f.type, f.flags, f.offset, f.payload); }
+  virtual void send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) = 0;
+  // Next frame; throws ConnectionClosed on EOF/reset/timeout and
+  // ProtocolError on a malformed frame.
+  virtual Frame recv() = 0;
+  virtual void set_max_payload(uint32_t m) = 0;
+};
+
+class SocketChannel : public Channel {
+ public:
+  // Takes ownership of fd. timeout: longest wait for the peer's next bytes
+  // (zero: forever).
+  explicit SocketChannel(int fd, std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
+  ~SocketChannel() override;
+  SocketChannel(const SocketChannel&) = delete;
+  SocketChannel& operator=(const SocketChannel&) = delete;
+  void send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) override;
+  Frame recv() override;
+  void set_max_payload(uint32_t m) override { decoder_.set_max_payload(m); }
+  int fd() const { return fd_; }
+  // Unblocks a recv() in another thread (used to hand a session over).
+  void shutdown();
+  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_received() const { return bytes_received_; }
+
+ private:
+  int fd_;
+  std::chrono::milliseconds timeout_;
+  std::mutex send_mutex_;
+  uint32_t send_seq_ = 0;
+  FrameDecoder decoder_;
+  std::vector<uint8_t> rbuf_;
+  uint64_t bytes_sent_ = 0, bytes_received_ = 0;
+};
+
+// In-memory: recv() decodes the bytes given to feed(); send() appends the
+// encoded frames to `sent` (for tests and the fuzzer).
+class MemoryChannel : public Channel {
+ public:
+  explicit MemoryChannel(uint32_t max_payload = kMaxPayload) : decoder_(max_payload) {}
+  void feed(std::span<const uint8_t> bytes) { decoder_.feed(bytes); }
+  void send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) override;
+  Frame recv() override;
+  void set_max_payload(uint32_t m) override { decoder_.set_max_payload(m); }
+  std::vector<uint8_t> sent;
+
+ private:
+  FrameDecoder decoder_;
+  uint32_t send_seq_ = 0;
+};
+
+// Connects to a numeric "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws
+// ConnectionClosed with the address on failure.
+int tcp_connect(const std::string& addr_port, std::chrono::milliseconds timeout);
+// Listens on a numeric "ADDR:PORT" (port 0: any); returns the fd.
+int tcp_listen(const std::string& addr_port);
+// "ADDR:PORT" a listening socket is bound to.
+std::string local_address(int fd);
+
+}  // namespace mkproto

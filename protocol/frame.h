@@ -1,0 +1,106 @@
+#pragma once
+// Frame layout and the incremental decoder (docs/protocol.md, "Frames").
+// 32-byte little-endian header, then `length` payload bytes:
+//   0 magic u32 "MKPF"  4 version u8  5 type u8  6 flags u16  8 length u32
+//  12 seq u32  16 offset u64  24 check u64 = XXH3-64(header[0..24) + payload)
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "protocol/errors.h"
+
+namespace mkproto {
+
+inline constexpr uint32_t kMagic = 0x46504B4D;  // bytes 'M' 'K' 'P' 'F'
+inline constexpr uint8_t kFrameVersion = 1;
+inline constexpr size_t kHeaderSize = 32;
+// Largest payload of any frame; DATA carries at most kMaxData image bytes
+// (compressed payloads are bounded by ZSTD_compressBound(kMaxData) < this).
+inline constexpr uint32_t kMaxPayload = (4u << 20) + 4096;
+inline constexpr uint32_t kMaxData = 4u << 20;
+// Before authentication only handshake frames, and only this large.
+inline constexpr uint32_t kMaxPayloadUnauthenticated = 1024;
+
+enum class FrameType : uint8_t {
+  kHello = 1,
+  kChallenge = 2,
+  kAuth = 3,
+  kAuthOk = 4,
+  kError = 5,
+  kTargetQuery = 10,
+  kTargetInfo = 11,
+  kOpen = 12,
+  kOpened = 13,
+  kData = 14,
+  kZero = 15,
+  kSkip = 16,
+  kSync = 17,
+  kAck = 18,
+  kFinish = 19,
+  kFinished = 20,
+  kHashRequest = 21,
+  kHashes = 22,
+  kHashesEnd = 23,
+  kVerify = 24,
+  kDigests = 25,
+  kVerifyEnd = 26,
+  kGetFile = 30,
+  kPutFile = 31,
+  kFileData = 32,
+  kFileEnd = 33,
+  kFileDone = 34,
+  kExec = 35,
+  kOutput = 36,
+  kExit = 37,
+  kBye = 40,
+};
+bool known_type(uint8_t t);
+const char* type_name(FrameType t);
+
+// Flags (u16). Unknown bits are rejected (kMalformed).
+inline constexpr uint16_t kFlagZstd = 1;      // DATA/FILE_DATA payload is one zstd frame
+inline constexpr uint16_t kFlagStderr = 2;    // OUTPUT comes from stderr
+inline constexpr uint16_t kKnownFlags = kFlagZstd | kFlagStderr;
+
+struct Frame {
+  FrameType type = FrameType::kBye;
+  uint16_t flags = 0;
+  uint32_t seq = 0;
+  uint64_t offset = 0;
+  std::vector<uint8_t> payload;
+};
+
+// Header + payload, checksum filled in.
+std::vector<uint8_t> encode_frame(const Frame& f);
+// Just the 32-byte header for a payload that is sent separately (no copy).
+std::array<uint8_t, kHeaderSize> encode_header(FrameType type, uint16_t flags, uint32_t seq, uint64_t offset,
+                                               std::span<const uint8_t> payload);
+
+// Incremental decoder: feed() any bytes as they arrive, then take frames with
+// next(). Validates magic, version, type, flags, length (against the current
+// limit), sequence (must be expected_seq, then +1) and checksum; throws
+// ProtocolError with the specific code. After a throw the stream is dead.
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(uint32_t max_payload = kMaxPayload) : max_payload_(max_payload) {}
+  void set_max_payload(uint32_t m) { max_payload_ = m; }
+  void feed(std::span<const uint8_t> bytes);
+  std::optional<Frame> next();
+  // Bytes needed to make progress (header or rest of payload): lets a reader
+  // receive a payload straight into place in one recv.
+  size_t wanted() const;
+  size_t buffered() const { return buf_.size() - pos_; }
+
+ private:
+  void check_header();
+  std::vector<uint8_t> buf_;
+  size_t pos_ = 0;
+  uint32_t max_payload_;
+  uint32_t expected_seq_ = 0;
+  bool header_ok_ = false;
+};
+
+}  // namespace mkproto

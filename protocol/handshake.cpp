@@ -1,0 +1,84 @@
+#include "protocol/handshake.h"
+
+#include <fmt/core.h>
+
+namespace mkproto {
+
+HandshakeResult client_handshake(Channel& ch, const Key& key, const std::string& client_name) {
+  Hello hello;
+  hello.nonce = random_nonce();
+  hello.client = client_name;
+  ch.send(encode(hello));
+  Frame f = ch.recv();
+  Challenge c = decode_challenge(f);
+  if (c.version < hello.min_version || c.version > hello.max_version)
+    throw ProtocolError(ErrorCode::kBadVersion,
+                        fmt::format("agent chose protocol version {}, outside {}..{}", c.version, hello.min_version,
+                                    hello.max_version));
+  ch.send(encode(Auth{host_proof(key, hello.nonce, c.nonce, c.version)}));
+  AuthOk ok = decode_auth_ok(ch.recv());
+  if (!check_agent_proof(key, hello.nonce, c.nonce, c.version, ok.mac))
+    throw ProtocolError(ErrorCode::kAuthFailed,
+                        fmt::format("agent '{}' could not prove it knows the session secret", c.agent));
+  ch.set_max_payload(kMaxPayload);
+  return {c.version, c.agent};
+}
+
+namespace {
+[[noreturn]] void refuse(Channel& ch, ErrorCode code, const std::string& message) {
+  try {
+    ch.send(encode(ErrorMsg{code, 0, message}));
+  } catch (const std::exception&) {
+    // The peer may be gone already; the refusal stands either way.
+  }
+  throw ProtocolError(code, message);
+}
+
+Frame recv_handshake(Channel& ch, FrameType want) {
+  Frame f;
+  try {
+    f = ch.recv();
+  } catch (const ProtocolError& e) {
+    refuse(ch, e.code == ErrorCode::kTooLarge ? ErrorCode::kNotAuthenticated : e.code,
+           fmt::format("before authentication: {}", e.what()));
+  }
+  if (f.type != want)
+    refuse(ch, ErrorCode::kNotAuthenticated,
+           fmt::format("{} frame before authentication (expected {})", type_name(f.type), type_name(want)));
+  return f;
+}
+}  // namespace
+
+HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string& agent_name) {
+  ch.set_max_payload(kMaxPayloadUnauthenticated);
+  Hello hello;
+  try {
+    hello = decode_hello(recv_handshake(ch, FrameType::kHello));
+  } catch (const ProtocolError& e) {
+    if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.what());
+    throw;
+  }
+  if (hello.min_version > kProtocolVersion || hello.max_version < kProtocolVersion)
+    refuse(ch, ErrorCode::kBadVersion,
+           fmt::format("host speaks protocol versions {}..{}, this agent speaks {}", hello.min_version,
+                       hello.max_version, kProtocolVersion));
+  Challenge c;
+  c.version = kProtocolVersion;
+  c.nonce = random_nonce();
+  c.agent = agent_name;
+  ch.send(encode(c));
+  Auth auth;
+  try {
+    auth = decode_auth(recv_handshake(ch, FrameType::kAuth));
+  } catch (const ProtocolError& e) {
+    if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.what());
+    throw;
+  }
+  if (!check_host_proof(key, hello.nonce, c.nonce, c.version, auth.mac))
+    refuse(ch, ErrorCode::kAuthFailed, "authentication failed: the host does not know this agent's session secret");
+  ch.send(encode(AuthOk{agent_proof(key, hello.nonce, c.nonce, c.version)}));
+  ch.set_max_payload(kMaxPayload);
+  return {c.version, hello.client};
+}
+
+}  // namespace mkproto
