@@ -39,6 +39,9 @@ class FileSource {
   // Where a path comes from, for --list and errors:
   // "sysroot /var/cache/.../bin/bash" or "bash_5.2.15-2+b2_armhf.deb".
   virtual std::string origin(const std::string& path) const = 0;
+  // Things the caller may want to show but that do not stop a build, e.g.
+  // two .debs shipping the same path with different content.
+  virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 // An unpacked directory tree.
@@ -47,6 +50,13 @@ std::unique_ptr<FileSource> open_sysroot(const std::string& dir);
 // not silently replace a file of an earlier one with different content:
 // the first in sorted order wins and origin() tells which.
 std::unique_ptr<FileSource> open_debs(const std::vector<std::string>& deb_files_or_dirs);
+// Same, with the number of decompressed bytes kept in memory while
+// indexing (contents beyond it are read again, one .deb at a time, when
+// asked for). The default keeps everything up to 1 GiB.
+struct DebOptions {
+  uint64_t resident_budget = 1024ull << 20;
+};
+std::unique_ptr<FileSource> open_debs(const std::vector<std::string>& deb_files_or_dirs, const DebOptions& opts);
 
 // A path with every symlink resolved inside the root. `chain` lists the
 // symlinks traversed (each must go into the image too, so the names the
@@ -55,6 +65,10 @@ std::unique_ptr<FileSource> open_debs(const std::vector<std::string>& deb_files_
 struct Resolved {
   std::string path;                // final, a regular file or directory
   std::vector<std::string> chain;  // symlinks followed, in order
+  // True when the path was only found through the usrmerge counterpart
+  // (/bin/x found as /usr/bin/x or the reverse): the image needs a link
+  // from the requested name if the binaries use it.
+  bool usrmerge_fallback = false;
 };
 std::optional<Resolved> resolve(const FileSource& fs, const std::string& path);
 

@@ -1,0 +1,59 @@
+#include "mkmaster/rootfs/path_util.h"
+
+#include <fmt/format.h>
+
+#include "mkmaster/rootfs/file_source.h"
+
+namespace rootfs::path {
+
+std::vector<std::string> split(std::string_view p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string_view c = p.substr(i, j - i);
+    if (!c.empty() && c != ".") out.emplace_back(c);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string normalize(std::string_view p) {
+  if (p.empty() || p.front() != '/')
+    throw RootfsError(fmt::format("path '{}' is not absolute inside the root", p));
+  std::vector<std::string> kept;
+  for (auto& c : split(p)) {
+    if (c == "..") {
+      if (!kept.empty()) kept.pop_back();
+    } else {
+      kept.push_back(std::move(c));
+    }
+  }
+  std::string out;
+  for (auto& c : kept) {
+    out += '/';
+    out += c;
+  }
+  return out.empty() ? "/" : out;
+}
+
+std::string join(std::string_view dir, std::string_view name) {
+  std::string out(dir);
+  if (out.empty() || out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+std::string parent(std::string_view p) {
+  size_t slash = p.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return "/";
+  return std::string(p.substr(0, slash));
+}
+
+std::string basename(std::string_view p) {
+  size_t slash = p.rfind('/');
+  return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
+}
+
+}  // namespace rootfs::path
