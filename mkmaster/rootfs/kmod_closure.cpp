@@ -128,8 +128,15 @@ class ModuleTree {
   // only when a name is not a module file.
   std::vector<std::string> by_alias(const std::string& name) {
     if (!aliases_built_) {
-      for (const auto& [mod, p] : files_)
-        for (const auto& a : info(mod).aliases) aliases_.emplace_back(normalise_alias(a), mod);
+      // A module that cannot be read only matters if it is needed: skip it
+      // here, and name it if the alias then turns out to be unknown.
+      for (const auto& [mod, p] : files_) {
+        try {
+          for (const auto& a : info(mod).aliases) aliases_.emplace_back(normalise_alias(a), mod);
+        } catch (const RootfsError& e) {
+          unreadable_.push_back(e.what());
+        }
+      }
       aliases_built_ = true;
     }
     const std::string n = normalise_alias(name);
@@ -150,8 +157,11 @@ class ModuleTree {
     if (mods.empty()) {
       // modprobe ignores a soft dependency that nothing provides.
       if (!hard) return;
-      throw RootfsError(fmt::format("unknown kernel module '{}' ({}): no {}.ko under {} and no module has that alias",
-                                    name, reason, n, dir_));
+      std::string extra;
+      if (!unreadable_.empty())
+        extra = fmt::format("; {} module(s) could not be read, first: {}", unreadable_.size(), unreadable_.front());
+      throw RootfsError(fmt::format("unknown kernel module '{}' ({}): no {}.ko under {} and no module has that alias{}",
+                                    name, reason, n, dir_, extra));
     }
     for (const auto& m : mods) visit_module(m, fmt::format("{} via alias {}", reason, name), hard);
   }
@@ -179,6 +189,7 @@ class ModuleTree {
   std::map<std::string, ModInfo> infos_;
   std::vector<std::pair<std::string, std::string>> aliases_;  // (pattern, module)
   bool aliases_built_ = false;
+  std::vector<std::string> unreadable_;
   std::map<std::string, State> state_;
   std::vector<Module> out_;
 };

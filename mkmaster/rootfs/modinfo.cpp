@@ -64,10 +64,10 @@ ModInfo parse_modinfo(std::string_view ko_bytes, const std::string& what) {
           into = &mi.softdep_pre;
         else if (w == "post:")
           into = &mi.softdep_post;
-        else if (!into)
-          throw RootfsError(fmt::format("{}: .modinfo softdep '{}': '{}' outside pre:/post:", what, val, w));
-        else
+        else if (into)
           into->push_back(w);
+        // Words before any pre:/post: are ignored, as libkmod does (cifs.ko
+        // ships "softdep=gcm").
       }
     }
   }
