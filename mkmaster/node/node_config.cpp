@@ -56,6 +56,9 @@ DeviceConfig node_device_config(const Node& node) {
   for (const auto& [k, v] : default_device_settings()) cfg.set(k, v, "<built-in default>");
   cfg.load_file(node.device_type_config);
   for (const auto& [k, v] : node_variables(node)) cfg.set(k, v, fmt::format("{} ({})", node.where, node.name));
+  // For templates that prefer `ipmitool -f FILE` over -E. Not written to
+  // devices/<node>.conf: it is a local path, not a property of the node.
+  if (!node.password_file.empty()) cfg.set("bmc_password_file", node.password_file, node.where);
   return cfg;
 }
 
