@@ -29,6 +29,9 @@ struct OpenOptions {
   std::string bmap_path;             // optional .bmap (bmaptool format)
   uint32_t zero_block = 4096;        // granularity of zero detection
   uint32_t max_extent = 1u << 20;    // data extents are at most this long
+  bool detect_zeros = true;          // false: every mapped byte is data
+  bool verify_bmap = true;           // check the .bmap per-range checksums
+  int http_retries = 5;              // resumes (Range requests) after a drop
 };
 
 class ImageReader {
@@ -49,6 +52,11 @@ class ImageReader {
 
 // Throws SourceError with a specific message (missing file, bad URL,
 // truncated compressed stream, malformed .bmap with line number, …).
+// next() also throws: a read error, a truncated image, or a .bmap range
+// whose checksum does not match the data (naming the range and its line).
+// Holes from zero detection have mapped=true (the bytes must be zero);
+// unmapped .bmap ranges have mapped=false. Adjacent holes of the same kind
+// are merged; data extents never cross a .bmap range boundary.
 std::unique_ptr<ImageReader> open_image(const std::string& path_or_url, const OpenOptions& options);
 
 }  // namespace source
