@@ -5,8 +5,8 @@ Two products, both built with user-space tools only (no mount, no loop
 devices, no root needed):
 
 * ``initrd``: a busybox initramfs whose /init prints a marker line, brings up
-  eth0 when asked (``--net``: xgmac module, ``mkmaster.sg=off`` honoured with
-  ethtool, DHCP with busybox udhcpc) and then shows a login-like prompt that
+  the disk and eth0 when asked (``--net``: SATA modules for /dev/sda, xgmac,
+  ``mkmaster.sg=off`` honoured with ethtool, DHCP with busybox udhcpc) and then shows a login-like prompt that
   leads to a shell.  The lab's own tests PXE-boot it to check the lab without
   depending on ``mkmaster build``.
 * ``disk``: a raw disk image (MBR, one bootable ext2 partition holding
@@ -29,6 +29,12 @@ import tempfile
 import uuid
 
 KVER = "6.1.0-50-armmp"
+# The SATA stack in load order (lab-notes: depends= from modinfo plus the
+# crct10dif implementation that crc-t10dif needs but does not name).
+SATA_MODULES = ["crypto/crct10dif_common", "crypto/crct10dif_generic", "lib/crc-t10dif",
+                "lib/crc64", "lib/crc64-rocksoft", "block/t10-pi", "drivers/scsi/scsi_common",
+                "drivers/scsi/scsi_mod", "drivers/scsi/sd_mod", "drivers/ata/libata",
+                "drivers/ata/libahci", "drivers/ata/libahci_platform", "drivers/ata/sata_highbank"]
 LIB_DIRS = ["lib/arm-linux-gnueabihf", "usr/lib/arm-linux-gnueabihf", "lib", "usr/lib"]
 
 
@@ -135,6 +141,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 echo
 echo "@MARKER@"
 if [ "@NET@" = yes ]; then
+  for m in @SATA@; do insmod /lib/modules/$m.ko; done
   insmod /lib/modules/xgmac.ko
   ip link set eth0 up
   # QEMU 7.2's xgmac model truncates multi-fragment TX frames: the same
@@ -171,6 +178,7 @@ def build_initrd(out, marker, net=False, host="mkmaster-test"):
         add_program(root, tree, "bin/busybox")
         init = INIT.replace("@MARKER@", marker).replace("@HOST@", host)
         init = init.replace("@NET@", "yes" if net else "no")
+        init = init.replace("@SATA@", " ".join(os.path.basename(m) for m in SATA_MODULES))
         with open(os.path.join(tree, "init"), "w") as f:
             f.write(init)
         os.chmod(os.path.join(tree, "init"), 0o755)
@@ -179,6 +187,9 @@ def build_initrd(out, marker, net=False, host="mkmaster-test"):
             mod = f"lib/modules/{KVER}/kernel/drivers/net/ethernet/calxeda/xgmac.ko"
             os.makedirs(os.path.join(tree, "lib/modules"), exist_ok=True)
             shutil.copy2(resolve_in_root(root, mod), os.path.join(tree, "lib/modules/xgmac.ko"))
+            for m in SATA_MODULES:
+                src = resolve_in_root(root, f"lib/modules/{KVER}/kernel/{m}.ko")
+                shutil.copy2(src, os.path.join(tree, "lib/modules", os.path.basename(m) + ".ko"))
             os.makedirs(os.path.join(tree, "etc"), exist_ok=True)
             with open(os.path.join(tree, "etc/udhcpc.script"), "w") as f:
                 f.write(UDHCPC_SCRIPT)
