@@ -40,6 +40,8 @@ class SocketChannel : public Channel {
   // Unblocks a recv() in another thread (used to hand a session over).
   void shutdown();
   uint64_t bytes_sent() const { return bytes_sent_; }
+  // Sequence number of the next frame send() will emit (tests craft raw frames).
+  uint32_t next_seq() const { return send_seq_; }
   uint64_t bytes_received() const { return bytes_received_; }
 
  private:

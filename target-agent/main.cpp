@@ -1,13 +1,37 @@
 // target-agent: runs on the node inside the master image and writes disk
 // images that mkmaster pushes (see docs/protocol.md).
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "protocol/auth.h"
 #include "protocol/version.h"
+#include "target-agent/server.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"target-agent: receives disk images from mkmaster and writes them to a block device"};
   app.set_version_flag("--version", fmt::format("target-agent {}", mkproto::kProjectVersion));
+  app.require_subcommand(1);
+  agent::AgentConfig cfg;
+  std::string secret_file;
+  auto* serve = app.add_subcommand("serve", "listen for mkmaster and serve pushes, files and commands");
+  serve->add_option("--listen", cfg.listen, "numeric ADDR:PORT to listen on (names are not resolved)")->required();
+  serve->add_option("--secret-file", secret_file, "file holding the session secret ('-': read it from stdin)")
+      ->required();
+  serve->add_option("--target", cfg.target, "the only device OPEN may write (e.g. /dev/sda)");
+  serve->add_flag("--allow-file", cfg.allow_file, "also write regular files (tests and benchmarks)");
   CLI11_PARSE(app, argc, argv);
+  ::signal(SIGPIPE, SIG_IGN);
+  try {
+    cfg.key = mkproto::load_key(secret_file);
+    cfg.name = fmt::format("target-agent {}", mkproto::kProjectVersion);
+    agent::Server server(cfg);
+    fmt::print(stderr, "target-agent: listening on {}\n", server.address());
+    server.run();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "target-agent: error: {}\n", e.what());
+    return 1;
+  }
   return 0;
 }

@@ -1,0 +1,90 @@
+#include "target-agent/agent_test_util.h"
+
+#include <fstream>
+#include <random>
+
+namespace agent_test {
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+void AgentTest::SetUp() {
+  auto base = std::filesystem::temp_directory_path();
+  std::string tmpl = (base / "agent-test-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  dir_ = tmpl;
+  start();
+}
+
+void AgentTest::TearDown() {
+  server_.reset();
+  std::filesystem::remove_all(dir_);
+}
+
+void AgentTest::start(bool allow_file, const std::string& target) {
+  server_.reset();
+  agent::AgentConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  cfg.key = key_;
+  cfg.allow_file = allow_file;
+  cfg.target = target;
+  cfg.name = "target-agent test";
+  server_ = std::make_unique<agent::Server>(cfg);
+  server_->start();
+}
+
+std::unique_ptr<mkproto::SocketChannel> AgentTest::connect_raw() {
+  return std::make_unique<mkproto::SocketChannel>(mkproto::tcp_connect(server_->address(), std::chrono::seconds(5)),
+                                                  std::chrono::seconds(60));
+}
+
+std::unique_ptr<mkproto::SocketChannel> AgentTest::connect() {
+  auto ch = connect_raw();
+  mkproto::client_handshake(*ch, key_, "agent test");
+  return ch;
+}
+
+mkproto::Opened AgentTest::open(mkproto::Channel& ch, const std::string& target, uint64_t image_size,
+                                mkproto::HolesMode holes, const mkproto::SessionId& id) {
+  mkproto::Open o;
+  o.session = id;
+  o.path = target;
+  o.image_size = image_size;
+  o.holes = holes;
+  ch.send(mkproto::encode(o));
+  return mkproto::decode_opened(ch.recv());
+}
+
+mkproto::ErrorMsg AgentTest::expect_error(mkproto::Channel& ch, mkproto::ErrorCode code) {
+  for (;;) {
+    mkproto::Frame f = ch.recv();
+    if (f.type == mkproto::FrameType::kAck) continue;
+    EXPECT_EQ(f.type, mkproto::FrameType::kError) << mkproto::type_name(f.type);
+    auto e = mkproto::decode_error(f);
+    EXPECT_EQ(e.code, code) << mkproto::error_name(e.code) << ": " << e.message;
+    return e;
+  }
+}
+
+void AgentTest::send_data(mkproto::Channel& ch, uint64_t offset, std::span<const uint8_t> data, size_t frame) {
+  for (size_t at = 0; at < data.size(); at += frame) {
+    auto part = data.subspan(at, std::min(frame, data.size() - at));
+    ch.send_raw(mkproto::FrameType::kData, 0, offset + at, part);
+  }
+}
+
+}  // namespace agent_test

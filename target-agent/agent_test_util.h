@@ -1,0 +1,44 @@
+#pragma once
+// An in-process agent on 127.0.0.1 and a raw mkproto client, for the
+// protocol tests (run natively and under qemu-arm-static).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/channel.h"
+#include "protocol/handshake.h"
+#include "target-agent/server.h"
+
+namespace agent_test {
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed);
+std::vector<uint8_t> read_file(const std::string& path);
+void write_file(const std::string& path, const std::vector<uint8_t>& data);
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  // (Re)starts the agent with these settings.
+  void start(bool allow_file = true, const std::string& target = "");
+  std::unique_ptr<mkproto::SocketChannel> connect();  // authenticated
+  std::unique_ptr<mkproto::SocketChannel> connect_raw();  // no handshake
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  // OPEN, expecting OPENED.
+  mkproto::Opened open(mkproto::Channel& ch, const std::string& target, uint64_t image_size,
+                       mkproto::HolesMode holes = mkproto::HolesMode::kZero,
+                       const mkproto::SessionId& id = mkproto::SessionId{1});
+  // Next frame must be an ERROR with this code; returns it.
+  mkproto::ErrorMsg expect_error(mkproto::Channel& ch, mkproto::ErrorCode code);
+  // Sends data as DATA frames of `frame` bytes at `offset`.
+  void send_data(mkproto::Channel& ch, uint64_t offset, std::span<const uint8_t> data, size_t frame = 256 << 10);
+
+  mkproto::Key key_ = mkproto::derive_key("test secret for the agent tests");
+  std::filesystem::path dir_;
+  std::unique_ptr<agent::Server> server_;
+};
+
+}  // namespace agent_test

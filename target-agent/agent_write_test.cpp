@@ -1,0 +1,206 @@
+// The agent writes what it is sent, exactly: raw data, zeroed holes,
+// don't-care holes, zstd frames; resume after a drop; delta hashes; verify
+// digests that catch corruption behind the agent's back.
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "protocol/block_digest.h"
+#include "target-agent/agent_test_util.h"
+
+using namespace mkproto;
+using namespace agent_test;
+
+namespace {
+
+constexpr uint32_t kVerifyBlock = 64 << 10;
+
+// Runs VERIFY and returns the agent's per-block digests.
+std::vector<Digest128> verify(Channel& ch, VerifyEnd* end = nullptr) {
+  ch.send(encode(Verify{kVerifyBlock}));
+  std::vector<Digest128> out;
+  for (;;) {
+    Frame f = ch.recv();
+    if (f.type == FrameType::kAck) continue;
+    if (f.type == FrameType::kVerifyEnd) {
+      auto e = decode_verify_end(f);
+      if (end) *end = e;
+      return out;
+    }
+    auto d = decode_digests(f);
+    EXPECT_EQ(f.offset, uint64_t{kVerifyBlock} * out.size());
+    out.insert(out.end(), d.digests.begin(), d.digests.end());
+  }
+}
+
+uint64_t finish(Channel& ch, uint64_t size) {
+  ch.send(encode(Finish{size}));
+  for (;;) {
+    Frame f = ch.recv();
+    if (f.type != FrameType::kAck) return decode_finished(f);
+  }
+}
+
+}  // namespace
+
+class AgentWrite : public AgentTest {};
+
+TEST_F(AgentWrite, RawImageLandsByteForByteAndVerifies) {
+  const size_t size = 3 * (1 << 20) + 12345;  // not a multiple of anything
+  auto image = random_bytes(size, 1);
+  write_file(path("disk"), random_bytes(size + 8192, 2));  // garbage, larger than the image
+  auto ch = connect();
+  auto opened = open(*ch, path("disk"), size);
+  EXPECT_EQ(opened.watermark, 0u);
+  EXPECT_FALSE(opened.resumed);
+  EXPECT_EQ(opened.target.kind, TargetKind::kRegularFile);
+  EXPECT_EQ(opened.target.size, size + 8192);
+  send_data(*ch, 0, image);
+  EXPECT_EQ(finish(*ch, size), size);
+  auto disk = read_file(path("disk"));
+  ASSERT_EQ(disk.size(), size + 8192);
+  EXPECT_TRUE(std::equal(image.begin(), image.end(), disk.begin()));
+  BlockDigester expect(size, kVerifyBlock);
+  expect.data(0, image);
+  VerifyEnd end;
+  EXPECT_EQ(verify(*ch, &end), expect.digests());
+  EXPECT_EQ(end.overall, expect.overall());
+  EXPECT_EQ(end.bytes_read, size);
+}
+
+TEST_F(AgentWrite, HolesAreZeroedExactlyOrLeftAloneWhenDontCare) {
+  const size_t size = 1 << 20;
+  auto garbage = random_bytes(size, 3);
+  auto data = random_bytes(100000, 4);
+  for (HolesMode mode : {HolesMode::kZero, HolesMode::kSkip}) {
+    write_file(path("disk"), garbage);
+    auto ch = connect();
+    open(*ch, path("disk"), size, mode, SessionId{static_cast<uint8_t>(10 + static_cast<int>(mode))});
+    // data [0, 100000), hole [100000, 600001), data [600001, 700001), hole to the end
+    send_data(*ch, 0, data);
+    auto hole = [&](uint64_t off, uint64_t len) {
+      ch->send(mode == HolesMode::kZero ? encode_zero(off, len) : encode_skip(off, len, SkipReason::kDontCare));
+    };
+    hole(100000, 500001);
+    send_data(*ch, 600001, data);
+    hole(700001, size - 700001);
+    EXPECT_EQ(finish(*ch, size), size);
+    auto disk = read_file(path("disk"));
+    ASSERT_EQ(disk.size(), size);
+    std::vector<uint8_t> expect = mode == HolesMode::kZero ? std::vector<uint8_t>(size, 0) : garbage;
+    std::copy(data.begin(), data.end(), expect.begin());
+    std::copy(data.begin(), data.end(), expect.begin() + 600001);
+    EXPECT_TRUE(disk == expect) << "holes mode " << static_cast<int>(mode);
+    // Verify agrees with the host's view (don't-care ranges left out).
+    BlockDigester d(size, kVerifyBlock);
+    d.data(0, data);
+    mode == HolesMode::kZero ? d.zeros(100000, 500001) : d.dont_care(100000, 500001);
+    d.data(600001, data);
+    mode == HolesMode::kZero ? d.zeros(700001, size - 700001) : d.dont_care(700001, size - 700001);
+    EXPECT_EQ(verify(*ch), d.digests());
+  }
+}
+
+TEST_F(AgentWrite, ZstdFramesAreDecompressed) {
+  std::vector<uint8_t> image(2 << 20);
+  for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<uint8_t>((i / 100) % 7);
+  write_file(path("disk"), std::vector<uint8_t>(image.size(), 0xee));
+  auto ch = connect();
+  open(*ch, path("disk"), image.size());
+  size_t sent_bytes = 0;
+  for (size_t at = 0; at < image.size(); at += 1 << 20) {
+    std::vector<uint8_t> z(ZSTD_compressBound(1 << 20));
+    size_t n = ZSTD_compress(z.data(), z.size(), image.data() + at, 1 << 20, 1);
+    ASSERT_FALSE(ZSTD_isError(n));
+    ch->send_raw(FrameType::kData, kFlagZstd, at, {z.data(), n});
+    sent_bytes += n;
+  }
+  EXPECT_LT(sent_bytes, image.size() / 10);
+  EXPECT_EQ(finish(*ch, image.size()), image.size());
+  EXPECT_EQ(read_file(path("disk")), image);
+}
+
+TEST_F(AgentWrite, ResumesFromTheWatermarkAfterADroppedConnection) {
+  const size_t size = 4 << 20;
+  auto image = random_bytes(size, 5);
+  write_file(path("disk"), std::vector<uint8_t>(size, 0));
+  const SessionId id{42};
+  {
+    auto ch = connect();
+    open(*ch, path("disk"), size, HolesMode::kZero, id);
+    send_data(*ch, 0, std::span(image).first(1536 << 10));
+    // Dropped without FINISH or BYE.
+  }
+  auto ch = connect();
+  auto opened = open(*ch, path("disk"), size, HolesMode::kZero, id);
+  EXPECT_TRUE(opened.resumed);
+  // Everything received before the drop was applied and synced.
+  EXPECT_EQ(opened.watermark, 1536u << 10);
+  // Starting past the watermark would leave a gap: refused.
+  {
+    auto ch2 = connect();
+    auto op2 = open(*ch2, path("disk"), size, HolesMode::kZero, id);  // takes the session over
+    EXPECT_EQ(op2.watermark, 1536u << 10);
+    ch2->send_raw(FrameType::kData, 0, (1536 << 10) + 4096, std::span(image).subspan(0, 4096));
+    expect_error(*ch2, ErrorCode::kOutOfOrder);
+  }
+  auto ch3 = connect();
+  auto op3 = open(*ch3, path("disk"), size, HolesMode::kZero, id);
+  EXPECT_EQ(op3.watermark, 1536u << 10);
+  // Restart one block below the watermark (as the host does), to the end.
+  uint64_t from = op3.watermark - 65536;
+  send_data(*ch3, from, std::span(image).subspan(from));
+  EXPECT_EQ(finish(*ch3, size), size);
+  EXPECT_EQ(read_file(path("disk")), image);
+}
+
+TEST_F(AgentWrite, SyncAcknowledgesTheDurableWatermark) {
+  auto image = random_bytes(300000, 6);
+  write_file(path("disk"), std::vector<uint8_t>(image.size()));
+  auto ch = connect();
+  open(*ch, path("disk"), image.size());
+  send_data(*ch, 0, std::span(image).first(200000));
+  ch->send(encode_empty(FrameType::kSync));
+  EXPECT_EQ(decode_ack(ch->recv()).durable, 200000u);
+}
+
+TEST_F(AgentWrite, HashesDescribeTheTargetBlocks) {
+  auto disk = random_bytes(5 * 65536 + 100, 7);
+  write_file(path("disk"), disk);
+  auto ch = connect();
+  open(*ch, path("disk"), disk.size());
+  ch->send(encode_hash_request(65536, HashRequest{disk.size() - 65536, 65536}));
+  std::vector<uint64_t> got;
+  for (;;) {
+    Frame f = ch->recv();
+    if (f.type == FrameType::kHashesEnd) break;
+    auto h = decode_hashes(f);
+    EXPECT_EQ(f.offset, 65536 + 65536 * got.size());
+    got.insert(got.end(), h.hashes.begin(), h.hashes.end());
+  }
+  ASSERT_EQ(got.size(), 5u);  // 4 whole blocks and 100 bytes
+  for (size_t i = 0; i < got.size(); ++i) {
+    size_t off = 65536 * (i + 1), n = std::min<size_t>(65536, disk.size() - off);
+    EXPECT_EQ(got[i], xxh3_64(disk.data() + off, n)) << i;
+  }
+}
+
+TEST_F(AgentWrite, VerifyCatchesCorruptionBehindTheAgentsBack) {
+  const size_t size = 1 << 20;
+  auto image = random_bytes(size, 8);
+  write_file(path("disk"), std::vector<uint8_t>(size));
+  auto ch = connect();
+  open(*ch, path("disk"), size);
+  send_data(*ch, 0, image);
+  finish(*ch, size);
+  int fd = ::open(path("disk").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  uint8_t bad = static_cast<uint8_t>(image[700000] ^ 0x40);
+  ASSERT_EQ(::pwrite(fd, &bad, 1, 700000), 1);
+  ::close(fd);
+  BlockDigester expect(size, kVerifyBlock);
+  expect.data(0, image);
+  auto got = verify(*ch);
+  ASSERT_EQ(got.size(), expect.digests().size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i] == expect.digests()[i], i != 700000 / kVerifyBlock) << i;
+}

@@ -1,0 +1,222 @@
+#include "target-agent/connection.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "protocol/handshake.h"
+
+namespace agent {
+
+using mkproto::ErrorCode;
+using mkproto::Frame;
+using mkproto::FrameType;
+using mkproto::ProtocolError;
+
+Connection::Connection(const AgentConfig& cfg, Sessions& sessions, int fd)
+    : cfg_(cfg), sessions_(sessions), ch_(fd) {}
+
+Connection::~Connection() {
+  close_session();
+}
+
+void Connection::serve() noexcept {
+  try {
+    mkproto::server_handshake(ch_, cfg_.key, cfg_.name);
+  } catch (const std::exception&) {
+    return;  // refused (ERROR already sent) or the peer went away
+  }
+  try {
+    for (;;) {
+      Frame f = ch_.recv();
+      if (!dispatch(f)) break;
+    }
+    close_session();
+  } catch (const ProtocolError& e) {
+    // Everything received before the bad frame is written and synced first,
+    // so the ERROR's watermark is exact.
+    uint64_t w = close_session();
+    try {
+      ch_.send(mkproto::encode(mkproto::ErrorMsg{e.code, w, e.what()}));
+    } catch (const std::exception&) {
+    }
+  } catch (const std::exception&) {
+    close_session();  // connection dropped: keep the session for a resume
+  }
+}
+
+uint64_t Connection::close_session() noexcept {
+  uint64_t w = 0;
+  const bool had_writer = writer_ != nullptr;
+  if (writer_) {
+    w = writer_->stop();
+    writer_.reset();
+  }
+  if (target_fd_ >= 0) {
+    ::close(target_fd_);
+    target_fd_ = -1;
+  }
+  if (session_) {
+    if (had_writer) sessions_.set_durable(*session_, w);
+    w = sessions_.durable(*session_);
+    sessions_.release(session_);
+    session_.reset();
+  }
+  return w;
+}
+
+bool Connection::dispatch(Frame& f) {
+  switch (f.type) {
+    case FrameType::kTargetQuery: {
+      auto q = mkproto::decode_target_query(f);
+      ch_.send(mkproto::encode(inspect_target(cfg_, resolve_target(cfg_, q.path))));
+      return true;
+    }
+    case FrameType::kOpen: on_open(f); return true;
+    case FrameType::kData:
+    case FrameType::kZero:
+    case FrameType::kSkip: on_place(f); return true;
+    case FrameType::kSync: on_sync(); return true;
+    case FrameType::kFinish: on_finish(f); return true;
+    case FrameType::kHashRequest: on_hash_request(f); return true;
+    case FrameType::kVerify: on_verify(f); return true;
+    case FrameType::kGetFile: on_get_file(f); return true;
+    case FrameType::kPutFile: on_put_file(f); return true;
+    case FrameType::kExec: on_exec(f); return true;
+    case FrameType::kBye: return false;
+    default:
+      throw ProtocolError(ErrorCode::kUnexpected,
+                          fmt::format("frame {}: {} is not a request the agent accepts", f.seq, type_name(f.type)));
+  }
+}
+
+void Connection::on_open(const Frame& f) {
+  auto open = mkproto::decode_open(f);
+  if (session_) throw ProtocolError(ErrorCode::kUnexpected, "OPEN on a connection that already has a session");
+  std::string path = resolve_target(cfg_, open.path);
+  mkproto::TargetInfo info = inspect_target(cfg_, path);
+  if (info.mounted)
+    throw ProtocolError(ErrorCode::kMounted, fmt::format("refusing to write {}: it is mounted on {}", path, info.mount_point));
+  if (open.image_size > info.size)
+    throw ProtocolError(ErrorCode::kImageTooLarge,
+                        fmt::format("refusing to write {}: image is {} bytes, target is only {} bytes", path,
+                                    open.image_size, info.size));
+  bool resumed = false;
+  session_ = sessions_.acquire(open, path, &ch_, resumed);
+  int flags = O_RDWR | O_CLOEXEC;
+  target_fd_ = ::open(path.c_str(), flags);
+  if (target_fd_ < 0) throw ProtocolError(ErrorCode::kIo, fmt::format("open {} for writing: {}", path, std::strerror(errno)));
+  block_device_ = info.kind == mkproto::TargetKind::kBlockDevice;
+  sector_ = info.sector_size;
+  device_size_ = info.size;
+  uint64_t w = sessions_.durable(*session_);
+  writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, w, [this](uint64_t d) {
+    ch_.send(mkproto::encode(mkproto::Ack{d}));
+  });
+  next_offset_.reset();
+  mkproto::Opened opened;
+  opened.watermark = w;
+  opened.resumed = resumed;
+  opened.target = info;
+  ch_.send(mkproto::encode(opened));
+}
+
+void Connection::require_session(const Frame& f) {
+  if (!session_)
+    throw ProtocolError(ErrorCode::kNoSession, fmt::format("frame {}: {} before OPEN", f.seq, type_name(f.type)));
+}
+
+void Connection::on_place(Frame& f) {
+  require_session(f);
+  if (sessions_.finished(*session_))
+    throw ProtocolError(ErrorCode::kUnexpected, fmt::format("frame {}: {} after FINISH", f.seq, type_name(f.type)));
+  WriteItem item;
+  item.offset = f.offset;
+  bool dont_care = false;
+  if (f.type == FrameType::kData) {
+    item.kind = WriteItem::Kind::kData;
+    if (f.payload.empty()) throw ProtocolError(ErrorCode::kMalformed, fmt::format("frame {}: empty DATA", f.seq));
+    if (f.flags & mkproto::kFlagZstd) {
+      unsigned long long n = ZSTD_getFrameContentSize(f.payload.data(), f.payload.size());
+      if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n == 0 || n > mkproto::kMaxData)
+        throw ProtocolError(ErrorCode::kMalformed,
+                            fmt::format("frame {}: zstd DATA must record a content size of 1..{} bytes", f.seq,
+                                        mkproto::kMaxData));
+      item.zstd = true;
+      item.length = n;
+    } else {
+      if (f.payload.size() > mkproto::kMaxData)
+        throw ProtocolError(ErrorCode::kTooLarge, fmt::format("frame {}: DATA of {} bytes (limit {})", f.seq,
+                                                              f.payload.size(), mkproto::kMaxData));
+      item.length = f.payload.size();
+    }
+    item.payload = std::move(f.payload);
+  } else if (f.type == FrameType::kZero) {
+    item.kind = WriteItem::Kind::kZero;
+    item.length = mkproto::decode_zero(f).length;
+  } else {
+    auto s = mkproto::decode_skip(f);
+    item.kind = WriteItem::Kind::kSkip;
+    item.length = s.length;
+    dont_care = s.reason == mkproto::SkipReason::kDontCare;
+  }
+  if (f.offset > session_->image_size || item.length > session_->image_size - f.offset)
+    throw ProtocolError(ErrorCode::kOutOfRange,
+                        fmt::format("frame {}: {} [{}, {}) reaches past the image size {}", f.seq, type_name(f.type),
+                                    f.offset, f.offset + item.length, session_->image_size));
+  if (!next_offset_) {
+    uint64_t w = writer_->durable();
+    if (f.offset > w)
+      throw ProtocolError(ErrorCode::kOutOfOrder,
+                          fmt::format("frame {}: first {} at {} is past the durable watermark {} (that would leave a gap)",
+                                      f.seq, type_name(f.type), f.offset, w));
+    // Restarting below the watermark: what follows is rewritten.
+    session_->truncate_dont_care(f.offset);
+    if (f.offset < w) {
+      // The writer's notion of progress restarts here too.
+      writer_->stop();
+      writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, f.offset, [this](uint64_t d) {
+        ch_.send(mkproto::encode(mkproto::Ack{d}));
+      });
+      sessions_.set_durable(*session_, f.offset);
+    }
+  } else if (f.offset != *next_offset_) {
+    throw ProtocolError(ErrorCode::kOutOfOrder,
+                        fmt::format("frame {}: {} starts at {} but the previous frame ended at {} ({})", f.seq,
+                                    type_name(f.type), f.offset, *next_offset_,
+                                    f.offset > *next_offset_ ? "a gap" : "an overlap"));
+  }
+  next_offset_ = f.offset + item.length;
+  if (dont_care) session_->add_dont_care(f.offset, f.offset + item.length);
+  writer_->push(std::move(item));
+}
+
+void Connection::on_sync() {
+  if (!session_) throw ProtocolError(ErrorCode::kNoSession, "SYNC before OPEN");
+  uint64_t w = writer_->drain_and_sync();
+  sessions_.set_durable(*session_, w);
+  ch_.send(mkproto::encode(mkproto::Ack{w}));
+}
+
+void Connection::on_finish(const Frame& f) {
+  require_session(f);
+  auto fin = mkproto::decode_finish(f);
+  if (fin.image_size != session_->image_size)
+    throw ProtocolError(ErrorCode::kBadRequest, fmt::format("FINISH for image size {}, session was opened for {}",
+                                                            fin.image_size, session_->image_size));
+  uint64_t w = writer_->drain_and_sync();
+  sessions_.set_durable(*session_, w);
+  if (w != session_->image_size)
+    throw ProtocolError(ErrorCode::kIncomplete,
+                        fmt::format("FINISH with only [0, {}) of {} bytes covered", w, session_->image_size));
+  sessions_.set_finished(*session_, true);
+  ch_.send(mkproto::encode_finished(w));
+}
+
+}  // namespace agent

@@ -1,0 +1,49 @@
+#pragma once
+// One authenticated host connection on the agent: the state machine of
+// docs/protocol.md (handshake, then image session / files / exec requests).
+#include <memory>
+
+#include "protocol/channel.h"
+#include "target-agent/session.h"
+#include "target-agent/target.h"
+#include "target-agent/writer.h"
+
+namespace agent {
+
+class Connection {
+ public:
+  Connection(const AgentConfig& cfg, Sessions& sessions, int fd);
+  ~Connection();
+  // Runs until the host says BYE, the connection drops or a protocol error
+  // (answered with an ERROR frame). Never throws.
+  void serve() noexcept;
+
+ private:
+  bool dispatch(mkproto::Frame& f);  // false: end of connection
+  void on_open(const mkproto::Frame& f);
+  void on_place(mkproto::Frame& f);
+  void on_sync();
+  void on_finish(const mkproto::Frame& f);
+  void on_hash_request(const mkproto::Frame& f);
+  void on_verify(const mkproto::Frame& f);
+  void on_get_file(const mkproto::Frame& f);
+  void on_put_file(const mkproto::Frame& f);
+  void on_exec(const mkproto::Frame& f);
+  void require_session(const mkproto::Frame& f);
+  // Drains the writer, records the durable watermark in the session and
+  // releases it. Returns the watermark.
+  uint64_t close_session() noexcept;
+
+  const AgentConfig& cfg_;
+  Sessions& sessions_;
+  mkproto::SocketChannel ch_;
+  std::shared_ptr<Session> session_;
+  int target_fd_ = -1;
+  bool block_device_ = false;
+  uint32_t sector_ = 512;
+  uint64_t device_size_ = 0;
+  std::unique_ptr<TargetWriter> writer_;
+  std::optional<uint64_t> next_offset_;  // where the next placement frame must start
+};
+
+}  // namespace agent

@@ -1,0 +1,100 @@
+#include "target-agent/session.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+namespace agent {
+
+using mkproto::ErrorCode;
+using mkproto::ProtocolError;
+
+void Session::add_dont_care(uint64_t start, uint64_t end) {
+  if (!dont_care.empty()) {
+    auto last = std::prev(dont_care.end());
+    if (last->second == start) {
+      last->second = end;
+      return;
+    }
+  }
+  dont_care[start] = end;
+}
+
+void Session::truncate_dont_care(uint64_t at) {
+  auto it = dont_care.lower_bound(at);
+  dont_care.erase(it, dont_care.end());
+  if (!dont_care.empty()) {
+    auto last = std::prev(dont_care.end());
+    if (last->second > at) last->second = at;
+  }
+}
+
+std::shared_ptr<Session> Sessions::acquire(const mkproto::Open& open, const std::string& path,
+                                           mkproto::SocketChannel* me, bool& resumed) {
+  std::unique_lock lock(mutex_);
+  std::shared_ptr<Session> found;
+  for (auto& s : sessions_)
+    if (s->id == open.session) found = s;
+  if (found) {
+    if (found->path != path || found->image_size != open.image_size || found->holes != open.holes)
+      throw ProtocolError(ErrorCode::kBadRequest,
+                          fmt::format("session is known with target {}, image size {}, holes {}; OPEN asks {}, {}, {}",
+                                      found->path, found->image_size, static_cast<int>(found->holes), path,
+                                      open.image_size, static_cast<int>(open.holes)));
+    if (found->owner && found->owner != me) {
+      // The host reconnected while the old connection still looks alive
+      // (half-open TCP): take the session over.
+      found->owner->shutdown();
+      if (!released_.wait_for(lock, std::chrono::seconds(30), [&] { return found->owner == nullptr; }))
+        throw ProtocolError(ErrorCode::kBusy, "the previous connection of this session did not let go within 30 s");
+    }
+    found->owner = me;
+    resumed = true;
+    sessions_.remove(found);
+    sessions_.push_front(found);
+    return found;
+  }
+  for (auto& s : sessions_)
+    if (s->owner && s->path == path)
+      throw ProtocolError(ErrorCode::kBusy, fmt::format("target {} is being written by another session", path));
+  auto s = std::make_shared<Session>();
+  s->id = open.session;
+  s->path = path;
+  s->image_size = open.image_size;
+  s->holes = open.holes;
+  s->owner = me;
+  resumed = false;
+  sessions_.push_front(s);
+  // Keep the 4 most recent; never forget one that is in use.
+  while (sessions_.size() > 4) {
+    auto victim = std::find_if(sessions_.rbegin(), sessions_.rend(), [](auto& x) { return x->owner == nullptr; });
+    if (victim == sessions_.rend()) break;
+    sessions_.erase(std::next(victim).base());
+  }
+  return s;
+}
+
+void Sessions::release(const std::shared_ptr<Session>& s) {
+  std::lock_guard lock(mutex_);
+  s->owner = nullptr;
+  released_.notify_all();
+}
+
+void Sessions::set_durable(Session& s, uint64_t w) {
+  std::lock_guard lock(mutex_);
+  s.durable = w;
+}
+uint64_t Sessions::durable(const Session& s) {
+  std::lock_guard lock(mutex_);
+  return s.durable;
+}
+void Sessions::set_finished(Session& s, bool f) {
+  std::lock_guard lock(mutex_);
+  s.finished = f;
+}
+bool Sessions::finished(const Session& s) {
+  std::lock_guard lock(mutex_);
+  return s.finished;
+}
+
+}  // namespace agent
