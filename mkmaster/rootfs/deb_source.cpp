@@ -97,7 +97,7 @@ void walk_deb(const std::string& file, const EntryFn& fn) {
       if (t < ARCHIVE_WARN) throw RootfsError(fmt::format("{}: {}: {}", file, name, err_of(tar.get())));
       const char* p = archive_entry_pathname(e);
       if (!p) throw RootfsError(fmt::format("{}: {}: entry without a name", file, name));
-      fn(path::normalize("/" + std::string(p)), tar.get(), e);
+      fn(path::rooted(p), tar.get(), e);
     }
   }
   throw RootfsError(fmt::format("{}: no data.tar.* member (not a .deb?)", file));
@@ -128,7 +128,7 @@ DebIndex index_deb(const std::string& file, uint32_t deb, std::atomic<uint64_t>&
     ent.info.mode = archive_entry_perm(e) & 07777;
     if (const char* hl = archive_entry_hardlink(e)) {
       ent.info.type = FileType::Regular;
-      ent.hardlink = path::normalize("/" + std::string(hl));
+      ent.hardlink = path::rooted(hl);
       auto it = pos.find(ent.hardlink);
       if (it == pos.end())
         throw RootfsError(fmt::format("{}: {}: hard link to unknown {}", file, path, ent.hardlink));

@@ -133,7 +133,7 @@ class Closure {
     for (const auto& name : info.needed) {
       std::vector<std::string> candidates;
       if (name.find('/') != std::string::npos)
-        candidates.push_back(path::normalize(name.front() == '/' ? name : "/" + name));
+        candidates.push_back(path::rooted(name));
       else
         for (const auto& d : dirs) candidates.push_back(path::join(d, name));
       bool found = false;

@@ -38,6 +38,15 @@ std::string normalize(std::string_view p) {
   return out.empty() ? "/" : out;
 }
 
+std::string rooted(std::string_view p) {
+  // Built by hand: GCC 12's -Wrestrict misfires on "/" + std::string at -O3.
+  std::string s;
+  s.reserve(p.size() + 1);
+  s.push_back('/');
+  s.append(p);
+  return normalize(s);
+}
+
 std::string join(std::string_view dir, std::string_view name) {
   std::string out(dir);
   if (out.empty() || out.back() != '/') out += '/';

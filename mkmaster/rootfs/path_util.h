@@ -12,6 +12,8 @@ std::vector<std::string> split(std::string_view p);
 // "/a//b/./c/" -> "/a/b/c"; ".." is applied lexically and never climbs
 // above "/". Throws RootfsError for a relative or empty path.
 std::string normalize(std::string_view p);
+// "usr/bin/x" or "./usr/bin/x" -> "/usr/bin/x" (normalised).
+std::string rooted(std::string_view p);
 // join("/a", "b") -> "/a/b"; join("/", "b") -> "/b".
 std::string join(std::string_view dir, std::string_view name);
 // parent("/a/b") -> "/a"; parent("/a") -> "/"; parent("/") -> "/".

@@ -70,7 +70,7 @@ struct Walk {
         if (std::find(r.chain.begin(), r.chain.end(), cand) == r.chain.end()) r.chain.push_back(cand);
         auto target = path::split(info->link_target);
         todo.insert(todo.begin(), target.begin(), target.end());
-        if (info->link_target.front() == '/') cur = "/";
+        if (info->link_target.front() == '/') cur.assign(1, '/');
         continue;
       }
       if (info->type != FileType::Directory && !todo.empty()) return std::nullopt;  // file used as a dir
