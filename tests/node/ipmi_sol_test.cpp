@@ -1,0 +1,248 @@
+// Power, boot device and SOL console automation against the real ipmitool
+// talking lanplus to OpenIPMI's ipmi_sim on loopback. Every test is bounded
+// by its own timeouts (the slowest is the SOL recovery, ~15 s).
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "bmc_sim.h"
+#include "mkmaster/node/inventory.h"
+#include "mkmaster/node/ipmi.h"
+#include "mkmaster/node/node_config.h"
+#include "mkmaster/node/node_console.h"
+#include "mkmaster/node/sol_console.h"
+#include "mkmaster/node/subprocess.h"
+
+namespace mknode {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class IpmiSim : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("mknode-ipmi-{}-{}", ::getpid(), ++counter_);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "node");
+    console_ = std::make_unique<test::FakeConsole>((dir_ / "node").string());
+    bmc_ = std::make_unique<test::BmcSim>(dir_.string(), "admin", "s3cret-pw", console_->port());
+    ASSERT_TRUE(console_->wait_connected(15s)) << "ipmi_sim never connected to the console";
+  }
+  void TearDown() override {
+    bmc_.reset();
+    console_.reset();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // An inventory with one node on this BMC; device type from `conf`.
+  Inventory inventory(const std::string& conf, const std::string& password = "s3cret-pw") {
+    fs::create_directories(dir_ / "types");
+    std::ofstream(dir_ / "types/simbank.conf") << conf;
+    std::ofstream(dir_ / "pw") << password << "\n";
+    fs::permissions(dir_ / "pw", fs::perms::owner_read | fs::perms::owner_write);
+    std::ofstream(dir_ / "lab.ini") << "[lab]\ndevice_types = types\n"
+                                       "[machine 01]\ndevice_type = simbank\nbmc_user = admin\npassword_file = pw\n"
+                                       "[node 01-01]\neth0_mac = 52:54:00:12:34:56\neth0_ip = 10.0.2.15\n"
+                                       "bmc = 127.0.0.1\nbmc_port = " << bmc_->port() << "\n";
+    return load_inventory((dir_ / "lab.ini").string());
+  }
+
+  NodeControl control(const Inventory& inv, std::vector<std::string>* log = nullptr) {
+    const Node& n = inv.node("calxeda01-01");
+    LogFn fn;
+    if (log) fn = [log](const std::string& l) { log->push_back(l); };
+    return NodeControl(n, node_device_config(n), read_bmc_password(n), fn, RetryPolicy{2, 100ms, 20000ms});
+  }
+
+  static constexpr const char* kSimConf =
+      "client_type = highbank\n"
+      "connection_command = ipmitool -I lanplus -C 3 -p %(bmc_port)s -U %(bmc_user)s -E -H %(ecmeip)s sol activate\n"
+      "bootloader_serial_delay_ms = 120\n"
+      "test_shell_serial_delay_ms = 30\n";
+
+  fs::path dir_;
+  std::unique_ptr<test::FakeConsole> console_;
+  std::unique_ptr<test::BmcSim> bmc_;
+  static inline int counter_ = 0;
+};
+
+TEST_F(IpmiSim, PowerAndBootdevReachTheBmcInOrder) {
+  const auto inv = inventory(kSimConf);
+  std::vector<std::string> log;
+  auto ctl = control(inv, &log);
+  ctl.power(PowerAction::Off);
+  ctl.bootdev(BootDevice::Pxe);
+  ctl.power(PowerAction::On);
+  EXPECT_EQ(ctl.power(PowerAction::Status), "on");
+  ctl.bootdev(BootDevice::Disk);
+  ctl.power(PowerAction::Reset);
+  ctl.power(PowerAction::Off);
+  EXPECT_EQ(ctl.power(PowerAction::Status), "off");
+  // `bootdev disk` arrives at the BMC as "boot default".
+  EXPECT_EQ(bmc_->actions(),
+            (std::vector<std::string>{"power 0", "boot pxe", "power 1", "boot default", "reset 1", "power 0"}));
+  for (const auto& l : log) EXPECT_EQ(l.find("s3cret-pw"), std::string::npos) << l;
+  ASSERT_FALSE(log.empty());
+  EXPECT_NE(log.front().find("ipmitool -I lanplus -C 3 -H 127.0.0.1 -p"), std::string::npos) << log.front();
+}
+
+TEST_F(IpmiSim, WrongCredentialsGiveAClearErrorNamingNodeAndAction) {
+  const auto inv = inventory(kSimConf, "wrong-password");
+  auto ctl = control(inv);
+  try {
+    ctl.power(PowerAction::On);
+    FAIL() << "power on with a wrong password succeeded";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("calxeda01-01: power on failed"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("wrong BMC user/password"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("wrong-password"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(bmc_->actions().empty());
+  // The CLI: non-zero exit, message on stderr, password nowhere.
+  auto r = run_process({MKMASTER_BIN, "bootdev", "pxe", "calxeda01-01", "--inventory", (dir_ / "lab.ini").string()}, {},
+                       60s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("mkmaster: error: calxeda01-01: bootdev pxe failed"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("wrong-password"), std::string::npos);
+}
+
+TEST_F(IpmiSim, CliPowerAndBootdev) {
+  inventory(kSimConf);
+  const std::string inv = (dir_ / "lab.ini").string();
+  auto r = run_process({MKMASTER_BIN, "bootdev", "pxe", "01-01", "-i", inv}, {}, 60s);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_process({MKMASTER_BIN, "power", "on", "calxeda01-01", "-i", inv, "-v"}, {}, 60s);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("s3cret-pw"), std::string::npos);
+  r = run_process({MKMASTER_BIN, "power", "status", "calxeda01-01-02", "-i", inv}, {}, 60s);
+  EXPECT_EQ(r.output, "calxeda01-01: on\n");
+  EXPECT_EQ(bmc_->actions(), (std::vector<std::string>{"boot pxe", "power 1"}));
+}
+
+// Gaps between consecutive bytes of `text` as they arrived at the console.
+std::vector<double> arrival_gaps_ms(test::FakeConsole& console, const std::string& text) {
+  const auto in = console.inbound();
+  std::string all;
+  for (const auto& [t, c] : in) all.push_back(c);
+  const auto pos = all.rfind(text);
+  std::vector<double> gaps;
+  if (pos == std::string::npos) return gaps;
+  for (std::size_t i = pos + 1; i < pos + text.size(); ++i)
+    gaps.push_back(std::chrono::duration<double, std::milli>(in[i].first - in[i - 1].first).count());
+  return gaps;
+}
+
+TEST_F(IpmiSim, CharactersAreTypedWithThePhaseDelay) {
+  const auto inv = inventory(kSimConf);
+  auto ctl = control(inv);
+  SolConsole con(console_options(ctl, (dir_ / "transcript.log").string(), {}));
+  con.connect(true);
+  con.set_phase(Phase::Bootloader);  // 120 ms per character
+  con.send("bootp\x15");
+  con.set_phase(Phase::Shell);  // 30 ms per character
+  EXPECT_EQ(con.run("echo typed-slowly", 30s), 0);
+  const auto boot = arrival_gaps_ms(*console_, "bootp\x15");
+  ASSERT_EQ(boot.size(), 5u) << console_->inbound_text();
+  for (double g : boot) EXPECT_GE(g, 100.0);
+  const auto shell = arrival_gaps_ms(*console_, "__mk ");
+  ASSERT_EQ(shell.size(), 4u);
+  for (double g : shell) {
+    EXPECT_GE(g, 20.0);
+    EXPECT_LT(g, 110.0);
+  }
+  con.close();
+  const std::string t = slurp(dir_ / "transcript.log");
+  EXPECT_NE(t.find("< typed-slowly"), std::string::npos) << t;
+}
+
+TEST_F(IpmiSim, SolDeactivateMidCommandRecoversAndRunsItExactlyOnce) {
+  const auto inv = inventory(kSimConf);
+  auto ctl = control(inv);
+  auto opts = console_options(ctl, (dir_ / "transcript.log").string(), {});
+  opts.liveness_interval = 1000ms;
+  SolConsole con(opts);
+  con.connect(true);
+  con.set_phase(Phase::Shell);
+  EXPECT_EQ(con.run("echo warm-up", 30s), 0);
+  // The BMC drops the session while the command runs (after it started).
+  auto killer = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 200 && slurp(dir_ / "node/started").empty(); ++i) std::this_thread::sleep_for(50ms);
+    return bmc_->ipmitool({"sol", "deactivate"});
+  });
+  const int rc = con.run("echo x >> started; sleep 3; echo ran >> count; exit_code_is() { return 7; }; exit_code_is", 60s);
+  EXPECT_EQ(killer.get(), 0);
+  EXPECT_EQ(rc, 7);
+  EXPECT_GE(con.reconnects(), 1);
+  EXPECT_EQ(slurp(dir_ / "node/count"), "ran\n");
+  EXPECT_EQ(slurp(dir_ / "node/started"), "x\n");
+  // The console is usable afterwards.
+  EXPECT_EQ(con.run("echo after >> count", 30s), 0);
+  EXPECT_EQ(slurp(dir_ / "node/count"), "ran\nafter\n");
+  con.close();
+  const std::string t = slurp(dir_ / "transcript.log");
+  EXPECT_NE(t.find("reconnecting"), std::string::npos) << t;
+}
+
+TEST_F(IpmiSim, SolDeactivateWhileTypingNeverRunsAHalfLine) {
+  const auto inv = inventory(kSimConf);
+  auto ctl = control(inv);
+  auto opts = console_options(ctl, (dir_ / "transcript.log").string(), {});
+  opts.liveness_interval = 1000ms;
+  SolConsole con(opts);
+  con.connect(true);
+  con.set_phase(Phase::Shell);
+  EXPECT_EQ(con.run("true", 30s), 0);  // defines the helper first
+  // ~90 characters at 30 ms: the session dies about half-way through.
+  auto killer = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(1300ms);
+    return bmc_->ipmitool({"sol", "deactivate"});
+  });
+  const int rc = con.run("echo one-two-three-four-five-six-seven-eight >> count; echo done >> count", 60s);
+  EXPECT_EQ(killer.get(), 0);
+  EXPECT_EQ(rc, 0);
+  EXPECT_GE(con.reconnects(), 1);
+  EXPECT_EQ(slurp(dir_ / "node/count"), "one-two-three-four-five-six-seven-eight\ndone\n");
+}
+
+TEST_F(IpmiSim, SecretsAndLiteralPasswordsNeverReachTheTranscript) {
+  // Seed style: a literal -P in connection_command is the user's choice.
+  const auto inv = inventory(
+      "client_type = highbank\n"
+      "connection_command = ipmitool -I lanplus -C 3 -p %(bmc_port)s -U admin -P s3cret-pw -H %(ecmeip)s sol activate\n"
+      "bootloader_serial_delay_ms = 300\ntest_shell_serial_delay_ms = 0\n");
+  std::vector<std::string> log;
+  auto ctl = control(inv);
+  SolConsole con(console_options(ctl, (dir_ / "transcript.log").string(),
+                                 [&](const std::string& l) { log.push_back(l); }));
+  con.connect(true);
+  con.set_phase(Phase::Shell);
+  const std::string secret = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+  con.send("umask 077; IFS= read -rs k && printf '%s\\n' \"$k\" > agent.secret; echo MK-SECRET-$((1+1))\r");
+  con.send_secret_line(secret);
+  con.expect({"MK-SECRET-2\n"}, 10s, "the secret to be stored");
+  con.close();
+  EXPECT_EQ(slurp(dir_ / "node/agent.secret"), secret + "\n");
+  EXPECT_EQ(fs::status(dir_ / "node/agent.secret").permissions() & fs::perms::group_all, fs::perms::none);
+  const std::string t = slurp(dir_ / "transcript.log");
+  EXPECT_EQ(t.find(secret), std::string::npos) << t;
+  EXPECT_EQ(t.find("s3cret-pw"), std::string::npos) << t;
+  EXPECT_NE(t.find("-P ****"), std::string::npos) << t;
+  for (const auto& l : log) EXPECT_EQ(l.find("s3cret-pw"), std::string::npos) << l;
+}
+
+}  // namespace
+}  // namespace mknode
