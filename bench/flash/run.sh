@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# bench/flash/run.sh — flash a 2 GiB ext4 image (~25 % data) through a link
+# shaped to 1 Gbit/s and time, in the same run:
+#   1. curl URL | dd of=TARGET            (the seed's wget|dd, plus conv=fsync)
+#   2. bmaptool copy --bmap B URL TARGET  (Debian bmap-tools)
+#   3. mkmaster push URL --bmap B         (host) -> target-agent (node)
+# then a reflash after changing 2 % of the image's blocks:
+#   4. bmaptool copy again, 5. mkmaster push --delta
+# and prints the ratios. Not part of CI; needs root (network namespaces).
+#
+# Topology: namespace "mkbench-srv" (HTTP server, mkmaster) and
+# "mkbench-tgt" (curl|dd, bmaptool, target-agent, the target file), joined
+# by a veth pair with `tc tbf rate 1gbit` on both ends. curl|dd and bmaptool
+# fetch the image over the link, as the node does today; mkmaster reads it
+# next to the server and pushes over the same link.
+#
+# Env: BUILD (default build/bench, configured here Release), WORK
+# (default /var/tmp/mkmaster-bench), SIZE (2G), DATA_MIB (384: with ext4 metadata ~25 % mapped), SEED (1),
+# KEEP=1 keeps WORK, BASELINES_ONLY=1 stops after curl|dd and bmaptool.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build/bench}
+WORK=${WORK:-/var/tmp/mkmaster-bench}
+SIZE=${SIZE:-2G}
+DATA_MIB=${DATA_MIB:-384}
+SEED=${SEED:-1}
+NS_S=mkbench-srv NS_T=mkbench-tgt
+IP_S=10.213.7.1 IP_T=10.213.7.2
+PORT_HTTP=8080 PORT_AGENT=7070
+URL=http://$IP_S:$PORT_HTTP/img.raw
+T=$WORK/target.img
+
+[ "$(id -u)" -eq 0 ] || { echo "bench/flash: needs root (network namespaces, tc)" >&2; exit 1; }
+for tool in mkfs.ext4 bmaptool curl ip tc ss python3 cmp fallocate; do
+  command -v $tool >/dev/null || { echo "bench/flash: missing $tool (scripts/setup-host.sh)" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  ip netns del $NS_S 2>/dev/null || true
+  ip netns del $NS_T 2>/dev/null || true
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+log() { echo "== $*"; }
+
+log "build (Release) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMKMASTER_TESTS=OFF >/dev/null
+if [ "${BASELINES_ONLY:-0}" != 1 ]; then
+  cmake --build "$BUILD" --target mkmaster target-agent -j 2 >/dev/null
+fi
+MKMASTER=$BUILD/mkmaster/mkmaster
+AGENT=$BUILD/target-agent/target-agent
+
+rm -rf "$WORK" && mkdir -p "$WORK/tree"
+log "image: $SIZE ext4 with ~$DATA_MIB MiB of files from /usr/lib and /usr/share"
+find /usr/share /usr/lib -xdev -type f -size -16M -printf '%s\t%p\n' 2>/dev/null | sort -k2 |
+  awk -F'\t' -v lim=$((DATA_MIB << 20)) 's < lim { s += $1; print $2 }' > "$WORK/files.txt"
+tar -cf - --no-recursion -T "$WORK/files.txt" 2>/dev/null | tar -xf - -C "$WORK/tree"
+truncate -s "$SIZE" "$WORK/img.raw"
+mkfs.ext4 -q -F -d "$WORK/tree" "$WORK/img.raw"
+rm -rf "$WORK/tree"
+fallocate --dig-holes "$WORK/img.raw"   # zero blocks mkfs wrote become holes
+bmaptool -q create -o "$WORK/img.bmap" "$WORK/img.raw"
+IMG_BYTES=$(stat -c %s "$WORK/img.raw")
+BLOCK=$(sed -n 's:.*<BlockSize> *\([0-9]*\) *</BlockSize>.*:\1:p' "$WORK/img.bmap")
+MAPPED=$(( $(sed -n 's:.*<MappedBlocksCount> *\([0-9]*\) *</MappedBlocksCount>.*:\1:p' "$WORK/img.bmap") * BLOCK ))
+echo "   image $IMG_BYTES bytes, mapped $MAPPED bytes ($(ratio $((MAPPED * 100)) $IMG_BYTES) %)"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/secret"
+cat "$WORK/img.raw" > /dev/null   # every method reads the source from the page cache
+
+log "network: $NS_S <-veth, tbf 1gbit-> $NS_T"
+ip netns add $NS_S
+ip netns add $NS_T
+ip link add mkbv-s netns $NS_S type veth peer name mkbv-t netns $NS_T
+ip -n $NS_S addr add $IP_S/24 dev mkbv-s
+ip -n $NS_T addr add $IP_T/24 dev mkbv-t
+for ns in $NS_S $NS_T; do ip -n $ns link set lo up; done
+ip -n $NS_S link set mkbv-s up
+ip -n $NS_T link set mkbv-t up
+tc -n $NS_S qdisc add dev mkbv-s root tbf rate 1gbit burst 512kb latency 20ms
+tc -n $NS_T qdisc add dev mkbv-t root tbf rate 1gbit burst 512kb latency 20ms
+
+wait_listen() {  # ns addr:port
+  for _ in $(seq 100); do
+    ip netns exec "$1" ss -ltn | grep -q " $2 " && return 0
+    sleep 0.1
+  done
+  echo "bench/flash: nothing listens on $2 in $1" >&2
+  exit 1
+}
+
+ip netns exec $NS_S python3 "$ROOT/mkmaster/source/testdata/range_http_server.py" \
+  --root "$WORK" --bind $IP_S --port $PORT_HTTP >/dev/null 2>&1 &
+PIDS+=($!)
+wait_listen $NS_S $IP_S:$PORT_HTTP
+
+# What TCP itself gets through this link (the ceiling for everyone).
+log "link goodput (256 MiB over TCP)"
+GOODPUT=$(python3 - <<PY
+import socket, subprocess, time, sys
+srv = subprocess.Popen(["ip", "netns", "exec", "$NS_S", "python3", "-c",
+  "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('$IP_S', 5999)); s.listen(1); print('ok', flush=True)\nc,_=s.accept()\nwhile c.recv(1<<20): pass"],
+  stdout=subprocess.PIPE)
+srv.stdout.readline()
+out = subprocess.run(["ip", "netns", "exec", "$NS_T", "python3", "-c",
+  "import socket,time\ns=socket.create_connection(('$IP_S',5999)); b=b'x'*(1<<20); t=time.time()\nfor i in range(256): s.sendall(b)\ns.shutdown(1); s.recv(1); print(256*(1<<20)/(time.time()-t))"],
+  capture_output=True, text=True).stdout.strip()
+srv.wait(10)
+print(int(float(out)))
+PY
+)
+echo "   $(( GOODPUT / 1000000 )) MB/s (line rate 125 MB/s)"
+
+fresh_target() { rm -f "$T"; truncate -s "$IMG_BYTES" "$T"; sync; }
+check_target() {  # name image
+  if cmp -s "$2" "$T"; then echo "   $1: target == image"; else echo "   $1: TARGET DIFFERS FROM IMAGE"; FAILED=1; fi
+}
+FAILED=0
+
+log "1. curl | dd"
+fresh_target
+t0=$(now)
+ip netns exec $NS_T sh -c "curl -sSf '$URL' | dd of='$T' conv=notrunc,fsync status=none"
+T_DD=$(secs $t0 $(now)); echo "   ${T_DD} s"
+check_target curl-dd "$WORK/img.raw"
+
+log "2. bmaptool copy"
+fresh_target
+t0=$(now)
+ip netns exec $NS_T bmaptool -q copy --bmap "$WORK/img.bmap" "$URL" "$T"
+T_BMAP=$(secs $t0 $(now)); echo "   ${T_BMAP} s"
+check_target bmaptool "$WORK/img.raw"
+
+if [ "${BASELINES_ONLY:-0}" = 1 ]; then
+  echo "curl|dd ${T_DD} s, bmaptool ${T_BMAP} s (BASELINES_ONLY=1: stopping here)"
+  exit $FAILED
+fi
+
+log "3. mkmaster push"
+ip netns exec $NS_T "$AGENT" serve --listen $IP_T:$PORT_AGENT --secret-file "$WORK/secret" --target "$T" \
+  --allow-file > "$WORK/agent.log" 2>&1 &
+AGENT_PID=$!
+PIDS+=($AGENT_PID)
+wait_listen $NS_T $IP_T:$PORT_AGENT
+fresh_target
+push() {  # extra args...
+  ip netns exec $NS_S "$MKMASTER" push "$URL" --bmap "$WORK/img.bmap" --agent $IP_T:$PORT_AGENT \
+    --secret-file "$WORK/secret" --target "$T" --json "$@" > "$WORK/push.json"
+}
+t0=$(now)
+push
+T_MK=$(secs $t0 $(now)); echo "   ${T_MK} s"
+tail -n 1 "$WORK/push.json" | cut -c1-400
+check_target mkmaster "$WORK/img.raw"
+RSS_KB=$(awk '/VmHWM/ { print $2 }' /proc/$AGENT_PID/status)
+
+log "reflash: change 2 % of the image's blocks"
+cp --sparse=always "$WORK/img.raw" "$WORK/img.old"
+python3 - "$WORK/img.raw" "$BLOCK" "$SEED" <<'PY'
+import os, random, sys
+path, block, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+n = os.path.getsize(path) // block
+rng = random.Random(seed)
+with open(path, "r+b") as f:
+    for b in sorted(rng.sample(range(n), n * 2 // 100)):
+        f.seek(b * block)
+        f.write(os.urandom(block))
+PY
+bmaptool -q create -o "$WORK/img.bmap" "$WORK/img.raw"
+cat "$WORK/img.raw" > /dev/null
+
+log "4. bmaptool copy (reflash)"
+cp --sparse=always "$WORK/img.old" "$T"; sync
+t0=$(now)
+ip netns exec $NS_T bmaptool -q copy --bmap "$WORK/img.bmap" "$URL" "$T"
+T_BMAP2=$(secs $t0 $(now)); echo "   ${T_BMAP2} s"
+check_target bmaptool-reflash "$WORK/img.raw"
+
+log "5. mkmaster push --delta (reflash)"
+cp --sparse=always "$WORK/img.old" "$T"; sync
+t0=$(now)
+push --delta
+T_MK2=$(secs $t0 $(now)); echo "   ${T_MK2} s"
+tail -n 1 "$WORK/push.json" | cut -c1-400
+check_target mkmaster-delta "$WORK/img.raw"
+
+LINK_NOMINAL=$(awk -v b=$MAPPED 'BEGIN { printf "%.2f", b / 125e6 }')
+LINK_TCP=$(awk -v b=$MAPPED -v g=$GOODPUT 'BEGIN { printf "%.2f", b / g }')
+AGENT_ARMHF=$ROOT/build/host/armhf-agent/target-agent/target-agent
+echo
+echo "== results ($(( IMG_BYTES >> 20 )) MiB image, $(( MAPPED >> 20 )) MiB mapped, 1 Gbit/s link)"
+printf "   %-28s %8s s\n" "curl | dd" "$T_DD" "bmaptool copy" "$T_BMAP" "mkmaster push" "$T_MK" \
+  "bmaptool copy (reflash)" "$T_BMAP2" "mkmaster push --delta" "$T_MK2"
+echo "   curl|dd / mkmaster        = $(ratio $T_DD $T_MK)x   (goal >= 3)"
+echo "   bmaptool / mkmaster       = $(ratio $T_BMAP $T_MK)x   (goal >= 1.5)"
+echo "   mkmaster / link time      = $(ratio $T_MK $LINK_NOMINAL) of ${LINK_NOMINAL} s at 125 MB/s," \
+     "$(ratio $T_MK $LINK_TCP) of ${LINK_TCP} s at the measured TCP goodput   (goal <= 1.15)"
+echo "   reflash bmaptool / delta  = $(ratio $T_BMAP2 $T_MK2)x   (goal >= 20)"
+echo "   agent peak RSS            = $(( RSS_KB / 1024 )) MiB   (goal <= 16)"
+if [ -f "$AGENT_ARMHF" ]; then
+  echo "   armhf agent (stripped)    = $(( $(stat -c %s "$AGENT_ARMHF") / 1024 )) KiB   (goal <= 2048)"
+fi
+[ $FAILED = 0 ] || { echo "bench/flash: a target differs from its image" >&2; exit 1; }
