@@ -1,0 +1,384 @@
+#include "mkmaster/initrd/image_builder.h"
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "mkmaster/initrd/busybox_applets.h"
+#include "mkmaster/initrd/skel.h"
+#include "mkmaster/rootfs/elf_closure.h"
+#include "mkmaster/rootfs/kmod_closure.h"
+
+namespace initrd {
+
+MissingPolicy parse_missing_policy(const std::string& s) {
+  if (s == "error") return MissingPolicy::Error;
+  if (s == "warn") return MissingPolicy::Warn;
+  throw BuildError(fmt::format("unknown --hook-missing policy '{}' (expected error or warn)", s));
+}
+
+std::string version_stamp(int64_t epoch, const std::string& version) {
+  std::time_t t = static_cast<std::time_t>(epoch);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y.%m.%d-%H.%M.%S", &tm);
+  return fmt::format("{} mkmaster {}", buf, version);
+}
+
+namespace {
+
+constexpr uint16_t kEmArm = 40;
+
+std::string basename_of(const std::string& p) {
+  auto s = p.find_last_of('/');
+  return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+std::string read_host_file(const std::string& path, uint32_t* mode) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error(fmt::format("{}: cannot read", path));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (!f.good() && !f.eof()) throw std::runtime_error(fmt::format("{}: read error", path));
+  if (mode) {
+    struct stat st{};
+    *mode = ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+  }
+  return ss.str();
+}
+
+class Builder {
+ public:
+  Builder(const rootfs::FileSource& fs, const BuildOptions& opts) : fs_(fs), opts_(opts) {}
+
+  BuiltImage run(const Manifest& m) {
+    out_.notes = m.notes;
+    progress(fmt::format("resolving {} manifest items", m.items.size()));
+    const Item* kernel = nullptr;
+    const Item* dtb = nullptr;
+    std::vector<const Item*> modules;
+    for (const auto& it : m.items) {
+      switch (it.kind) {
+        case Item::Kind::Kernel:
+          if (kernel && kernel->path != it.path)
+            throw BuildError(fmt::format("{}: kernel {} conflicts with kernel {} at {}", it.where.str(), it.path,
+                                         kernel->path, kernel->where.str()));
+          if (!kernel) kernel = &it;
+          break;
+        case Item::Kind::Dtb:
+          if (dtb && dtb->path != it.path)
+            throw BuildError(fmt::format("{}: dtb {} conflicts with dtb {} at {}", it.where.str(), it.path,
+                                         dtb->path, dtb->where.str()));
+          if (!dtb) dtb = &it;
+          break;
+        case Item::Kind::Module:
+          modules.push_back(&it);
+          break;
+        default:
+          guarded(it, [&] { item(it); });
+      }
+    }
+    if (!kernel) throw BuildError("the manifest has no 'kernel' line (e.g. 'kernel auto')");
+    if (!dtb) throw BuildError("the manifest has no 'dtb' line (e.g. 'dtb highbank.dtb')");
+    guarded(*kernel, [&] { do_kernel(*kernel); });
+    guarded(*dtb, [&] { do_dtb(*dtb); });
+    do_modules(modules);
+    generated();
+    busybox_links();  // last: real tools take precedence over applets
+    for (const auto& [path, l] : listed_) out_.listing.push_back(l);
+    progress(fmt::format("{} entries, {:.1f} MiB before compression", out_.cpio.entries().size(),
+                         static_cast<double>(out_.cpio.payload_bytes()) / (1 << 20)));
+    return std::move(out_);
+  }
+
+ private:
+  void progress(const std::string& s) const {
+    if (opts_.progress) opts_.progress(s);
+  }
+
+  // Every error of an item names its manifest/hook line (a BuildError
+  // already does).
+  template <typename F>
+  void guarded(const Item& it, F&& f) {
+    try {
+      f();
+    } catch (const BuildError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw BuildError(fmt::format("{}: {} {}: {}", it.where.str(), kind_name(it.kind), it.path, e.what()));
+    }
+  }
+
+  void list(const std::string& path, const std::string& reason, const std::string& origin) {
+    std::string key = path.empty() || path[0] != '/' ? "/" + path : path;
+    listed_.emplace(key, Listed{key, reason, origin});  // first reason wins
+  }
+
+  // Copies `path` (a symlink or regular file in the root) to the same place in the image.
+  void copy_from_root(const std::string& path, const std::string& reason) {
+    auto fi = fs_.lstat(path);
+    if (!fi) throw BuildError(fmt::format("{} vanished from the root", path));
+    if (fi->type == rootfs::FileType::Symlink) {
+      out_.cpio.add_symlink(path, fi->link_target);
+    } else if (fi->type == rootfs::FileType::Regular) {
+      out_.cpio.add_file(path, fi->mode, fs_.read(path));
+    } else {
+      out_.cpio.add_dir(path, fi->mode);
+    }
+    list(path, reason, fs_.origin(path));
+  }
+
+  // Missing in the root: optional items are skipped, hook lines follow the
+  // --hook-missing policy, everything else is an error.
+  bool missing(const Item& it) {
+    std::string where = fmt::format("{}: {} {}", it.where.str(), kind_name(it.kind), it.path);
+    if (it.optional) {
+      out_.notes.push_back(where + ": not in the target root, skipped (optional)");
+      return true;
+    }
+    if (it.from_hook && opts_.hook_missing == MissingPolicy::Warn) {
+      out_.warnings.push_back(where + ": not in the target root, skipped (--hook-missing=warn)");
+      return true;
+    }
+    throw BuildError(fmt::format("{}: not found in the target root{}", where,
+                                 it.from_hook ? " (--hook-missing=warn skips such hook lines)" : ""));
+  }
+
+  std::string item_reason(const Item& it) const {
+    return fmt::format("{} {} ({})", kind_name(it.kind), it.path, it.where.str());
+  }
+
+  // The image path of a hook's `copy_exec SRC DEST`: initramfs-tools puts
+  // SRC into DEST when DEST is a directory (the seed: `copy_exec … /sbin`).
+  std::string hook_dest(const Item& it) const {
+    const std::string& d = it.dest;
+    if (d.back() == '/') return d + basename_of(it.path);
+    if (const CpioEntry* e = out_.cpio.find(d); e && e->kind == CpioEntry::Kind::Dir) return d + "/" + basename_of(it.path);
+    if (auto fi = fs_.lstat(d); fi && fi->type == rootfs::FileType::Directory) return d + "/" + basename_of(it.path);
+    return d;
+  }
+
+  void item(const Item& it) {
+    switch (it.kind) {
+      case Item::Kind::Exec:
+      case Item::Kind::File:
+      case Item::Kind::Busybox:
+        from_root(it);
+        break;
+      case Item::Kind::Dir:
+        out_.cpio.add_dir(it.path, 0755);
+        list(it.path, item_reason(it), "manifest");
+        break;
+      case Item::Kind::Symlink:
+        out_.cpio.add_symlink(it.path, it.dest);
+        list(it.path, fmt::format("symlink -> {} ({})", it.dest, it.where.str()), "manifest");
+        break;
+      case Item::Kind::Local: {
+        uint32_t mode = 0644;
+        std::string data = read_host_file(it.path, &mode);
+        out_.cpio.add_file(it.dest, mode, std::move(data));
+        list(it.dest, item_reason(it), it.path);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void from_root(const Item& it) {
+    auto r = rootfs::resolve(fs_, it.path);
+    if (!r) {
+      missing(it);
+      return;
+    }
+    auto fi = fs_.lstat(r->path);
+    if (!fi || fi->type != rootfs::FileType::Regular)
+      throw std::runtime_error(fmt::format("resolves to {}, which is not a regular file", r->path));
+    const std::string reason = item_reason(it);
+    std::string image_path = r->path;
+    if (!it.dest.empty() && it.dest != it.path) {
+      // Copied under another name: the content, not the root's symlinks.
+      image_path = it.from_hook ? hook_dest(it) : it.dest;
+      out_.cpio.add_file(image_path, fi->mode, fs_.read(r->path));
+      list(image_path, reason, fs_.origin(r->path));
+    } else {
+      for (const auto& link : r->chain) copy_from_root(link, reason);
+      copy_from_root(r->path, reason);
+    }
+    if (it.kind != Item::Kind::File) {
+      for (const auto& n : rootfs::elf_closure(fs_, {r->path}, kEmArm)) copy_from_root(n.path, n.reason);
+    }
+    if (it.kind == Item::Kind::Busybox) {
+      busybox_path_ = image_path;
+      applets_ = busybox_applets(fs_.read(r->path), r->path);
+    }
+  }
+
+  void kernel_version(const Item* where) {
+    if (!out_.kernel_version.empty()) return;
+    std::string v = where ? where->path : "auto";
+    if (v == "auto") {
+      auto versions = rootfs::kernel_versions(fs_);
+      if (versions.size() != 1)
+        throw std::runtime_error(fmt::format("expected exactly one kernel under /lib/modules in the root, found {}{}",
+                                     versions.size(), versions.empty() ? "" : " (" + fmt::format("{}", fmt::join(versions, ", ")) + "); name one"));
+      v = versions[0];
+    }
+    out_.kernel_version = v;
+  }
+
+  void do_kernel(const Item& it) {
+    kernel_version(&it);
+    const std::string p = "/boot/vmlinuz-" + out_.kernel_version;
+    auto r = rootfs::resolve(fs_, p);
+    if (!r) throw std::runtime_error(fmt::format("{} not found in the target root", p));
+    out_.vmlinuz = fs_.read(r->path);
+    out_.vmlinuz_from = {"files/highbank/vmlinuz", item_reason(it), fs_.origin(r->path)};
+  }
+
+  void do_dtb(const Item& it) {
+    const std::string p =
+        it.path[0] == '/' ? it.path : fmt::format("/usr/lib/linux-image-{}/{}", out_.kernel_version, it.path);
+    auto r = rootfs::resolve(fs_, p);
+    if (!r) throw std::runtime_error(fmt::format("{} not found in the target root", p));
+    out_.dtb = fs_.read(r->path);
+    out_.dtb_from = {"files/highbank/highbank.dtb", item_reason(it), fs_.origin(r->path)};
+  }
+
+  // Is module `name` anywhere under /lib/modules/<kver>? (for `module?`)
+  bool module_exists(const std::string& dir, const std::string& name) {
+    for (const auto& e : fs_.list(dir)) {
+      std::string p = dir + "/" + e;
+      auto fi = fs_.lstat(p);
+      if (!fi) continue;
+      if (fi->type == rootfs::FileType::Directory) {
+        if (module_exists(p, name)) return true;
+      } else if (e.size() > 3 && e.compare(e.size() - 3, 3, ".ko") == 0) {
+        std::string n = e.substr(0, e.size() - 3);
+        for (auto& c : n)
+          if (c == '-') c = '_';
+        if (n == name) return true;
+      }
+    }
+    return false;
+  }
+
+  void do_modules(const std::vector<const Item*>& items) {
+    if (items.empty()) return;
+    std::vector<std::string> wanted;
+    std::set<std::string> seen;
+    const std::string dir = "/lib/modules/" + out_.kernel_version;
+    for (const Item* it : items) {
+      std::string n = it->path;
+      for (auto& c : n)
+        if (c == '-') c = '_';
+      if (!seen.insert(n).second) continue;
+      if (it->optional || it->from_hook) {
+        bool exists = false;
+        guarded(*it, [&] { exists = module_exists(dir, n); });
+        if (!exists) {
+          missing(*it);
+          continue;
+        }
+      }
+      wanted.push_back(it->path);
+    }
+    std::vector<rootfs::Module> closure;
+    try {
+      closure = rootfs::module_closure(fs_, out_.kernel_version, wanted);
+    } catch (const std::exception& e) {
+      // Name the lines that asked for modules.
+      throw BuildError(fmt::format("{}: modules: {}", items.front()->where.str(), e.what()));
+    }
+    std::string list_text;
+    for (const auto& mod : closure) {
+      copy_from_root(mod.path, fmt::format("module {}: {}", mod.name, mod.reason));
+      out_.modules.push_back(mod.path);
+      list_text += mod.path + "\n";
+    }
+    progress(fmt::format("{} kernel modules ({} requested)", closure.size(), wanted.size()));
+    out_.cpio.add_file(kModulesList, 0644, list_text);
+    list(kModulesList, "module load order for /init", "generated");
+  }
+
+  void generated() {
+    auto add = [&](const std::string& path, uint32_t mode, std::string data, const std::string& why) {
+      out_.cpio.add_file(path, mode, std::move(data));
+      list(path, why, "generated");
+    };
+    add("/init", 0755, std::string(skel("init")), "mkmaster /init (skel/init)");
+    add("/scripts/functions", 0644, std::string(skel("functions")), "configure_networking (skel/functions)");
+    add("/usr/share/udhcpc/default.script", 0755, std::string(skel("udhcpc.script")),
+        "udhcpc event script (skel/udhcpc.script)");
+    out_.stamp = version_stamp(opts_.epoch, opts_.version);
+    add(kStampPath, 0755, fmt::format("#!/bin/sh\necho '{}'\n", out_.stamp), "version stamp: " + out_.stamp);
+    for (const char* d : {"/dev", "/proc", "/sys", "/run", "/tmp", "/mnt", "/root", "/var", "/etc"}) {
+      if (!out_.cpio.contains(d)) out_.cpio.add_dir(d, std::string_view(d) == "/tmp" ? 01777 : 0755);
+    }
+    // The kernel opens /dev/console for /init before devtmpfs is mounted.
+    out_.cpio.add_char_device("/dev/console", 0600, 5, 1);
+    out_.cpio.add_char_device("/dev/null", 0666, 1, 3);
+    list("/dev/console", "initial console of /init", "generated");
+    list("/dev/null", "for /init before devtmpfs", "generated");
+
+    if (opts_.agent_path.empty()) throw BuildError("no target-agent given (--agent PATH)");
+    uint32_t mode = 0755;
+    std::string agent;
+    try {
+      agent = read_host_file(opts_.agent_path, &mode);
+    } catch (const std::exception&) {
+      throw BuildError(fmt::format("target-agent {}: cannot read (build the host preset, which builds the armhf "
+                                   "agent, or pass --agent PATH)",
+                                   opts_.agent_path));
+    }
+    if (!rootfs::is_elf(agent)) throw BuildError(fmt::format("target-agent {}: not an ELF file", opts_.agent_path));
+    auto info = rootfs::parse_elf(agent, opts_.agent_path);
+    if (info.machine != kEmArm || info.is_64bit)
+      throw BuildError(fmt::format("target-agent {}: not a 32-bit ARM binary (machine {})", opts_.agent_path, info.machine));
+    if (!info.interp.empty())
+      throw BuildError(fmt::format("target-agent {}: dynamically linked (interpreter {}); it must be static",
+                                   opts_.agent_path, info.interp));
+    out_.cpio.add_file(kAgentPath, 0755, std::move(agent));
+    list(kAgentPath, "target-agent (static armhf)", opts_.agent_path);
+  }
+
+  // `busybox --install -s` semantics: a symlink per applet, in /bin, unless
+  // a real tool of that name is already in a bin directory of the image.
+  void busybox_links() {
+    if (busybox_path_.empty()) return;
+    size_t made = 0;
+    for (const auto& a : applets_) {
+      if (a == "busybox") continue;
+      bool real = false;
+      for (const char* d : {"/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/"}) real |= out_.cpio.contains(d + a);
+      if (real) continue;
+      out_.cpio.add_symlink("/bin/" + a, busybox_path_);
+      list("/bin/" + a, "busybox applet", "generated");
+      ++made;
+    }
+    progress(fmt::format("busybox: {} applets, {} linked, {} provided by real tools", applets_.size(), made,
+                         applets_.size() - made));
+  }
+
+  const rootfs::FileSource& fs_;
+  const BuildOptions& opts_;
+  BuiltImage out_;
+  std::map<std::string, Listed> listed_;
+  std::string busybox_path_;
+  std::vector<std::string> applets_;
+};
+
+}  // namespace
+
+BuiltImage build_image(const rootfs::FileSource& root, const Manifest& manifest, const BuildOptions& opts) {
+  return Builder(root, opts).run(manifest);
+}
+
+}  // namespace initrd

@@ -1,0 +1,66 @@
+#pragma once
+// Turns a manifest into the initrd's contents: every item resolved inside
+// the target root (rootfs::FileSource), ELF and module closures, busybox
+// applet links, and the files mkmaster always generates (/init,
+// /scripts/functions, the udhcpc script, /sbin/lava-master-image-info,
+// /sbin/target-agent, /etc/mkmaster/modules). Pure: reads, never writes.
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mkmaster/initrd/cpio_writer.h"
+#include "mkmaster/initrd/manifest.h"
+#include "mkmaster/rootfs/file_source.h"
+
+namespace initrd {
+
+struct BuildError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// What a hook line naming a file the root lacks does (the seed's hook names
+// libnss_*-2.15.so and libtinfo.so.5, which bookworm does not have).
+enum class MissingPolicy { Error, Warn };
+MissingPolicy parse_missing_policy(const std::string& s);
+
+// Where target-agent lives in the image (docs/manifest.md).
+inline constexpr const char* kAgentPath = "/sbin/target-agent";
+inline constexpr const char* kStampPath = "/sbin/lava-master-image-info";
+inline constexpr const char* kModulesList = "/etc/mkmaster/modules";
+
+struct BuildOptions {
+  std::string agent_path;          // host path of the static armhf target-agent
+  int64_t epoch = 0;               // SOURCE_DATE_EPOCH: stamp and every mtime
+  std::string version;             // mkmaster version, for the stamp
+  MissingPolicy hook_missing = MissingPolicy::Error;
+  std::function<void(const std::string&)> progress;  // one line each, may be empty
+};
+
+// One line of `--list`: a path in the image and why it is there.
+struct Listed {
+  std::string path;
+  std::string reason;
+  std::string origin;  // where the bytes come from ("sysroot …", "x.deb", "generated", host path)
+};
+
+struct BuiltImage {
+  CpioImage cpio;
+  std::vector<Listed> listing;      // sorted by path
+  std::vector<std::string> warnings;
+  std::vector<std::string> notes;
+  std::string kernel_version;
+  std::string vmlinuz, dtb;         // bytes for the TFTP tree
+  Listed vmlinuz_from, dtb_from;
+  std::vector<std::string> modules;  // load order (image paths)
+  std::string stamp;                 // what lava-master-image-info prints
+};
+
+// The version stamp: the seed's date format (%Y.%m.%d-%H.%M.%S, UTC) from
+// SOURCE_DATE_EPOCH, then "mkmaster <version>".
+std::string version_stamp(int64_t epoch, const std::string& version);
+
+BuiltImage build_image(const rootfs::FileSource& root, const Manifest& manifest, const BuildOptions& opts);
+
+}  // namespace initrd

@@ -1,0 +1,195 @@
+#include "mkmaster/initrd/image_builder.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <unistd.h>
+
+#include "mkmaster/initrd/hook_parser.h"
+
+namespace initrd {
+namespace {
+
+using ::testing::HasSubstr;
+
+// An in-memory root: no ELF files, so closures are empty and the tests
+// exercise the builder's own logic (missing files, policies, links).
+class FakeRoot : public rootfs::FileSource {
+ public:
+  void file(const std::string& p, std::string data, uint32_t mode = 0755) {
+    files_[p] = {{rootfs::FileType::Regular, mode, data.size(), {}}, std::move(data)};
+    parents(p);
+  }
+  void link(const std::string& p, std::string target) {
+    files_[p] = {{rootfs::FileType::Symlink, 0777, 0, target}, {}};
+    parents(p);
+  }
+  std::optional<rootfs::FileInfo> lstat(const std::string& path) const override {
+    auto it = files_.find(path);
+    if (it == files_.end()) return std::nullopt;
+    return it->second.first;
+  }
+  std::string read(const std::string& path) const override { return files_.at(path).second; }
+  std::vector<std::string> list(const std::string& dir) const override {
+    std::vector<std::string> out;
+    std::string prefix = dir + "/";
+    for (const auto& [p, _] : files_)
+      if (p.rfind(prefix, 0) == 0 && p.find('/', prefix.size()) == std::string::npos) out.push_back(p.substr(prefix.size()));
+    return out;
+  }
+  std::string origin(const std::string& path) const override { return "fake " + path; }
+
+ private:
+  void parents(const std::string& p) {
+    for (size_t s = p.find('/', 1); s != std::string::npos; s = p.find('/', s + 1))
+      files_.emplace(p.substr(0, s), std::pair{rootfs::FileInfo{rootfs::FileType::Directory, 0755, 0, {}}, std::string{}});
+  }
+  std::map<std::string, std::pair<rootfs::FileInfo, std::string>> files_;
+};
+
+// The smallest static 32-bit ARM ELF the checks accept: a header, no
+// program headers (so no PT_INTERP).
+std::string tiny_arm_elf(uint16_t machine = 40) {
+  std::string e(52, '\0');
+  e[0] = 0x7f, e[1] = 'E', e[2] = 'L', e[3] = 'F';
+  e[4] = 1 /*ELFCLASS32*/, e[5] = 1 /*LSB*/, e[6] = 1 /*EV_CURRENT*/;
+  e[16] = 2 /*ET_EXEC*/;
+  e[18] = static_cast<char>(machine & 0xff), e[19] = static_cast<char>(machine >> 8);
+  e[20] = 1;
+  e[40] = 52;  // e_ehsize
+  return e;
+}
+
+std::string temp_file(const std::string& name, const std::string& data) {
+  std::string p = ::testing::TempDir() + "/" + name + "-" + std::to_string(::getpid());
+  std::ofstream(p, std::ios::binary) << data;
+  return p;
+}
+
+FakeRoot fake_root() {
+  FakeRoot r;
+  r.file("/boot/vmlinuz-6.1.0-test", "KERNEL");
+  r.file("/usr/lib/linux-image-6.1.0-test/highbank.dtb", "DTB", 0644);
+  r.file("/lib/modules/6.1.0-test/modules.order", "", 0644);
+  // busybox's applet table is all the builder reads from it.
+  using namespace std::string_literals;
+  r.file("/bin/busybox", "ELF\0[\0ash\0cat\0hostname\0ifconfig\0ls\0mount\0rm\0setsid\0sh\0udhcpc\0"s);
+  r.file("/sbin/ifconfig", "#!/bin/sh\necho real ifconfig\n");
+  r.link("/sbin/mkfs.vfat", "mkfs.fat");
+  r.file("/sbin/mkfs.fat", "#!/bin/sh\n");
+  r.file("/tmp-free/script", "#!/bin/sh\n");
+  return r;
+}
+
+BuildOptions options() {
+  BuildOptions o;
+  static const std::string agent = temp_file("agent", tiny_arm_elf());
+  o.agent_path = agent;
+  o.epoch = 1700000000;
+  o.version = "9.9.9";
+  return o;
+}
+
+const char* kBase = "kernel auto\ndtb highbank.dtb\nbusybox /bin/busybox\n";
+
+std::string build_error(const Manifest& m, const BuildOptions& o = options()) {
+  try {
+    build_image(fake_root(), m, o);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(ImageBuilder, GeneratedFilesKernelAndApplets) {
+  auto m = parse_manifest(std::string(kBase) + "exec /sbin/ifconfig\nexec /sbin/mkfs.vfat\ndir /lava\n", "m");
+  auto img = build_image(fake_root(), m, options());
+  EXPECT_EQ(img.kernel_version, "6.1.0-test");
+  EXPECT_EQ(img.vmlinuz, "KERNEL");
+  EXPECT_EQ(img.dtb, "DTB");
+  for (const char* p : {"init", "scripts/functions", "usr/share/udhcpc/default.script", "sbin/target-agent",
+                        "sbin/lava-master-image-info", "dev/console", "proc", "sys", "tmp", "lava"})
+    EXPECT_TRUE(img.cpio.contains(p)) << p;
+  EXPECT_EQ(img.cpio.find("dev/console")->kind, CpioEntry::Kind::CharDev);
+  EXPECT_EQ(img.cpio.find("sbin/lava-master-image-info")->data, "#!/bin/sh\necho '2023.11.14-22.13.20 mkmaster 9.9.9'\n");
+  EXPECT_EQ(img.stamp, "2023.11.14-22.13.20 mkmaster 9.9.9");
+  // The symlink chain and its target both go in.
+  EXPECT_EQ(img.cpio.find("sbin/mkfs.vfat")->kind, CpioEntry::Kind::Symlink);
+  EXPECT_EQ(img.cpio.find("sbin/mkfs.fat")->kind, CpioEntry::Kind::File);
+  // Applets link to busybox, except where a real tool exists.
+  EXPECT_EQ(img.cpio.find("bin/sh")->data, "/bin/busybox");
+  EXPECT_EQ(img.cpio.find("bin/udhcpc")->data, "/bin/busybox");
+  EXPECT_FALSE(img.cpio.contains("bin/ifconfig"));
+  EXPECT_EQ(img.cpio.find("sbin/ifconfig")->kind, CpioEntry::Kind::File);
+  // --list: every entry with a reason.
+  auto it = std::find_if(img.listing.begin(), img.listing.end(), [](const Listed& l) { return l.path == "/sbin/mkfs.fat"; });
+  ASSERT_NE(it, img.listing.end());
+  EXPECT_EQ(it->reason, "exec /sbin/mkfs.vfat (m:5)");
+  EXPECT_EQ(it->origin, "fake /sbin/mkfs.fat");
+  EXPECT_TRUE(std::is_sorted(img.listing.begin(), img.listing.end(),
+                             [](const Listed& a, const Listed& b) { return a.path < b.path; }));
+}
+
+TEST(ImageBuilder, MissingToolNamesTheLine) {
+  EXPECT_EQ(build_error(parse_manifest(std::string(kBase) + "\nexec /bin/nothere\n", "master.manifest")),
+            "master.manifest:5: exec /bin/nothere: not found in the target root");
+  auto img = build_image(fake_root(), parse_manifest(std::string(kBase) + "exec? /bin/nothere\n", "m"), options());
+  ASSERT_EQ(img.notes.size(), 1u);
+  EXPECT_EQ(img.notes[0], "m:4: exec /bin/nothere: not in the target root, skipped (optional)");
+}
+
+TEST(ImageBuilder, HookMissingPolicy) {
+  auto m = parse_manifest(kBase, "base");
+  merge(m, parse_hook("copy_exec /lib/arm-linux-gnueabihf/libtinfo.so.5\ncopy_exec /sbin/ifconfig\n", "master-extras"));
+  EXPECT_EQ(build_error(m), "master-extras:1: exec /lib/arm-linux-gnueabihf/libtinfo.so.5: not found in the target "
+                            "root (--hook-missing=warn skips such hook lines)");
+  auto o = options();
+  o.hook_missing = MissingPolicy::Warn;
+  auto img = build_image(fake_root(), m, o);
+  ASSERT_EQ(img.warnings.size(), 1u);
+  EXPECT_EQ(img.warnings[0], "master-extras:1: exec /lib/arm-linux-gnueabihf/libtinfo.so.5: not in the target root, "
+                             "skipped (--hook-missing=warn)");
+  EXPECT_TRUE(img.cpio.contains("sbin/ifconfig"));
+  EXPECT_EQ(parse_missing_policy("warn"), MissingPolicy::Warn);
+  EXPECT_THROW(parse_missing_policy("ignore"), BuildError);
+}
+
+TEST(ImageBuilder, HookDestDirectoryGetsTheBasename) {
+  auto m = parse_manifest(kBase, "base");
+  merge(m, parse_hook("copy_exec /tmp-free/script /sbin\ncopy_file x /tmp-free/script /etc/renamed\n", "h"));
+  auto img = build_image(fake_root(), m, options());
+  EXPECT_TRUE(img.cpio.contains("sbin/script"));
+  EXPECT_TRUE(img.cpio.contains("etc/renamed"));
+}
+
+TEST(ImageBuilder, BadAgentKernelAndConflicts) {
+  auto o = options();
+  o.agent_path = "/nonexistent/target-agent";
+  EXPECT_THAT(build_error(parse_manifest(kBase, "m"), o), HasSubstr("target-agent /nonexistent/target-agent: cannot read"));
+  o.agent_path = temp_file("x86agent", tiny_arm_elf(62));
+  EXPECT_THAT(build_error(parse_manifest(kBase, "m"), o), HasSubstr("not a 32-bit ARM binary (machine 62)"));
+  o.agent_path = temp_file("script-agent", "#!/bin/sh\n");
+  EXPECT_THAT(build_error(parse_manifest(kBase, "m"), o), HasSubstr("not an ELF file"));
+  EXPECT_EQ(build_error(parse_manifest("dtb highbank.dtb\n", "m")),
+            "the manifest has no 'kernel' line (e.g. 'kernel auto')");
+  EXPECT_THAT(build_error(parse_manifest("kernel 5.0\ndtb highbank.dtb\n", "m")),
+              HasSubstr("m:1: kernel 5.0: /boot/vmlinuz-5.0 not found in the target root"));
+  auto two = parse_manifest(kBase, "m");
+  merge(two, parse_manifest("dtb other.dtb\n", "n"));
+  EXPECT_THAT(build_error(two), HasSubstr("n:1: dtb other.dtb conflicts with dtb highbank.dtb at m:2"));
+  EXPECT_THAT(build_error(parse_manifest(std::string(kBase) + "symlink /sbin/ifconfig -> x\nexec /sbin/ifconfig\n", "m")),
+              HasSubstr("m:5: exec /sbin/ifconfig: /sbin/ifconfig added twice with different contents (symlink vs file)"));
+  EXPECT_THAT(build_error(parse_manifest(std::string(kBase) + "local nothere /etc/x\n", "/m/m")),
+              HasSubstr("/m/m:4: local /m/nothere: /m/nothere: cannot read"));
+}
+
+TEST(ImageBuilder, VersionStampUsesTheSeedsDateFormat) {
+  EXPECT_EQ(version_stamp(0, "0.1.0"), "1970.01.01-00.00.00 mkmaster 0.1.0");
+}
+
+}  // namespace
+}  // namespace initrd
