@@ -100,7 +100,7 @@ void walk_deb(const std::string& file, const EntryFn& fn) {
       fn(path::rooted(p), tar.get(), e);
     }
   }
-  throw RootfsError(fmt::format("{}: no data.tar.* member (not a .deb?)", file));
+  throw RootfsError(fmt::format("{}: no data.tar.* member (truncated, or not a .deb)", file));
 }
 
 std::string read_data(archive* tar, uint64_t size, const std::string& file, const std::string& path) {
@@ -108,8 +108,9 @@ std::string read_data(archive* tar, uint64_t size, const std::string& file, cons
   size_t got = 0;
   while (got < out.size()) {
     la_ssize_t n = archive_read_data(tar, out.data() + got, out.size() - got);
-    if (n < 0) throw RootfsError(fmt::format("{}: {}: {}", file, path, err_of(tar)));
-    if (n == 0) throw RootfsError(fmt::format("{}: {}: truncated ({} of {} bytes)", file, path, got, size));
+    if (n < 0) throw RootfsError(fmt::format("{}: corrupt or truncated data.tar (reading {}): {}", file, path, err_of(tar)));
+    if (n == 0)
+      throw RootfsError(fmt::format("{}: truncated data.tar ({} has {} of {} bytes)", file, path, got, size));
     got += static_cast<size_t>(n);
   }
   return out;

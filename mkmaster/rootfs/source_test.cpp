@@ -149,20 +149,5 @@ TEST(DebSource, GarbageTruncatedAndEmptyDebsAreNamed) {
   EXPECT_THROW(open_debs({empty.path()}), RootfsError);
 }
 
-// All the .debs: the cost the `--debs` build pays once. Reported, and
-// bounded so a regression (e.g. decompressing per file) shows.
-TEST(DebSource, IndexAllRealDebs) {
-  REQUIRE_ARMHF_DATA();
-  auto t0 = std::chrono::steady_clock::now();
-  auto fs = open_debs({test::debs_dir()});
-  auto s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cerr << "indexing " << test::debs_dir() << " took " << s << " s\n";
-  RecordProperty("index_all_debs_s", std::to_string(s));
-  EXPECT_LT(s, 60.0);
-  EXPECT_EQ(fs->lstat("/bin/bash")->type, FileType::Regular);
-  EXPECT_THAT(fs->list("/lib/modules"), Contains(::testing::StartsWith("6.1.")));
-  for (const auto& w : fs->warnings()) std::cerr << "warning: " << w << "\n";
-}
-
 }  // namespace
 }  // namespace rootfs
