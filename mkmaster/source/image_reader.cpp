@@ -12,6 +12,7 @@
 #include "mkmaster/source/file_stream.h"
 #include "mkmaster/source/gzip_stream.h"
 #include "mkmaster/source/http_stream.h"
+#include "mkmaster/source/prefetch_reader.h"
 #include "mkmaster/source/zero_scan.h"
 
 namespace source {
@@ -289,7 +290,9 @@ std::unique_ptr<ImageReader> open_image(const std::string& path_or_url, const Op
       stream = std::move(file);
     }
   }
-  return std::make_unique<ExtentReader>(std::move(stream), std::move(bmap), options);
+  auto reader = std::make_unique<ExtentReader>(std::move(stream), std::move(bmap), options);
+  if (options.prefetch_bytes == 0) return reader;
+  return prefetch(std::move(reader), options.prefetch_bytes);
 }
 
 }  // namespace source

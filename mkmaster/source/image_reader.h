@@ -32,6 +32,9 @@ struct OpenOptions {
   bool detect_zeros = true;          // false: every mapped byte is data
   bool verify_bmap = true;           // check the .bmap per-range checksums
   int http_retries = 5;              // resumes (Range requests) after a drop
+  // Read ahead in a thread of its own (decompression, http, zero detection
+  // and checksums overlap with the consumer); 0: read in next()'s thread.
+  size_t prefetch_bytes = 16u << 20;
 };
 
 class ImageReader {

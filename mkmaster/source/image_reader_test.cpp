@@ -315,6 +315,29 @@ TEST(ImageReader, MissingInputsFailClearly) {
   EXPECT_THAT(error_of([&] { open_image("/dev/null", opt); }), HasSubstr("/nonexistent/x.bmap: cannot open"));
 }
 
+TEST(ImageReader, PrefetchGivesTheSameExtentsAsDirectReading) {
+  test::TempDir dir;
+  Bytes img = test::make_image(8 * 1024 * 1024 + 100, kBlock, 0.5, 14);
+  test::write_file(dir.file("p.xz"), test::compress(img, Compression::xz));
+  auto run = [&](size_t prefetch_bytes) {
+    OpenOptions opt;
+    opt.prefetch_bytes = prefetch_bytes;
+    opt.max_extent = 64 * 1024;
+    auto r = open_image(dir.file("p.xz"), opt);
+    std::vector<std::tuple<uint64_t, uint64_t, bool>> seen;
+    Extent e;
+    for (int i = 0; i < 20 && r->next(e); ++i) seen.emplace_back(e.offset, e.length, e.hole);
+    r->seek(3 * 1024 * 1024 + 5);  // while the producer is ahead
+    auto rest = test::collect(*r);
+    for (const auto& x : rest.extents) seen.emplace_back(x.offset, x.length, x.hole);
+    EXPECT_TRUE(std::equal(img.begin() + 3 * 1024 * 1024 + 5, img.end(), rest.image.begin() + 3 * 1024 * 1024 + 5));
+    return seen;
+  };
+  auto direct = run(0);
+  EXPECT_EQ(run(256 * 1024), direct);
+  EXPECT_EQ(run(1), direct);  // one extent at a time
+}
+
 TEST(ImageReader, EmptyImage) {
   test::TempDir dir;
   test::write_file(dir.file("e.img"), Bytes{});
