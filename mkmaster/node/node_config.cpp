@@ -46,7 +46,7 @@ std::vector<std::pair<std::string, std::string>> default_device_settings() {
       {"bootloader_serial_delay_ms", "0"},
       {"test_shell_serial_delay_ms", "0"},
       // ECMAScript regexes, matched against the end of the console output.
-      {"master_prompt", "(\\(initramfs\\)|[#$]) ?$"},
+      {"master_prompt", "(\\((initramfs|initrd)\\)|[#$]) ?$"},
       {"login_prompt", "login: ?$"},
   };
 }

@@ -44,7 +44,7 @@ class IpmiSim : public ::testing::Test {
   void TearDown() override {
     bmc_.reset();
     console_.reset();
-    if (!HasFailure()) fs::remove_all(dir_);
+    if (!HasFailure() && !std::getenv("MKNODE_KEEP")) fs::remove_all(dir_);
   }
 
   // An inventory with one node on this BMC; device type from `conf`.
