@@ -220,6 +220,8 @@ def up(args):
     os.makedirs(state.path, exist_ok=True)
     os.chmod(state.path, 0o700)
     vmlinuz, dtb = make_test_image.kernel_files()
+    for n in inv.nodes:  # bad credentials fail before anything exists
+        check_password(n, n.password())
     lab_ns = state.prefix
     cfg = {"inventory": os.path.abspath(inv.path), "ns": lab_ns, "server_ip": inv.server_ip,
            "network": str(inv.network), "tftp_root": inv.tftp_root, "default_dtb": dtb,
@@ -239,7 +241,10 @@ def up(args):
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
+    # Ctrl-C or kill while coming up: tear down what exists, then exit.
+    # (SIGINT is set explicitly: a shell's background job inherits it ignored.)
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     try:
         t0 = time.monotonic()
         build_network(state, cfg)
@@ -393,6 +398,10 @@ def down_state(state, keep_logs):
                         if not x.endswith(".log"):
                             path = state.p("nodes", node, x)
                             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+                    if not os.listdir(state.p("nodes", node)):
+                        os.rmdir(state.p("nodes", node))
+                if not os.listdir(state.p("nodes")):
+                    os.rmdir(state.p("nodes"))
                 continue
             path = state.p(entry)
             shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
