@@ -10,6 +10,7 @@
 // resident.
 #include <archive.h>
 #include <archive_entry.h>
+#include <lzma.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -65,6 +66,72 @@ struct Feed {
   }
 };
 
+// dpkg writes data.tar.xz as independent blocks (threaded xz), so
+// liblzma's threaded decoder can use every core where libarchive's xz filter
+// uses one: the kernel .deb (~200 MB unpacked) is most of a --debs build.
+// The tar reader then sees an uncompressed stream.
+struct XzFeed {
+  archive* outer;
+  lzma_stream strm = LZMA_STREAM_INIT;
+  std::string in = std::string(256 * 1024, '\0');
+  std::string out = std::string(1024 * 1024, '\0');
+  bool in_eof = false, done = false;
+
+  explicit XzFeed(archive* o) : outer(o) {
+    lzma_mt mt{};
+    mt.flags = LZMA_CONCATENATED;
+    mt.threads = std::clamp<uint32_t>(lzma_cputhreads(), 1, 8);
+    mt.memlimit_threading = 1024ull << 20;  // above it liblzma decodes single-threaded
+    mt.memlimit_stop = UINT64_MAX;
+    if (lzma_stream_decoder_mt(&strm, &mt) != LZMA_OK) throw RootfsError("cannot start the xz decoder");
+  }
+  ~XzFeed() { lzma_end(&strm); }
+  XzFeed(const XzFeed&) = delete;
+  XzFeed& operator=(const XzFeed&) = delete;
+
+  static const char* why(lzma_ret r) {
+    switch (r) {
+      case LZMA_BUF_ERROR: return "xz: truncated input";
+      case LZMA_DATA_ERROR: return "xz: corrupt data";
+      case LZMA_FORMAT_ERROR: return "xz: not in xz format";
+      case LZMA_OPTIONS_ERROR: return "xz: unsupported options";
+      case LZMA_MEM_ERROR:
+      case LZMA_MEMLIMIT_ERROR: return "xz: out of memory";
+      default: return "xz: decoder error";
+    }
+  }
+
+  static la_ssize_t read(archive* inner, void* ctx, const void** result) {
+    auto* f = static_cast<XzFeed*>(ctx);
+    if (f->done) return 0;
+    f->strm.next_out = reinterpret_cast<uint8_t*>(f->out.data());
+    f->strm.avail_out = f->out.size();
+    while (f->strm.avail_out == f->out.size()) {
+      if (f->strm.avail_in == 0 && !f->in_eof) {
+        la_ssize_t n = archive_read_data(f->outer, f->in.data(), f->in.size());
+        if (n < 0) {
+          archive_set_error(inner, EIO, "%s", err_of(f->outer).c_str());
+          return -1;
+        }
+        f->in_eof = n == 0;
+        f->strm.next_in = reinterpret_cast<const uint8_t*>(f->in.data());
+        f->strm.avail_in = static_cast<size_t>(n);
+      }
+      lzma_ret r = lzma_code(&f->strm, f->in_eof ? LZMA_FINISH : LZMA_RUN);
+      if (r == LZMA_STREAM_END) {
+        f->done = true;
+        break;
+      }
+      if (r != LZMA_OK) {
+        archive_set_error(inner, EIO, "%s", why(r));
+        return -1;
+      }
+    }
+    *result = f->out.data();
+    return static_cast<la_ssize_t>(f->out.size() - f->strm.avail_out);
+  }
+};
+
 using EntryFn = std::function<void(const std::string& path, archive* tar, archive_entry* e)>;
 
 // Calls fn for every entry of the .deb's data.tar.*, with the path made
@@ -85,10 +152,18 @@ void walk_deb(const std::string& file, const EntryFn& fn) {
     if (name.rfind("data.tar", 0) != 0) continue;
 
     Feed feed{ar.get()};
+    std::unique_ptr<XzFeed> xz;
     ArchivePtr tar(archive_read_new());
     archive_read_support_filter_all(tar.get());
     archive_read_support_format_tar(tar.get());
-    if (archive_read_open(tar.get(), &feed, nullptr, &Feed::read, nullptr) != ARCHIVE_OK)
+    int opened;
+    if (name == "data.tar.xz") {
+      xz = std::make_unique<XzFeed>(ar.get());
+      opened = archive_read_open(tar.get(), xz.get(), nullptr, &XzFeed::read, nullptr);
+    } else {
+      opened = archive_read_open(tar.get(), &feed, nullptr, &Feed::read, nullptr);
+    }
+    if (opened != ARCHIVE_OK)
       throw RootfsError(fmt::format("{}: {}: {}", file, name, err_of(tar.get())));
     archive_entry* e = nullptr;
     for (;;) {
