@@ -253,8 +253,21 @@ def up(args):
                 with open(ncfg["disk"], "wb") as f:
                     f.truncate(args.disk_mib << 20)
             write_bmc_files(state, ncfg, n)
-        with open(state.p("dnsmasq.conf"), "w") as f:
-            f.write(dnsmasq_conf(inv))
+        if args.mkmaster:
+            # The product's generator (mkmaster/node labfiles) writes the
+            # seed's lines plus dhcp-range for the inventory's network.
+            out = state.p("labfiles")
+            r = run([args.mkmaster, "labfiles", "--inventory", inv.path, "--out", out], check=False)
+            if r.returncode != 0:
+                raise LabError(f"mkmaster labfiles: {r.stderr.strip()}")
+            shutil.copy(os.path.join(out, "dnsmasq.conf"), state.p("dnsmasq.conf"))
+            cfg["dnsmasq_conf_from"] = "mkmaster labfiles"
+        else:
+            with open(state.p("dnsmasq.conf"), "w") as f:
+                f.write(dnsmasq_conf(inv))
+            cfg["dnsmasq_conf_from"] = "lab.py"
+        with open(state.p("lab.json"), "w") as f:
+            json.dump(cfg, f, indent=1)
         labd = spawn(state, "labd", [sys.executable, os.path.join(HERE, "labd.py"), state.path],
                      ns=lab_ns)
         wait_for("lab daemon", lambda: os.path.exists(state.p("labd.sock")), 10, labd,
@@ -327,10 +340,12 @@ def write_bmc_files(state, ncfg, node):
 
 def start_dnsmasq(state, cfg):
     log = state.p("logs", "dnsmasq.log")
+    extra = []
+    if cfg.get("dnsmasq_conf_from") != "mkmaster labfiles":
+        extra.append(f"--dhcp-range={cfg['server_ip']},static")
     p = spawn(state, "dnsmasq",
-              ["dnsmasq", "--no-daemon", "--port=0", f"--conf-file={state.p('dnsmasq.conf')}",
+              ["dnsmasq", "--no-daemon", "--port=0", f"--conf-file={state.p('dnsmasq.conf')}"] + extra + [
                "--interface=labbr", "--bind-interfaces", "--except-interface=lo",
-               f"--dhcp-range={cfg['server_ip']},static",
                f"--dhcp-leasefile={state.p('dnsmasq.leases')}",
                "--log-facility=-", "--log-dhcp", "--user=root"],
               ns=cfg["ns"], log=log)
@@ -499,6 +514,9 @@ def main(argv=None):
     u.add_argument("--inventory", required=True)
     u.add_argument("--disk-mib", type=int, default=256)
     u.add_argument("--memory-mib", type=int, default=1024)
+    u.add_argument("--mkmaster", default=os.environ.get("MKMASTER_BIN"),
+                   help="mkmaster binary: dnsmasq.conf from `mkmaster labfiles` "
+                        "(default $MKMASTER_BIN; without it the lab writes the seed's lines)")
     d = sub.add_parser("down")
     d.add_argument("--keep-logs", action="store_true")
     s = sub.add_parser("status")
