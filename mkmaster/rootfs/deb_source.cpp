@@ -179,6 +179,9 @@ void walk_deb(const std::string& file, const EntryFn& fn) {
 }
 
 std::string read_data(archive* tar, uint64_t size, const std::string& file, const std::string& path) {
+  // A corrupt header must not turn into a giant allocation.
+  if (size > (uint64_t{4} << 30))
+    throw RootfsError(fmt::format("{}: corrupt data.tar: {} claims {} bytes", file, path, size));
   std::string out(size, '\0');
   size_t got = 0;
   while (got < out.size()) {

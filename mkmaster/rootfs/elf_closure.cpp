@@ -15,7 +15,10 @@
 namespace rootfs {
 namespace {
 
-// Debian armhf glibc's built-in search path (multiarch first).
+// Debian armhf glibc's built-in search path (multiarch first), as printed
+// by `ld-linux-armhf.so.3 --help` under qemu. Its legacy hwcap
+// subdirectories (tls, v7l, neon, vfp) hold nothing in bookworm armhf and
+// are not searched here.
 const std::vector<std::string> kDefaultDirs = {"/lib/arm-linux-gnueabihf", "/usr/lib/arm-linux-gnueabihf",
                                                "/lib", "/usr/lib"};
 
