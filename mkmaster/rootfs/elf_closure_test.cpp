@@ -160,5 +160,24 @@ TEST(ElfClosure, SearchOrderRpathRunpathOrigin) {
   EXPECT_EQ(find(m, "/opt/r/lib/libb.so.1")->reason, "needed by /opt/r/lib/liba.so.1 (libb.so.1)");
 }
 
+// A merged-/usr root (/lib -> usr/lib): the link itself is part of what
+// the image needs, or /lib/ld-linux-armhf.so.3 would not exist there.
+TEST(ElfClosure, MergedUsrRootIncludesTheDirectoryLinks) {
+  TempDir t;
+  t.link("/lib", "usr/lib");
+  t.link("/bin", "usr/bin");
+  t.file("/usr/bin/app", test::make_elf32({EM_ARM, "/lib/ld-linux-armhf.so.3", {"libc.so.6"}, "", ""}));
+  t.link("/usr/lib/ld-linux-armhf.so.3", "arm-linux-gnueabihf/ld-linux-armhf.so.3");
+  t.file("/usr/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3", test::make_elf32({}));
+  t.file("/usr/lib/arm-linux-gnueabihf/libc.so.6", test::make_elf32({EM_ARM, "", {"ld-linux-armhf.so.3"}, "", ""}));
+  auto fs = open_sysroot(t.path());
+  auto r = resolve(*fs, "/bin/app");
+  ASSERT_TRUE(r);
+  auto n = elf_closure(*fs, {r->path}, EM_ARM);
+  EXPECT_THAT(paths(n), UnorderedElementsAre("/lib", "/usr/lib/ld-linux-armhf.so.3",
+                                             "/usr/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3",
+                                             "/usr/lib/arm-linux-gnueabihf/libc.so.6"));
+}
+
 }  // namespace
 }  // namespace rootfs
