@@ -3,6 +3,7 @@
 // of the object and its loaders (only when the object has no DT_RUNPATH),
 // DT_RUNPATH, then the compiled-in default directories. Candidates of the
 // wrong machine or class are skipped, as ld.so does.
+#include <cctype>
 #include <deque>
 #include <fmt/format.h>
 #include <map>
@@ -152,10 +153,39 @@ class Closure {
       if (!found) {
         std::string searched;
         for (const auto& d : dirs) searched += (searched.empty() ? "" : ", ") + d;
-        throw RootfsError(fmt::format("library {} needed by {} not found in the root (searched {})", name, o.who,
-                                      searched));
+        throw RootfsError(fmt::format("library {} needed by {} not found in the root (searched {}){}", name, o.who,
+                                      searched, hint_elsewhere(name)));
       }
     }
+  }
+
+  // A library in a directory of /etc/ld.so.conf.d is found on the full
+  // system through ld.so.cache; the image has no cache, so say why it fails.
+  std::string hint_elsewhere(const std::string& name) {
+    auto conf = resolve(fs_, "/etc/ld.so.conf.d");
+    if (!conf) return {};
+    for (const auto& f : fs_.list(conf->path)) {
+      if (f.size() < 5 || f.compare(f.size() - 5, 5, ".conf") != 0) continue;
+      auto file = resolve(fs_, path::join(conf->path, f));
+      if (!file || fs_.lstat(file->path)->type != FileType::Regular) continue;
+      const std::string text = fs_.read(file->path);
+      size_t i = 0;
+      while (i < text.size()) {
+        size_t nl = text.find('\n', i);
+        if (nl == std::string::npos) nl = text.size();
+        std::string line = text.substr(i, nl - i);
+        i = nl + 1;
+        line = line.substr(0, line.find('#'));
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+        if (line.empty() || line.front() != '/') continue;
+        auto r = resolve(fs_, path::join(line, name));
+        if (r && acceptable(r->path))
+          return fmt::format("; it is at {} (a directory listed in /etc/ld.so.conf.d/{}), which ld.so only searches "
+                             "through ld.so.cache, and the image has none",
+                             r->path, f);
+      }
+    }
+    return {};
   }
 
   const FileSource& fs_;

@@ -160,6 +160,22 @@ TEST(ElfClosure, SearchOrderRpathRunpathOrigin) {
   EXPECT_EQ(find(m, "/opt/r/lib/libb.so.1")->reason, "needed by /opt/r/lib/liba.so.1 (libb.so.1)");
 }
 
+TEST(ElfClosure, LibraryOnlyInLdSoConfDirGetsAHint) {
+  TempDir t;
+  t.file("/usr/bin/app", test::make_elf32({EM_ARM, "", {"libx.so.1"}, "", ""}));
+  t.file("/opt/x/lib/libx.so.1", test::make_elf32({}));
+  t.file("/etc/ld.so.conf.d/x.conf", "# x\n/opt/x/lib  \n");
+  auto fs = open_sysroot(t.path());
+  try {
+    elf_closure(*fs, {"/usr/bin/app"}, EM_ARM);
+    FAIL() << "found a library ld.so would not find without ld.so.cache";
+  } catch (const RootfsError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("library libx.so.1 needed by /usr/bin/app not found"));
+    EXPECT_THAT(e.what(), HasSubstr("/opt/x/lib/libx.so.1"));
+    EXPECT_THAT(e.what(), HasSubstr("ld.so.cache"));
+  }
+}
+
 // A merged-/usr root (/lib -> usr/lib): the link itself is part of what
 // the image needs, or /lib/ld-linux-armhf.so.3 would not exist there.
 TEST(ElfClosure, MergedUsrRootIncludesTheDirectoryLinks) {
