@@ -87,6 +87,16 @@ def resolve_in_root(root, rel):
     return os.path.join(root, *done)
 
 
+FIXED_TIME = 1700000000  # every file's mtime: the payloads are reproducible
+
+
+def fix_times(tree):
+    for d, dirs, files in os.walk(tree, topdown=False):
+        for name in files + dirs:
+            os.utime(os.path.join(d, name), (FIXED_TIME, FIXED_TIME), follow_symlinks=False)
+    os.utime(tree, (FIXED_TIME, FIXED_TIME))
+
+
 def needed_libs(path):
     out = subprocess.run(["readelf", "-d", path], check=True, capture_output=True,
                          text=True).stdout
@@ -194,6 +204,7 @@ def build_initrd(out, marker, net=False, host="mkmaster-test"):
             with open(os.path.join(tree, "etc/udhcpc.script"), "w") as f:
                 f.write(UDHCPC_SCRIPT)
             os.chmod(os.path.join(tree, "etc/udhcpc.script"), 0o755)
+        fix_times(tree)
         names = subprocess.run("find . -mindepth 1 | LC_ALL=C sort", shell=True, cwd=tree,
                                check=True, capture_output=True).stdout
         cpio = subprocess.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "--reproducible",
@@ -228,10 +239,11 @@ def build_disk(out, image_id, size_mib=32):
                      host=f"flashed-{image_id}")
         with open(os.path.join(boot, "extlinux", "extlinux.conf"), "w") as f:
             f.write(EXTLINUX.format(id=image_id))
+        fix_times(boot)
         fs = os.path.join(tmp, "boot.ext2")
         # Fixed UUIDs and timestamps keep the image reproducible per id.
         fs_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, "mkmaster-test-image:" + image_id))
-        env = dict(os.environ, E2FSPROGS_FAKE_TIME="1700000000")
+        env = dict(os.environ, E2FSPROGS_FAKE_TIME=str(FIXED_TIME))
         subprocess.run(["mkfs.ext2", "-q", "-F", "-L", "boot", "-d", boot, "-U", fs_uuid,
                         "-E", f"root_owner=0:0,hash_seed={fs_uuid}", fs, f"{part_mib}M"],
                        env=env,

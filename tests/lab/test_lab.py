@@ -283,9 +283,23 @@ class LabTest(unittest.TestCase):
         with open(inv, "w") as f:
             f.write(text)
         lab("up", "--inventory", inv, "--state", state)
+        cfg = json.loads(read(os.path.join(state, "lab.json")))
+        n = cfg["nodes"][0]
+        bmc = driver.Bmc(cfg["ns"], n["name"], n["bmc_host"], n["bmc_port"], "admin", PASSWORD)
+        bmc.run("chassis", "bootdev", "pxe")
+        bmc.run("chassis", "power", "on")  # a QEMU child of labd is running
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            procs = json.loads(lab("status", "--state", state, "--json").stdout)["processes"]
+            if "qemu-" + n["name"] in procs:
+                break
+            time.sleep(0.2)
         pids = json.loads(lab("status", "--state", state, "--json").stdout)["processes"]
-        labd = pids["labd"]["pid"]
-        os.kill(labd, signal.SIGKILL)  # the lab daemon crashes
+        self.assertIn("qemu-" + n["name"], pids)
+        os.kill(pids["labd"]["pid"], signal.SIGKILL)  # the lab daemon crashes
+        status = lab("status", "--state", state, check=False)
+        self.assertEqual(status.returncode, 1)
+        self.assertIn("lab daemon unreachable", status.stdout)
         self.assertTrue(lab_namespaces(state))
         lab("down", "--state", state)
         self.assertEqual(lab_namespaces(state), [])
