@@ -211,6 +211,9 @@ def check_password(node, pw):
 def up(args):
     state = State(args.state)
     inv = inventory.load(args.inventory)
+    if args.mkmaster and not (os.path.isfile(args.mkmaster) and os.access(args.mkmaster, os.X_OK)):
+        raise LabError(f"--mkmaster/MKMASTER_BIN {args.mkmaster}: not an executable "
+                       "(build mkmaster, or unset it to let the lab write dnsmasq.conf)")
     if not os.path.isdir(inv.tftp_root):
         raise LabError(f"{inv.path}: tftp_root {inv.tftp_root} is not a directory "
                        "(run mkmaster build first)")
@@ -536,6 +539,9 @@ def main(argv=None):
         fn = {"up": up, "down": down, "status": status, "exec": exec_cmd, "bmc": bmc}[args.action_name]
         return fn(args) or 0
     except (LabError, inventory.InventoryError, make_test_image.ImageError) as e:
+        print(f"lab: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
         print(f"lab: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
