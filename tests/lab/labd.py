@@ -137,6 +137,45 @@ class Node:
     def qmp_path(self):
         return os.path.join(self.dir, "qmp.sock")
 
+    def events_path(self):
+        return os.path.join(self.dir, "qmp-events.sock")
+
+    def _watch(self, gen, proc):
+        """Follow QEMU's events; a guest-initiated reboot becomes a
+        reset through the emulated bootloader."""
+        end = time.time() + 10
+        q = None
+        while q is None and time.time() < end and proc.poll() is None:
+            try:
+                q = Qmp(self.events_path(), timeout=None)
+            except (OSError, ConnectionError, ValueError):
+                time.sleep(0.1)
+        if q is None:
+            return
+        try:
+            while True:
+                line = q.f.readline()
+                if not line:
+                    return
+                ev = json.loads(line)
+                if ev.get("event") == "SHUTDOWN" and ev.get("data", {}).get("reason") == "guest-reset":
+                    if gen != self.generation:
+                        return
+                    log(f"{self.name}: guest reboot -> bootloader (boot device {self.bootdev})")
+                    threading.Thread(target=self._reboot, args=(gen,), daemon=True).start()
+                    return
+        except (OSError, ValueError):
+            return
+        finally:
+            q.close()
+
+    def _reboot(self, gen):
+        with self.lock:
+            if gen != self.generation:
+                return
+        self.power_off()
+        self.power_on()
+
     def power_off(self):
         with self.lock:
             self.generation += 1
@@ -213,6 +252,7 @@ class Node:
             self.boot_info = info
             self.qemu = self._start_qemu(info)
             self.phase = "running"
+            threading.Thread(target=self._watch, args=(gen, self.qemu), daemon=True).start()
         self.lab.write_pids()
 
     def _start_qemu(self, info):
@@ -223,6 +263,11 @@ class Node:
                "-chardev", f"socket,id=ser0,path={os.path.join(self.dir, 'serial.sock')},server=off",
                "-serial", "chardev:ser0",
                "-qmp", f"unix:{self.qmp_path()},server=on,wait=off",
+               # A second monitor only for events; a guest reboot stops the
+               # guest (reason guest-reset) so labd can run the emulated
+               # U-Boot again, honouring the boot device, as a real reboot does.
+               "-qmp", f"unix:{self.events_path()},server=on,wait=off",
+               "-action", "reboot=shutdown",
                "-drive", f"file={self.cfg['disk']},if=none,format=raw,id=d0,cache=writeback",
                "-device", "ide-hd,drive=d0,bus=ide.0",
                "-nic", f"tap,ifname={self.cfg['tap']},script=no,downscript=no,model=xgmac,mac={self.cfg['mac']}",

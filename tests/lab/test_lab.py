@@ -236,6 +236,12 @@ class LabTest(unittest.TestCase):
                 sol.send("root\r")
                 sol.expect(r"\(initrd\) # ", 20, "shell after reconnect")
             self.assertEqual(self.run_cmd(sol, "test $((6*7)) = 42"), 0)
+            # A reboot from inside goes through the (emulated) bootloader
+            # again and honours the boot device, like a real node's.
+            sol.send("reboot -f\r")
+            sol.expect(r"U-Boot 2013\.01", 30, "bootloader after a guest reboot")
+            sol.expect(r"Found /extlinux/extlinux\.conf", 30, "disk boot after a guest reboot")
+            sol.expect(r"MKMASTER-FLASHED-", BOOT_TIMEOUT, "flashed system after a guest reboot")
         finally:
             sol.close()
 
