@@ -94,17 +94,20 @@ class State:
         if os.path.isdir(self.pid_dir):
             for name in os.listdir(self.pid_dir):
                 try:
-                    pids[name] = int(open(os.path.join(self.pid_dir, name)).read().strip())
+                    with open(os.path.join(self.pid_dir, name)) as f:
+                        pids[name] = int(f.read().strip())
                 except (OSError, ValueError):
                     pass
-        for extra in ("labd.pid",):
+        if "labd" not in pids:  # labd writes its own PID too
             try:
-                pids[extra] = int(open(self.p(extra)).read().strip())
+                with open(self.p("labd.pid")) as f:
+                    pids["labd"] = int(f.read().strip())
             except (OSError, ValueError):
                 pass
         try:
-            for name, pid in json.load(open(self.p("qemu-pids.json"))).items():
-                pids["qemu-" + name] = pid
+            with open(self.p("qemu-pids.json")) as f:
+                for name, pid in json.load(f).items():
+                    pids["qemu-" + name] = pid
         except (OSError, ValueError):
             pass
         return pids
