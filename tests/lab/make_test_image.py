@@ -248,6 +248,20 @@ def build_disk(out, image_id, size_mib=32):
                         "-E", f"root_owner=0:0,hash_seed={fs_uuid}", fs, f"{part_mib}M"],
                        env=env,
                        check=True, capture_output=True)
+        # mke2fs -d (1.47.0) stamps inode change/creation times with the
+        # current time whatever E2FSPROGS_FAKE_TIME says: pin them.
+        cmds = []
+        for d, dirs, files in os.walk(boot):
+            for name in [""] + dirs + files:
+                rel = "/" + os.path.relpath(os.path.join(d, name), boot).lstrip(".")
+                rel = "/" if rel in ("/", "/.") else rel
+                if name == "" and d != boot:
+                    continue
+                for field in ("ctime", "crtime", "atime", "mtime"):
+                    cmds.append(f"sif {rel} {field} @{FIXED_TIME}")
+        cmds += [f"sif /lost+found {f} @{FIXED_TIME}" for f in ("ctime", "crtime", "atime", "mtime")]
+        subprocess.run(["debugfs", "-w", "-f", "-", fs], input="\n".join(cmds).encode(), env=env,
+                       check=True, capture_output=True)
         with open(out, "wb") as f:
             f.truncate(size_mib << 20)
         label_id = "0x" + fs_uuid[:8]
