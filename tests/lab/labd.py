@@ -87,7 +87,7 @@ class Node:
         self.serial = None     # QEMU's ttyAMA0 connection
         self.qemu = None       # subprocess.Popen
         self.uboot = None      # subprocess.Popen of uboot.py while it runs
-        self.phase = "off"     # off | bootloader | running | failed
+        self.phase = "off"     # off | bootloader | failed-bootloader | running
         self.generation = 0    # bumps on every power change; stale boot threads stop
         self.boot_info = {}
         self.power_on_at = None
@@ -118,8 +118,8 @@ class Node:
     # -------------------------------------------------------- power
     def powered(self):
         with self.lock:
-            if self.phase == "bootloader":
-                return True
+            if self.phase in ("bootloader", "failed-bootloader"):
+                return True  # on, sitting in U-Boot (a failed boot stays there)
             if self.qemu is None or self.qemu.poll() is not None:
                 return False
             try:
@@ -199,7 +199,9 @@ class Node:
 
     def power_on(self):
         with self.lock:
-            if self.phase in ("bootloader", "running") and self.powered():
+            if self.phase in ("bootloader", "failed-bootloader"):
+                return  # already on: power on is a no-op, as on a real BMC
+            if self.phase == "running" and self.powered():
                 return
             if self.qemu is not None:
                 # A guest that powered itself off: QEMU is still there.

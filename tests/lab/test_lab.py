@@ -266,6 +266,20 @@ class LabTest(unittest.TestCase):
             sol.close()
             bmc.run("chassis", "power", "off")
 
+    def test_3b_blank_disk_stays_in_bootloader(self):
+        bmc = self.bmc(1)
+        bmc.run("chassis", "bootdev", "disk")
+        bmc.run("chassis", "power", "on")
+        log = os.path.join(self.state, "nodes", "calxeda01-02", "console.log")
+        end = time.monotonic() + 20
+        while "## Boot failed" not in read(log) and time.monotonic() < end:
+            time.sleep(0.2)
+        self.assertIn("## Boot failed: disk ", read(log))
+        self.assertIn("no MBR partition table (the disk is blank or not flashed)", read(log))
+        self.assertIn("on", bmc.run("chassis", "power", "status"))  # on, in U-Boot
+        bmc.run("chassis", "power", "off")
+        self.assertIn("off", bmc.run("chassis", "power", "status"))
+
     def test_4_bmc_down_gives_clear_error(self):
         bmc = self.bmc(1)
         lab("bmc", "--state", self.state, "stop", "calxeda01-02")
