@@ -1,0 +1,116 @@
+#include "mkmaster/push/planner.h"
+
+#include <fmt/core.h>
+
+#include <stdexcept>
+
+namespace push {
+
+Planner::Planner(FrameSink& sink, mkproto::HolesMode holes, const std::vector<uint64_t>* disk_hashes,
+                 uint32_t delta_block, uint64_t image_size, uint64_t start)
+    : sink_(sink), holes_(holes), disk_(disk_hashes), block_(delta_block), size_(image_size), pos_(start) {
+  if (disk_ && start % block_ != 0) throw std::logic_error("Planner: delta start not block-aligned");
+}
+
+RangeKind Planner::hole_kind() const {
+  return holes_ == mkproto::HolesMode::kSkip ? RangeKind::kDontCare : RangeKind::kZero;
+}
+
+uint64_t Planner::zero_hash(uint64_t length) {
+  if (length != zero_hash_len_) {
+    std::vector<uint8_t> z(static_cast<size_t>(length), 0);
+    zero_hash_ = mkproto::xxh3_64(z.data(), z.size());
+    zero_hash_len_ = length;
+  }
+  return zero_hash_;
+}
+
+void Planner::data(uint64_t offset, std::span<const uint8_t> bytes) {
+  if (offset != pos_) throw std::logic_error(fmt::format("Planner: data at {} but position is {}", offset, pos_));
+  if (!disk_) {
+    sink_.data(offset, bytes);
+    pos_ += bytes.size();
+    return;
+  }
+  while (!bytes.empty()) {
+    uint64_t room = block_ - pos_ % block_;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(room, bytes.size()));
+    append(pos_, n, bytes.data());
+    bytes = bytes.subspan(n);
+  }
+}
+
+void Planner::hole(uint64_t offset, uint64_t length) {
+  if (offset != pos_) throw std::logic_error(fmt::format("Planner: hole at {} but position is {}", offset, pos_));
+  if (!disk_) {
+    sink_.range(hole_kind(), offset, length);
+    pos_ += length;
+    return;
+  }
+  uint64_t end = offset + length;
+  while (pos_ < end) {
+    uint64_t n = std::min<uint64_t>(block_ - pos_ % block_, end - pos_);
+    bool whole = pos_ % block_ == 0 && (n == block_ || end == size_);
+    if (!whole) {
+      append(pos_, n, nullptr);  // shares its block with data: buffered
+      continue;
+    }
+    // A block that is all hole: compare with the target's hash of zeros,
+    // no buffering (holes can be gigabytes).
+    size_t b = static_cast<size_t>(pos_ / block_);
+    RangeKind k = hole_kind();
+    if (k == RangeKind::kZero && b < disk_->size() && (*disk_)[b] == zero_hash(n)) k = RangeKind::kKeep;
+    sink_.range(k, pos_, n);
+    pos_ += n;
+  }
+}
+
+void Planner::append(uint64_t offset, uint64_t length, const uint8_t* bytes) {
+  Segment s{offset, length, bytes != nullptr, {}};
+  if (bytes) s.bytes.assign(bytes, bytes + length);
+  cur_.push_back(std::move(s));
+  pos_ = offset + length;
+  if (pos_ % block_ == 0 || pos_ == size_) resolve_block();
+}
+
+void Planner::resolve_block() {
+  if (cur_.empty()) return;
+  bool all_dont_care = holes_ == mkproto::HolesMode::kSkip;
+  for (auto& s : cur_) all_dont_care = all_dont_care && !s.is_data;
+  bool same = false;
+  if (!all_dont_care) {
+    // The block as it should land (holes as zeros) against the target's.
+    mkproto::Hash64 h;
+    static const std::vector<uint8_t> zeros(1u << 16, 0);
+    for (auto& s : cur_) {
+      if (s.is_data) {
+        h.update(s.bytes.data(), s.bytes.size());
+      } else {
+        for (uint64_t left = s.length; left > 0;) {
+          size_t n = static_cast<size_t>(std::min<uint64_t>(left, zeros.size()));
+          h.update(zeros.data(), n);
+          left -= n;
+        }
+      }
+    }
+    size_t b = static_cast<size_t>(cur_.front().offset / block_);
+    same = b < disk_->size() && (*disk_)[b] == h.digest();
+  }
+  for (auto& s : cur_) {
+    if (!s.is_data && holes_ == mkproto::HolesMode::kSkip)
+      sink_.range(RangeKind::kDontCare, s.offset, s.length);
+    else if (same)
+      sink_.range(RangeKind::kKeep, s.offset, s.length);
+    else if (s.is_data)
+      sink_.data(s.offset, s.bytes);
+    else
+      sink_.range(RangeKind::kZero, s.offset, s.length);
+  }
+  cur_.clear();
+}
+
+void Planner::finish() {
+  if (!cur_.empty()) resolve_block();
+}
+
+}  // namespace push

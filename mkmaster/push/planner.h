@@ -1,0 +1,58 @@
+#pragma once
+// Turns the image's extent stream into placement frames (docs/protocol.md,
+// "Placing bytes" and "Delta"): data → DATA, holes → ZERO (exact) or
+// SKIP dont-care (--holes=skip); with delta, whole blocks whose bytes equal
+// the target's (by XXH3-64) become SKIP keep.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "protocol/messages.h"
+
+namespace push {
+
+enum class RangeKind { kZero, kKeep, kDontCare };
+
+// Receives the planned frames in offset order.
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  virtual void data(uint64_t offset, std::span<const uint8_t> bytes) = 0;
+  virtual void range(RangeKind kind, uint64_t offset, uint64_t length) = 0;
+};
+
+class Planner {
+ public:
+  // disk_hashes: per delta block from offset 0 (HASH_REQUEST over the whole
+  // image), or nullptr for no delta. start: where planning begins (a
+  // multiple of delta_block).
+  Planner(FrameSink& sink, mkproto::HolesMode holes, const std::vector<uint64_t>* disk_hashes, uint32_t delta_block,
+          uint64_t image_size, uint64_t start);
+  void data(uint64_t offset, std::span<const uint8_t> bytes);
+  // A hole of the image; `dont_care`: unmapped in the .bmap.
+  void hole(uint64_t offset, uint64_t length);
+  void finish();
+  uint64_t position() const { return pos_; }
+
+ private:
+  struct Segment {
+    uint64_t offset, length;
+    bool is_data;
+    std::vector<uint8_t> bytes;
+  };
+  void append(uint64_t offset, uint64_t length, const uint8_t* bytes);
+  void resolve_block();
+  RangeKind hole_kind() const;
+  uint64_t zero_hash(uint64_t length);
+
+  FrameSink& sink_;
+  mkproto::HolesMode holes_;
+  const std::vector<uint64_t>* disk_;
+  uint32_t block_;
+  uint64_t size_;
+  uint64_t pos_;
+  std::vector<Segment> cur_;  // segments of the current delta block
+  uint64_t zero_hash_len_ = 0, zero_hash_ = 0;
+};
+
+}  // namespace push

@@ -1,0 +1,68 @@
+#include "mkmaster/push/planner.h"
+
+#include <gtest/gtest.h>
+
+using namespace push;
+using mkproto::HolesMode;
+
+namespace {
+
+struct Rec : FrameSink {
+  std::string log;
+  void data(uint64_t off, std::span<const uint8_t> b) override { log += "D" + std::to_string(off) + "+" + std::to_string(b.size()) + " "; }
+  void range(RangeKind k, uint64_t off, uint64_t len) override {
+    log += std::string(k == RangeKind::kZero ? "Z" : k == RangeKind::kKeep ? "K" : "C") + std::to_string(off) + "+" +
+           std::to_string(len) + " ";
+  }
+};
+
+uint64_t h(const std::vector<uint8_t>& v, size_t off, size_t n) { return mkproto::xxh3_64(v.data() + off, n); }
+
+}  // namespace
+
+TEST(Planner, WithoutDeltaPassesExtentsThrough) {
+  Rec r;
+  std::vector<uint8_t> d(100, 1);
+  Planner p(r, HolesMode::kZero, nullptr, 4096, 1000, 0);
+  p.data(0, d);
+  p.hole(100, 900);
+  p.finish();
+  EXPECT_EQ(r.log, "D0+100 Z100+900 ");
+  Rec s;
+  Planner q(s, HolesMode::kSkip, nullptr, 4096, 1000, 0);
+  q.data(0, d);
+  q.hole(100, 900);
+  EXPECT_EQ(s.log, "D0+100 C100+900 ");
+}
+
+TEST(Planner, DeltaKeepsMatchingBlocksAndSendsTheRest) {
+  const uint32_t B = 4096;
+  // image: block0 data, block1 half data half hole, blocks 2-3 hole, block4 partial (100 bytes) hole
+  const uint64_t size = 4 * B + 100;
+  std::vector<uint8_t> image(size, 0);
+  for (size_t i = 0; i < B + B / 2; ++i) image[i] = static_cast<uint8_t>(i * 7 + 1);
+  std::vector<uint8_t> disk = image;
+  disk[10] ^= 1;             // block 0 differs
+  disk[3 * B + 5] = 9;       // block 3 differs (should be zero)
+  std::vector<uint64_t> hashes;
+  for (uint64_t o = 0; o < size; o += B) hashes.push_back(h(disk, o, std::min<uint64_t>(B, size - o)));
+  Rec r;
+  Planner p(r, HolesMode::kZero, &hashes, B, size, 0);
+  p.data(0, std::span(image).first(B + B / 2));
+  p.hole(B + B / 2, size - (B + B / 2));
+  p.finish();
+  EXPECT_EQ(r.log, "D0+4096 K4096+2048 K6144+2048 K8192+4096 Z12288+4096 K16384+100 ");
+}
+
+TEST(Planner, DeltaWithDontCareNeverTurnsHolesIntoKeep) {
+  const uint32_t B = 4096;
+  std::vector<uint8_t> image(2 * B, 0);
+  for (size_t i = 0; i < B / 2; ++i) image[i] = 5;
+  std::vector<uint64_t> hashes = {h(image, 0, B), 12345};
+  Rec r;
+  Planner p(r, HolesMode::kSkip, &hashes, B, 2 * B, 0);
+  p.data(0, std::span(image).first(B / 2));
+  p.hole(B / 2, B + B / 2);
+  p.finish();
+  EXPECT_EQ(r.log, "K0+2048 C2048+2048 C4096+4096 ");
+}

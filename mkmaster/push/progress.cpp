@@ -1,0 +1,92 @@
+#include "mkmaster/push/progress.h"
+
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+namespace push {
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      o.push_back('\\');
+      o.push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      o += fmt::format("\\u{:04x}", c);
+    } else {
+      o.push_back(static_cast<char>(c));
+    }
+  }
+  return o;
+}
+
+ProgressPrinter::ProgressPrinter(bool json, std::FILE* out) : json_(json), tty_(::isatty(2) != 0), out_(out) {}
+
+namespace {
+const char* kind_name(Progress::Kind k) {
+  switch (k) {
+    case Progress::Kind::kStart: return "start";
+    case Progress::Kind::kProgress: return "progress";
+    case Progress::Kind::kReconnect: return "reconnect";
+    case Progress::Kind::kVerify: return "verify";
+    case Progress::Kind::kDone: return "done";
+  }
+  return "?";
+}
+}  // namespace
+
+void ProgressPrinter::operator()(const Progress& p) {
+  double mbps = p.seconds > 0 ? p.position / 1e6 / p.seconds : 0;
+  double eta = mbps > 0 && p.image_size > p.position ? (p.image_size - p.position) / 1e6 / mbps : 0;
+  if (json_) {
+    fmt::print(out_,
+               "{{\"event\":\"{}\",\"position\":{},\"image_size\":{},\"bytes_sent\":{},\"acked\":{},\"seconds\":{:.3f},"
+               "\"mb_per_s\":{:.1f},\"eta_s\":{:.1f},\"message\":\"{}\"}}\n",
+               kind_name(p.kind), p.position, p.image_size, p.bytes_sent, p.acked, p.seconds, mbps, eta,
+               json_escape(p.message));
+    std::fflush(out_);
+    return;
+  }
+  if (p.kind == Progress::Kind::kReconnect) {
+    fmt::print(stderr, "{}reconnecting after: {}\n", bar_shown_ ? "\n" : "", p.message);
+    bar_shown_ = false;
+    return;
+  }
+  if (!tty_ || p.kind != Progress::Kind::kProgress) return;
+  const int width = 30;
+  int filled = p.image_size ? static_cast<int>(width * p.position / p.image_size) : width;
+  fmt::print(stderr, "\r[{}{}] {:>7.1f}/{:.1f} MB {:>7.1f} MB/s ETA {:>4.0f}s  sent {:.1f} MB", std::string(filled, '#'),
+             std::string(width - filled, '.'), p.position / 1e6, p.image_size / 1e6, mbps, eta, p.bytes_sent / 1e6);
+  bar_shown_ = true;
+}
+
+void ProgressPrinter::summary(const PushResult& r) {
+  if (bar_shown_) fmt::print(stderr, "\n");
+  if (json_) {
+    fmt::print(out_,
+               "{{\"event\":\"summary\",\"target\":\"{}\",\"image_size\":{},\"bytes_sent\":{},\"wire_bytes\":{},"
+               "\"data_bytes\":{},\"hole_bytes\":{},\"kept_bytes\":{},\"reconnects\":{},\"seconds\":{:.3f},"
+               "\"mb_per_s\":{:.1f},\"verified\":{},\"verify\":\"{}\"}}\n",
+               json_escape(r.target), r.image_size, r.bytes_sent, r.wire_bytes, r.data_bytes, r.hole_bytes,
+               r.kept_bytes, r.reconnects, r.seconds, r.mb_per_s(), r.verified ? "true" : "false",
+               json_escape(r.verify_message));
+    std::fflush(out_);
+    return;
+  }
+  fmt::print(out_,
+             "pushed to {}\n  image size   {} bytes\n  bytes sent   {} (wire {})\n  holes        {} bytes not sent\n"
+             "  unchanged    {} bytes (delta)\n  reconnects   {}\n  time         {:.2f} s, {:.1f} MB/s\n  verify       {}\n",
+             r.target, r.image_size, r.bytes_sent, r.wire_bytes, r.hole_bytes, r.kept_bytes, r.reconnects, r.seconds,
+             r.mb_per_s(), r.verify_message);
+}
+
+void ProgressPrinter::failure(const std::string& what) {
+  if (bar_shown_) fmt::print(stderr, "\n");
+  if (json_) {
+    fmt::print(out_, "{{\"event\":\"error\",\"message\":\"{}\"}}\n", json_escape(what));
+    std::fflush(out_);
+  }
+}
+
+}  // namespace push

@@ -1,0 +1,370 @@
+#include "mkmaster/push/push.h"
+
+#include <zstd.h>
+
+#include <fmt/core.h>
+
+#include <thread>
+
+#include "mkmaster/push/planner.h"
+#include "protocol/block_digest.h"
+
+namespace push {
+
+using mkproto::ErrorCode;
+using mkproto::Frame;
+using mkproto::FrameType;
+using mkproto::ProtocolError;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kFrameData = 1u << 20;
+
+// Errors worth a reconnect: the stream broke, not the request.
+bool resumable(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::kBadChecksum:
+    case ErrorCode::kBadSequence:
+    case ErrorCode::kBadMagic:
+    case ErrorCode::kBadType:
+    case ErrorCode::kTooLarge:
+    case ErrorCode::kMalformed:
+    case ErrorCode::kConnection:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Sends planned frames: coalesces DATA up to 1 MiB and adjacent ranges of
+// one kind, compresses when asked, drains ACKs, reports progress.
+class Sender : public FrameSink {
+ public:
+  Sender(AgentClient& c, const PushOptions& o, PushResult& r, Clock::time_point t0, uint64_t& acked,
+         uint64_t& counted_to)
+      : c_(c), o_(o), r_(r), t0_(t0), acked_(acked), counted_to_(counted_to) {
+    if (o.compress) cctx_ = ZSTD_createCCtx();
+  }
+  ~Sender() override { ZSTD_freeCCtx(cctx_); }
+
+  void data(uint64_t offset, std::span<const uint8_t> bytes) override {
+    flush_range();
+    while (!bytes.empty()) {
+      if (!buf_.empty() && (buf_off_ + buf_.size() != offset || buf_.size() == kFrameData)) flush_data();
+      if (buf_.empty()) buf_off_ = offset;
+      size_t n = std::min(bytes.size(), kFrameData - buf_.size());
+      buf_.insert(buf_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+      offset += n;
+      bytes = bytes.subspan(n);
+    }
+  }
+
+  void range(RangeKind kind, uint64_t offset, uint64_t length) override {
+    flush_data();
+    if (pending_ && pending_kind_ == kind && pending_off_ + pending_len_ == offset) {
+      pending_len_ += length;
+      return;
+    }
+    flush_range();
+    pending_ = true;
+    pending_kind_ = kind;
+    pending_off_ = offset;
+    pending_len_ = length;
+  }
+
+  void flush() {
+    flush_data();
+    flush_range();
+  }
+  uint64_t position() const { return position_; }
+
+ private:
+  void flush_data() {
+    if (buf_.empty()) return;
+    uint16_t flags = 0;
+    std::span<const uint8_t> payload = buf_;
+    if (cctx_) {
+      z_.resize(ZSTD_compressBound(buf_.size()));
+      size_t n = ZSTD_compressCCtx(cctx_, z_.data(), z_.size(), buf_.data(), buf_.size(), 1);
+      // Only where it pays: the agent's CPU is the scarcer one.
+      if (!ZSTD_isError(n) && n < buf_.size() * 9 / 10) {
+        flags = mkproto::kFlagZstd;
+        payload = {z_.data(), n};
+      }
+    }
+    c_.channel().send_raw(FrameType::kData, flags, buf_off_, payload);
+    r_.bytes_sent += buf_.size();
+    r_.data_bytes += fresh(buf_off_, buf_.size());
+    position_ = buf_off_ + buf_.size();
+    buf_.clear();
+    after_send();
+  }
+
+  void flush_range() {
+    if (!pending_) return;
+    pending_ = false;
+    switch (pending_kind_) {
+      case RangeKind::kZero:
+        c_.channel().send(mkproto::encode_zero(pending_off_, pending_len_));
+        r_.hole_bytes += fresh(pending_off_, pending_len_);
+        break;
+      case RangeKind::kDontCare:
+        c_.channel().send(mkproto::encode_skip(pending_off_, pending_len_, mkproto::SkipReason::kDontCare));
+        r_.hole_bytes += fresh(pending_off_, pending_len_);
+        break;
+      case RangeKind::kKeep:
+        c_.channel().send(mkproto::encode_skip(pending_off_, pending_len_, mkproto::SkipReason::kKeep));
+        r_.kept_bytes += fresh(pending_off_, pending_len_);
+        break;
+    }
+    position_ = pending_off_ + pending_len_;
+    after_send();
+  }
+
+  // Bytes of [off, off+len) not counted by an earlier (interrupted) pass:
+  // the summary describes the image once, however often parts were resent.
+  uint64_t fresh(uint64_t off, uint64_t len) {
+    uint64_t end = off + len;
+    if (end <= counted_to_) return 0;
+    uint64_t n = end - std::max(off, counted_to_);
+    counted_to_ = end;
+    return n;
+  }
+
+  void after_send() {
+    c_.poll([&](uint64_t d) { acked_ = d; });
+    if (o_.on_progress) {
+      auto now = Clock::now();
+      if (now - last_report_ >= std::chrono::milliseconds(200)) {
+        last_report_ = now;
+        Progress p;
+        p.position = position_;
+        p.image_size = r_.image_size;
+        p.bytes_sent = r_.bytes_sent;
+        p.acked = acked_;
+        p.seconds = std::chrono::duration<double>(now - t0_).count();
+        o_.on_progress(p);
+      }
+    }
+  }
+
+  AgentClient& c_;
+  const PushOptions& o_;
+  PushResult& r_;
+  Clock::time_point t0_, last_report_{};
+  uint64_t& acked_;
+  uint64_t& counted_to_;
+  ZSTD_CCtx* cctx_ = nullptr;
+  std::vector<uint8_t> buf_, z_;
+  uint64_t buf_off_ = 0;
+  bool pending_ = false;
+  RangeKind pending_kind_ = RangeKind::kZero;
+  uint64_t pending_off_ = 0, pending_len_ = 0;
+  uint64_t position_ = 0;
+};
+
+std::unique_ptr<source::ImageReader> open_reader(const PushOptions& o) {
+  if (o.open_source) return o.open_source();
+  source::OpenOptions so;
+  so.bmap_path = o.bmap;
+  so.max_extent = static_cast<uint32_t>(kFrameData);
+  return source::open_image(o.image, so);
+}
+
+// Image size: from the source, else by reading it through once (a
+// compressed stream that does not record its size).
+uint64_t image_size(const PushOptions& o) {
+  auto r = open_reader(o);
+  if (auto s = r->size()) return *s;
+  source::Extent e;
+  uint64_t end = 0;
+  while (r->next(e)) end = e.offset + e.length;
+  return end;
+}
+
+std::vector<uint64_t> fetch_hashes(AgentClient& c, uint64_t size, uint32_t block) {
+  std::vector<uint64_t> out;
+  if (size == 0) return out;
+  out.reserve(static_cast<size_t>((size + block - 1) / block));
+  c.channel().send(mkproto::encode_hash_request(0, mkproto::HashRequest{size, block}));
+  for (;;) {
+    Frame f = c.recv();
+    if (f.type == FrameType::kHashesEnd) break;
+    auto h = mkproto::decode_hashes(f);
+    if (f.offset != uint64_t{block} * out.size())
+      throw ProtocolError(ErrorCode::kMalformed, fmt::format("HASHES at {} where {} was expected", f.offset,
+                                                             uint64_t{block} * out.size()));
+    out.insert(out.end(), h.hashes.begin(), h.hashes.end());
+  }
+  if (out.size() != (size + block - 1) / block)
+    throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent {} block hashes for {} bytes", out.size(), size));
+  return out;
+}
+
+// Streams the image from `send_from` on; the digester is fed from
+// `read_from` (a verify-block boundary <= send_from), so after a resume the
+// bytes between are read again but not sent.
+void stream(AgentClient& c, const PushOptions& o, PushResult& r, uint64_t read_from, uint64_t send_from,
+            mkproto::BlockDigester& dig, const std::vector<uint64_t>* hashes, Clock::time_point t0, uint64_t& acked,
+            uint64_t& counted_to) {
+  auto reader = open_reader(o);
+  if (read_from > 0) reader->seek(read_from);
+  Sender sender(c, o, r, t0, acked, counted_to);
+  Planner plan(sender, o.holes, hashes, o.delta_block, r.image_size, send_from);
+  source::Extent e;
+  while (dig.position() < r.image_size && reader->next(e)) {
+    if (e.offset + e.length <= read_from) continue;
+    if (e.offset < read_from) {  // a reader may restart at an extent boundary
+      uint64_t cut = read_from - e.offset;
+      if (!e.hole) e.data.erase(e.data.begin(), e.data.begin() + static_cast<std::ptrdiff_t>(cut));
+      e.offset = read_from;
+      e.length -= cut;
+    }
+    if (e.offset != dig.position())
+      throw source::SourceError(fmt::format("{}: extent at {} where {} was expected", reader->describe(), e.offset,
+                                            dig.position()));
+    if (e.offset + e.length > r.image_size)
+      throw source::SourceError(fmt::format("{}: image continues past its announced size {}", reader->describe(),
+                                            r.image_size));
+    if (e.hole) {
+      bool dont_care = o.holes == mkproto::HolesMode::kSkip;
+      dont_care ? dig.dont_care(e.offset, e.length) : dig.zeros(e.offset, e.length);
+    } else {
+      dig.data(e.offset, e.data);
+    }
+    // The part at or after send_from goes to the agent.
+    uint64_t end = e.offset + e.length;
+    if (end <= send_from) continue;
+    uint64_t skip = send_from > e.offset ? send_from - e.offset : 0;
+    if (e.hole)
+      plan.hole(e.offset + skip, e.length - skip);
+    else
+      plan.data(e.offset + skip, std::span<const uint8_t>(e.data).subspan(static_cast<size_t>(skip)));
+  }
+  plan.finish();
+  sender.flush();
+  if (dig.position() != r.image_size || plan.position() != r.image_size)
+    throw source::SourceError(fmt::format("{}: image ended at {} bytes, {} were announced", reader->describe(),
+                                          dig.position(), r.image_size));
+}
+
+void verify(AgentClient& c, const PushOptions& o, PushResult& r, const mkproto::BlockDigester& dig) {
+  c.channel().send(mkproto::encode(mkproto::Verify{o.verify_block}));
+  const auto& want = dig.digests();
+  size_t n = 0;
+  std::optional<size_t> first_bad;
+  for (;;) {
+    Frame f = c.recv();
+    if (f.type == FrameType::kVerifyEnd) {
+      auto end = mkproto::decode_verify_end(f);
+      if (n != want.size())
+        throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent {} verify digests, {} expected", n, want.size()));
+      if (!first_bad && end.overall != dig.overall()) first_bad = 0;
+      if (first_bad) {
+        uint64_t a = uint64_t{o.verify_block} * *first_bad, b = std::min(r.image_size, a + o.verify_block);
+        r.verified = false;
+        r.verify_message = fmt::format("verify failed: first bad range [{}, {}) of {}", a, b, r.target);
+        throw ProtocolError(ErrorCode::kVerifyMismatch, r.verify_message);
+      }
+      r.verified = true;
+      r.verify_message = fmt::format("ok, {} bytes read back {}", end.bytes_read,
+                                     end.direct_io ? "with O_DIRECT" : "after dropping the page cache");
+      return;
+    }
+    auto d = mkproto::decode_digests(f);
+    for (auto& x : d.digests) {
+      if (n < want.size() && x != want[n] && !first_bad) first_bad = n;
+      ++n;
+    }
+  }
+}
+
+}  // namespace
+
+PushResult push_image(const PushOptions& o) {
+  if (o.delta_block > o.verify_block || o.verify_block % o.delta_block != 0)
+    throw std::invalid_argument("delta block must divide the verify block");
+  const auto t0 = Clock::now();
+  PushResult r;
+  r.image_size = image_size(o);
+  const mkproto::SessionId session = mkproto::random_session_id();
+  mkproto::BlockDigester dig(r.image_size, o.verify_block);
+  std::optional<std::vector<uint64_t>> hashes;
+  uint64_t acked = 0, counted_to = 0;
+  int failures = 0;
+  auto report = [&](Progress::Kind k, const std::string& msg) {
+    if (!o.on_progress) return;
+    Progress p;
+    p.kind = k;
+    p.position = dig.position();
+    p.image_size = r.image_size;
+    p.bytes_sent = r.bytes_sent;
+    p.acked = acked;
+    p.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    p.message = msg;
+    o.on_progress(p);
+  };
+  report(Progress::Kind::kStart, o.image);
+  for (;;) {
+    uint64_t progress_mark = acked;
+    std::unique_ptr<AgentClient> client;
+    try {
+      client = std::make_unique<AgentClient>(o.agent);
+      mkproto::Open open;
+      open.session = session;
+      open.path = o.target;
+      open.image_size = r.image_size;
+      open.holes = o.holes;
+      client->channel().send(mkproto::encode(open));
+      auto opened = mkproto::decode_opened(client->recv());
+      r.target = opened.target.path;
+      acked = opened.watermark;
+      if (o.delta && !hashes) hashes = fetch_hashes(*client, r.image_size, o.delta_block);
+      // Continue at the watermark: exactly (or from its delta block), the
+      // digester from its verify block.
+      uint64_t w = std::min({opened.watermark, dig.position(), r.image_size});
+      if (opened.resumed && opened.watermark >= r.image_size) w = r.image_size;  // finished before the drop
+      uint64_t read_from = w / o.verify_block * o.verify_block;
+      uint64_t send_from = o.delta ? w / o.delta_block * o.delta_block : w;
+      if (w < r.image_size) {
+        dig.rewind(read_from);
+        stream(*client, o, r, read_from, send_from, dig, hashes ? &*hashes : nullptr, t0, acked, counted_to);
+      }
+      client->channel().send(mkproto::encode(mkproto::Finish{r.image_size}));
+      acked = mkproto::decode_finished(client->recv([&](uint64_t d) { acked = d; }));
+      if (o.verify) {
+        report(Progress::Kind::kVerify, "reading back");
+        verify(*client, o, r, dig);
+      } else {
+        r.verify_message = "skipped (--no-verify)";
+      }
+      r.wire_bytes += client->channel().bytes_sent();
+      client->bye();
+      break;
+    } catch (const mkproto::ConnectionClosed& e) {
+      if (client) r.wire_bytes += client->channel().bytes_sent();
+      if (acked > progress_mark) failures = 0;
+      if (++failures > o.retries)
+        throw std::runtime_error(fmt::format("agent {}: {} (gave up after {} attempts; {} of {} bytes acknowledged)",
+                                             o.agent.agent, e.what(), failures, acked, r.image_size));
+      ++r.reconnects;
+      report(Progress::Kind::kReconnect, e.what());
+    } catch (const ProtocolError& e) {
+      if (client) r.wire_bytes += client->channel().bytes_sent();
+      if (!resumable(e.code)) throw;
+      if (acked > progress_mark) failures = 0;
+      if (++failures > o.retries)
+        throw std::runtime_error(fmt::format("agent {}: {} (gave up after {} attempts)", o.agent.agent, e.what(), failures));
+      ++r.reconnects;
+      report(Progress::Kind::kReconnect, e.what());
+    }
+    auto wait = std::min<std::chrono::milliseconds>(o.backoff * (1 << std::min(failures - 1, 5)), std::chrono::seconds(5));
+    std::this_thread::sleep_for(wait);
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  report(Progress::Kind::kDone, r.verify_message);
+  return r;
+}
+
+}  // namespace push

@@ -1,0 +1,68 @@
+#pragma once
+// Host side of an image push (docs/protocol.md): stream an image source to
+// target-agent — sparse, optionally delta and zstd-compressed — reconnect
+// and resume from the acknowledged watermark, verify the read-back digest.
+// The CLI (`mkmaster push`) and the node pipeline (`push IMAGE NODE…`) call
+// push_image().
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "mkmaster/push/agent_client.h"
+#include "mkmaster/source/image_reader.h"
+#include "protocol/messages.h"
+
+namespace push {
+
+struct Progress {
+  enum class Kind { kStart, kProgress, kReconnect, kVerify, kDone } kind = Kind::kProgress;
+  uint64_t position = 0;    // bytes of the image placed so far
+  uint64_t image_size = 0;
+  uint64_t bytes_sent = 0;  // image bytes sent in DATA frames
+  uint64_t acked = 0;       // durable watermark
+  double seconds = 0;
+  std::string message;      // reconnect reason, etc.
+};
+
+struct PushOptions {
+  std::string image;               // path or http(s) URL
+  AgentAddress agent;              // where and the key
+  std::string target;              // "" = the agent's --target
+  std::string bmap;                // optional .bmap
+  mkproto::HolesMode holes = mkproto::HolesMode::kZero;
+  bool delta = false;
+  bool verify = true;
+  bool compress = false;           // zstd on the wire, per frame, when it shrinks
+  int retries = 5;                 // reconnects after failures without progress
+  std::chrono::milliseconds backoff{200};  // doubled per failed attempt, capped at 5 s
+  uint32_t delta_block = 64u << 10;
+  uint32_t verify_block = 1u << 20;
+  std::function<void(const Progress&)> on_progress;
+  // Opens the image (tests, other areas); default: source::open_image.
+  std::function<std::unique_ptr<source::ImageReader>()> open_source;
+};
+
+struct PushResult {
+  uint64_t image_size = 0;
+  uint64_t bytes_sent = 0;        // image bytes carried by DATA frames (all attempts)
+  uint64_t wire_bytes = 0;        // everything written to the socket, headers included
+  uint64_t data_bytes = 0;        // image bytes that are data (last pass)
+  uint64_t hole_bytes = 0;        // zeroed (ZERO) or skipped (dont-care)
+  uint64_t kept_bytes = 0;        // delta: already right on the target
+  int reconnects = 0;
+  double seconds = 0;
+  bool verified = false;          // verify ran and matched
+  std::string verify_message;     // "ok (O_DIRECT)", "skipped", or the first bad range
+  std::string target;             // what the agent wrote
+  double mb_per_s() const { return seconds > 0 ? image_size / 1e6 / seconds : 0; }
+};
+
+// Throws on refusal or when retries are exhausted (complete message); a
+// verify mismatch throws ProtocolError(kVerifyMismatch) naming the first bad
+// range.
+PushResult push_image(const PushOptions& options);
+
+}  // namespace push

@@ -1,0 +1,155 @@
+// push_image against a native agent, writing files: raw and compressed
+// sources, exact holes, --holes=skip, delta, zstd on the wire, verify.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "tests/push/push_fixture.h"
+
+using namespace push_test;
+using mkproto::HolesMode;
+
+namespace {
+std::vector<uint8_t> garbage(size_t n) {
+  std::vector<uint8_t> g(n);
+  for (size_t i = 0; i < n; ++i) g[i] = static_cast<uint8_t>(0xA5 ^ (i * 131));
+  return g;
+}
+}  // namespace
+
+class Push : public PushTest {};
+
+TEST_F(Push, RawImageLandsByteForByteWithHolesZeroed) {
+  auto image = make_image(24 << 20, 1);
+  write_file(path("img.raw"), image);
+  write_file(path("disk"), garbage(image.size() + (1 << 20)));  // target pre-filled with garbage
+  auto r = push::push_image(options(path("img.raw"), path("disk")));
+  auto disk = read_file(path("disk"));
+  ASSERT_EQ(disk.size(), image.size() + (1 << 20));
+  EXPECT_TRUE(std::equal(image.begin(), image.end(), disk.begin())) << "target differs from the image";
+  uint64_t zeros = 0;
+  for (size_t i = 0; i + 4096 <= image.size(); i += 4096)
+    zeros += std::all_of(image.begin() + i, image.begin() + i + 4096, [](uint8_t b) { return b == 0; }) ? 4096 : 0;
+  EXPECT_EQ(r.image_size, image.size());
+  EXPECT_EQ(r.hole_bytes, zeros);                       // holes were not sent ...
+  EXPECT_EQ(r.bytes_sent, image.size() - zeros);        // ... only the data
+  EXPECT_EQ(r.data_bytes + r.hole_bytes, image.size());
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  EXPECT_EQ(r.reconnects, 0);
+  EXPECT_EQ(r.target, path("disk"));
+}
+
+TEST_F(Push, HolesSkipLeavesTheTargetsBytes) {
+  auto image = make_image(8 << 20, 2);
+  auto g = garbage(image.size());
+  write_file(path("img.raw"), image);
+  write_file(path("disk"), g);
+  auto o = options(path("img.raw"), path("disk"));
+  o.holes = HolesMode::kSkip;
+  auto r = push::push_image(o);
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  auto disk = read_file(path("disk"));
+  ASSERT_EQ(disk.size(), image.size());
+  size_t holes_with_garbage = 0;
+  for (size_t i = 0; i + 4096 <= image.size(); i += 4096) {
+    bool zero = std::all_of(image.begin() + i, image.begin() + i + 4096, [](uint8_t b) { return b == 0; });
+    if (zero) {
+      holes_with_garbage += std::equal(disk.begin() + i, disk.begin() + i + 4096, g.begin() + i);
+    } else {
+      EXPECT_TRUE(std::equal(disk.begin() + i, disk.begin() + i + 4096, image.begin() + i)) << "data block at " << i;
+    }
+  }
+  EXPECT_EQ(holes_with_garbage * 4096, r.hole_bytes);
+  EXPECT_GT(r.hole_bytes, 0u);
+}
+
+TEST_F(Push, CompressedSourcesAndZstdOnTheWire) {
+  auto image = make_image(6 << 20, 3);
+  write_file(path("img.raw"), image);
+  ASSERT_EQ(std::system(("gzip -k -1 " + path("img.raw") + " && zstd -q -1 " + path("img.raw") + " -o " +
+                         path("img.raw.zst")).c_str()), 0);
+  for (std::string src : {"img.raw.gz", "img.raw.zst"}) {
+    write_file(path("disk"), garbage(image.size()));
+    auto o = options(path(src), path("disk"));
+    o.compress = true;
+    auto r = push::push_image(o);
+    EXPECT_EQ(read_file(path("disk")), image) << src;
+    EXPECT_TRUE(r.verified) << src << ": " << r.verify_message;
+  }
+}
+
+TEST_F(Push, DeltaSendsOnlyTheChangedBlocks) {
+  auto image = make_image(16 << 20, 4);
+  write_file(path("img.raw"), image);
+  write_file(path("disk"), garbage(image.size()));
+  push::push_image(options(path("img.raw"), path("disk")));
+  // Change a few blocks: three bytes in distinct 64 KiB blocks, and one
+  // zero block becomes data.
+  image[100] ^= 0xff;
+  image[5 * (64 << 10) + 7] ^= 0xff;
+  image[200 * (64 << 10) + 4000] ^= 0xff;
+  size_t z = 0;
+  while (z < image.size() && !std::all_of(image.begin() + z, image.begin() + z + 4096, [](uint8_t b) { return b == 0; }))
+    z += 4096;
+  ASSERT_LT(z, image.size());
+  image[z + 1] = 42;
+  write_file(path("img.raw"), image);
+  auto o = options(path("img.raw"), path("disk"));
+  o.delta = true;
+  auto r = push::push_image(o);
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  // At most the data of the 4 changed 64 KiB blocks travelled.
+  EXPECT_GT(r.bytes_sent, 0u);
+  EXPECT_LE(r.bytes_sent, 4u * (64 << 10));
+  EXPECT_GE(r.kept_bytes, image.size() - 4u * (64 << 10));
+}
+
+TEST_F(Push, VerifyCatchesATargetCorruptedBehindTheAgentsBack) {
+  auto image = make_image(8 << 20, 5);
+  write_file(path("img.raw"), image);
+  write_file(path("disk"), garbage(image.size()));
+  auto o = options(path("img.raw"), path("disk"));
+  const uint64_t bad = 3 * (1 << 20) + 12345;
+  o.on_progress = [&](const push::Progress& p) {
+    if (p.kind != push::Progress::Kind::kVerify) return;
+    // After FINISHED, before the read-back: flip a byte on the "disk".
+    int fd = ::open(path("disk").c_str(), O_RDWR);
+    uint8_t b = 0;
+    ASSERT_EQ(::pread(fd, &b, 1, bad), 1);
+    b ^= 0x20;
+    ASSERT_EQ(::pwrite(fd, &b, 1, bad), 1);
+    ::close(fd);
+  };
+  try {
+    push::push_image(o);
+    FAIL() << "verify did not notice the corruption";
+  } catch (const mkproto::ProtocolError& e) {
+    EXPECT_EQ(e.code, mkproto::ErrorCode::kVerifyMismatch);
+    EXPECT_NE(std::string(e.what()).find("first bad range [3145728, 4194304)"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Push, BmapUnmappedRangesAreNotSent) {
+  if (std::system("command -v bmaptool >/dev/null") != 0) GTEST_SKIP() << "bmaptool (bmap-tools) not installed";
+  // A sparse file: bmaptool maps only its allocated blocks.
+  auto image = make_image(4 << 20, 6);
+  write_file(path("disk"), garbage(image.size()));
+  int fd = ::open(path("img.raw").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(image.size())), 0);
+  for (size_t i = 0; i < image.size(); i += 4096) {
+    if (!std::all_of(image.begin() + i, image.begin() + i + 4096, [](uint8_t b) { return b == 0; })) {
+      ASSERT_EQ(::pwrite(fd, image.data() + i, 4096, static_cast<off_t>(i)), 4096);
+    }
+  }
+  ::close(fd);
+  ASSERT_EQ(std::system(("bmaptool -q create -o " + path("img.bmap") + " " + path("img.raw")).c_str()), 0);
+  auto o = options(path("img.raw"), path("disk"));
+  o.bmap = path("img.bmap");
+  auto r = push::push_image(o);
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  EXPECT_LT(r.bytes_sent, image.size());
+}
