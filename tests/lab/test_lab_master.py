@@ -2,8 +2,10 @@
 """The real master image in the lab: `mkmaster build` writes the TFTP tree,
 `mkmaster labfiles` the dnsmasq.conf; a node PXE-boots the image, reaches
 its `(initrd) ` shell over SOL, runs the seed's `. /scripts/functions;
-DEVICE=eth0 configure_networking`, receives a test image over TCP onto
-/dev/sda and, after bootdev disk + reset, boots it.
+DEVICE=eth0 configure_networking`, starts the embedded target-agent with a
+one-time secret typed over the console, receives a test image from
+`mkmaster push` over TCP onto /dev/sda (read back independently with md5)
+and, after bootdev disk + reset, boots it.
 
 MKMASTER_BIN names the mkmaster binary (ctest sets it to the built target);
 the armhf target-agent is the one `mkmaster build` embeds by default, or
@@ -14,6 +16,7 @@ Fails, never skips, when something is missing.
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -107,17 +110,37 @@ class MasterImageInLab(unittest.TestCase):
             sol.expect(r"1\s+NET-DONE", 60, "configure_networking")
             sol.send("/sbin/lava-master-image-info; test -x /sbin/target-agent && echo A''GENT-OK\r")
             sol.expect(r"AGENT-OK", 20, "image contents")
-            # The image's /bin/nc is netcat-openbsd (the seed's hook): busybox's has -e.
-            sol.send("busybox nc -l -p 5000 -e dd of=/dev/sda bs=64k; sync; echo FLASH''-DONE\r")
-            time.sleep(1)
-            t1 = time.monotonic()
-            r = subprocess.run(LAB + ["exec", "--state", self.state, "--", sys.executable, "-c",
-                                      SENDER, "192.0.2.11", "5000", self.image],
-                               capture_output=True, text=True, timeout=120)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            sol.expect(r"FLASH-DONE", 120, "flash over TCP")
+            # The product's data path: target-agent on the node, a one-time
+            # secret typed over the console (not echoed), `mkmaster push`
+            # from the lab network over TCP.
+            secret = secrets.token_hex(16)
+            host_secret = os.path.join(self.tmp, "agent.secret")
+            fd = os.open(host_secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, secret.encode() + b"\n")
+            os.close(fd)
+            # Echo off before the marker, so the secret is never echoed.
+            sol.send("umask 077; stty -echo; echo R''EADY; IFS= read -r k; stty echo; "
+                     "printf '%s\\n' \"$k\" > /tmp/agent.secret; k=; echo S''ECRET-STORED\r")
+            sol.expect(r"READY", 20, "console ready for the secret")
+            sol.send(secret + "\r")
+            sol.expect(r"SECRET-STORED", 20, "store the agent secret")
+            sol.send("/sbin/target-agent serve --listen 0.0.0.0:7433 --secret-file /tmp/agent.secret "
+                     "--target /dev/sda </dev/null >/tmp/agent.log 2>&1 & "
+                     "for i in 1 2 3 4 5 6 7 8 9 10; do netstat -ltn | grep -q ':7433 ' && break; "
+                     "sleep 1; done; netstat -ltn | grep -q ':7433 ' && echo A''GENT-UP || "
+                     "{ cat /tmp/agent.log; echo A''GENT-DOWN; }\r")
+            m = sol.expect(r"AGENT-(UP|DOWN)", 30, "start target-agent")
+            self.assertEqual(m.group(1), b"UP", sol.buf.decode(errors="replace"))
             size = os.path.getsize(self.image)
-            MEASURED["tcp_flash_MBps"] = round(size / (time.monotonic() - t1) / 1e6, 1)
+            t1 = time.monotonic()
+            r = subprocess.run(LAB + ["exec", "--state", self.state, "--", self.mkmaster, "push",
+                                      self.image, "--agent", "192.0.2.11:7433",
+                                      "--secret-file", host_secret, "--target", "/dev/sda", "--json"],
+                               capture_output=True, text=True, timeout=240)
+            self.assertEqual(r.returncode, 0, f"mkmaster push: {r.stderr}\n{r.stdout[-2000:]}")
+            MEASURED["agent_push_s"] = round(time.monotonic() - t1, 1)
+            MEASURED["agent_push_MBps"] = round(size / (time.monotonic() - t1) / 1e6, 1)
+            self.assertNotIn(secret, read(os.path.join(self.state, "nodes", n["name"], "console.log")))
             with open(self.image, "rb") as f:
                 digest = hashlib.md5(f.read()).hexdigest()
             sol.send(f"head -c {size} /dev/sda | md5sum\r")
