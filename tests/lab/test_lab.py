@@ -111,6 +111,18 @@ def lab_namespaces(state):
 class LabTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # unittest skips tearDownClass when setUpClass fails: clean up here.
+        try:
+            cls._set_up()
+        except BaseException:
+            if getattr(cls, "state", None):
+                lab("down", "--state", cls.state, check=False)
+            if getattr(cls, "tmp", None):
+                shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _set_up(cls):
         cls.tmp = tempfile.mkdtemp(prefix="mkmaster-labtest-")
         cls.tftp = make_tree(cls.tmp)
         cls.inventory = write_inventory(cls.tmp, cls.tftp)

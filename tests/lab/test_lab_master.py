@@ -38,6 +38,18 @@ MEASURED = {}
 class MasterImageInLab(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # unittest skips tearDownClass when setUpClass fails: clean up here.
+        try:
+            cls._set_up()
+        except BaseException:
+            if getattr(cls, "state", None):
+                lab("down", "--state", cls.state, check=False)
+            if getattr(cls, "tmp", None):
+                shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _set_up(cls):
         cls.mkmaster = os.environ.get("MKMASTER_BIN")
         if not cls.mkmaster or not os.access(cls.mkmaster, os.X_OK):
             raise RuntimeError("MKMASTER_BIN must name the built mkmaster binary "
