@@ -84,8 +84,10 @@ std::array<uint8_t, kHeaderSize> encode_header(FrameType type, uint16_t flags, u
 
 std::vector<uint8_t> encode_frame(const Frame& f) {
   auto h = encode_header(f.type, f.flags, f.seq, f.offset, f.payload);
-  std::vector<uint8_t> out(h.begin(), h.end());
-  out.insert(out.end(), f.payload.begin(), f.payload.end());
+  // resize + memcpy: GCC 12 warns falsely (array-bounds) on insert() here.
+  std::vector<uint8_t> out(kHeaderSize + f.payload.size());
+  std::memcpy(out.data(), h.data(), kHeaderSize);
+  if (!f.payload.empty()) std::memcpy(out.data() + kHeaderSize, f.payload.data(), f.payload.size());
   return out;
 }
 

@@ -32,6 +32,31 @@ void check_path(const std::string& p) {
   if (p.find('\0') != std::string::npos) throw ProtocolError(ErrorCode::kBadRequest, "path contains a NUL byte");
 }
 
+// PATH lookup done here, not left to posix_spawnp: under qemu-user (and with
+// some vfork emulations) a failed exec shows up only as exit status 127, and
+// the host deserves a clear "not found".
+std::string find_program(const std::string& name) {
+  if (name.empty()) throw ProtocolError(ErrorCode::kExec, "empty program name");
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) != 0)
+      throw ProtocolError(ErrorCode::kExec, fmt::format("cannot run {}: {}", name, std::strerror(errno)));
+    return name;
+  }
+  const char* path = ::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t start = 0;
+  for (;;) {
+    size_t end = dirs.find(':', start);
+    std::string dir = dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string cand = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st;
+    if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0) return cand;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  throw ProtocolError(ErrorCode::kExec, fmt::format("cannot run {}: not found in PATH", name));
+}
+
 struct Fd {
   int fd = -1;
   ~Fd() {
@@ -118,6 +143,7 @@ void Connection::on_put_file(const Frame& f) {
 
 void Connection::on_exec(const Frame& f) {
   auto req = mkproto::decode_exec(f);
+  const std::string program = find_program(req.argv[0]);
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0) throw ProtocolError(ErrorCode::kExec, fmt::format("pipe: {}", std::strerror(errno)));
   if (::pipe2(err, O_CLOEXEC) != 0) {
@@ -135,7 +161,7 @@ void Connection::on_exec(const Frame& f) {
   for (auto& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, program.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   ::close(out[1]);
   ::close(err[1]);

@@ -160,7 +160,7 @@ void TargetWriter::apply_data(std::vector<WriteItem>& batch) {
   std::vector<iovec> iov;
   size_t need = 0;
   for (auto& b : batch)
-    if (b.zstd) need += b.length;
+    if (b.zstd) need += static_cast<size_t>(b.length);
   if (scratch_.size() < need) scratch_.resize(need);
   size_t used = 0;
   for (auto& b : batch) {
@@ -171,8 +171,8 @@ void TargetWriter::apply_data(std::vector<WriteItem>& batch) {
         fail(ErrorCode::kMalformed,
              fmt::format("DATA at {}: zstd payload does not decompress to {} bytes: {}", b.offset, b.length,
                          ZSTD_isError(n) ? ZSTD_getErrorName(n) : fmt::format("got {}", n)));
-      iov.push_back({scratch_.data() + used, b.length});
-      used += b.length;
+      iov.push_back({scratch_.data() + used, static_cast<size_t>(b.length)});
+      used += static_cast<size_t>(b.length);
     } else {
       iov.push_back({b.payload.data(), b.payload.size()});
     }
