@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the protocol fuzzers with clang (libFuzzer + ASan + UBSan) in their
+# own build dir and runs each for SECONDS (default 60) on the corpus kept in
+# the repo (protocol/fuzz/corpus/<target>). New interesting inputs go to a
+# scratch dir, not the repo. Exits non-zero on any crash.
+set -euo pipefail
+secs=${1:-60}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${MKMASTER_FUZZ_BUILD:-$root/build/fuzz}
+flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=Debug -DMKMASTER_TESTS=OFF -DMKMASTER_FUZZ=ON \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+cmake --build "$build" -j2 --target frame_fuzz handshake_fuzz fuzz_seed_gen
+for t in frame_fuzz handshake_fuzz; do mkdir -p "$here/corpus/$t"; done
+if [ -z "$(ls -A "$here/corpus/frame_fuzz")" ]; then
+  "$build/protocol/fuzz/fuzz_seed_gen" "$here/corpus/frame_fuzz" "$here/corpus/handshake_fuzz"
+fi
+for t in frame_fuzz handshake_fuzz; do
+  scratch=$(mktemp -d)
+  echo "== $t for ${secs}s"
+  "$build/protocol/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$build/$t-" "$scratch" "$here/corpus/$t"
+  rm -rf "$scratch"
+done
+echo "== fuzzing passed"

@@ -1,0 +1,55 @@
+// Writes the seed corpus (valid frames of every kind) into corpus/<target>.
+// Run by run.sh when the corpus directory is empty; the result is committed.
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "protocol/auth.h"
+#include "protocol/messages.h"
+
+using namespace mkproto;
+
+static void put(const std::string& dir, const std::string& name, uint8_t first, const std::vector<Frame>& frames) {
+  std::vector<uint8_t> out{first};
+  uint32_t seq = 0;
+  for (Frame f : frames) {
+    f.seq = seq++;
+    auto b = encode_frame(f);
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  std::ofstream(dir + "/" + name, std::ios::binary).write(reinterpret_cast<const char*>(out.data()), out.size());
+}
+
+int main(int argc, char** argv) {
+  if (argc != 3) return 2;
+  std::string frames = argv[1], hs = argv[2];
+  Frame data = encode_empty(FrameType::kData, 4096);
+  data.payload.assign(100, 7);
+  put(frames, "open", 5, {encode(Open{SessionId{1}, "/dev/sda", 1 << 20, HolesMode::kZero})});
+  put(frames, "data-zero-skip", 17, {data, encode_zero(8192, 4096), encode_skip(12288, 4096, SkipReason::kDontCare)});
+  put(frames, "hashes", 3, {encode_hash_request(0, HashRequest{1 << 20, 65536}), encode_hashes(0, Hashes{{1, 2, 3}})});
+  put(frames, "verify", 9, {encode(Verify{1 << 20}), encode_digests(0, Digests{{Digest128{}}}), encode(VerifyEnd{})});
+  put(frames, "files", 40, {encode_get_file(PathMsg{"/etc/hostname"}), encode(PutFile{"/tmp/x", 3, 0644}),
+                            encode(FileEnd{3, Digest128{}})});
+  put(frames, "exec", 1, {encode(ExecMsg{{"sh", "-c", "true"}, 5}), encode(ExitMsg{0, false, false})});
+  put(frames, "target", 2, {encode(TargetInfo{"/dev/sda", TargetKind::kBlockDevice, 1 << 30, 512, true, "/"}),
+                            encode(ErrorMsg{ErrorCode::kMounted, 0, "mounted"})});
+  Hello h;
+  h.client = "mkmaster";
+  // Handshake inputs are raw frame streams (no leading split byte).
+  auto raw = [&](const std::string& name, std::vector<Frame> fs) {
+    std::vector<uint8_t> out;
+    uint32_t seq = 0;
+    for (Frame f : fs) {
+      f.seq = seq++;
+      auto b = encode_frame(f);
+      out.insert(out.end(), b.begin(), b.end());
+    }
+    std::ofstream(hs + "/" + name, std::ios::binary).write(reinterpret_cast<const char*>(out.data()), out.size());
+  };
+  raw("hello", {encode(h)});
+  raw("hello-auth", {encode(h), encode(Auth{})});
+  raw("open-first", {encode(Open{})});
+  return 0;
+}
