@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/core.h>
+#include <lzma.h>
 
 #include <memory>
 #include <sys/stat.h>
@@ -136,6 +137,20 @@ void check(archive* a, int rc, std::string_view what) {
     throw CpioError(fmt::format("writing cpio: {}: {}", what, archive_error_string(a) ? archive_error_string(a) : "?"));
 }
 
+// libarchive's xz filter always writes a CRC64 check, which the kernel's
+// XZ decoder rejects ("Input was encoded with settings that are not
+// supported"): compress with liblzma and CRC32, as `xz --check=crc32` does
+// for mkinitramfs.
+std::string xz_for_kernel(const std::string& in) {
+  std::string out(lzma_stream_buffer_bound(in.size()), '\0');
+  size_t pos = 0;
+  lzma_ret rc = lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, nullptr, reinterpret_cast<const uint8_t*>(in.data()),
+                                        in.size(), reinterpret_cast<uint8_t*>(out.data()), &pos, out.size());
+  if (rc != LZMA_OK) throw CpioError(fmt::format("writing cpio: xz compression failed (lzma error {})", int(rc)));
+  out.resize(pos);
+  return out;
+}
+
 }  // namespace
 
 std::string write_cpio(const CpioImage& image, Compression compression, int64_t mtime) {
@@ -152,9 +167,7 @@ std::string write_cpio(const CpioImage& image, Compression compression, int64_t 
     case Compression::Zstd:
       check(a.get(), archive_write_add_filter_zstd(a.get()), "zstd filter");
       break;
-    case Compression::Xz:
-      check(a.get(), archive_write_add_filter_xz(a.get()), "xz filter");
-      break;
+    case Compression::Xz:  // compressed below: the kernel needs a CRC32 check
     case Compression::None:
       break;
   }
@@ -205,6 +218,7 @@ std::string write_cpio(const CpioImage& image, Compression compression, int64_t 
     }
   }
   check(a.get(), archive_write_close(a.get()), "close");
+  if (compression == Compression::Xz) return xz_for_kernel(out);
   return out;
 }
 

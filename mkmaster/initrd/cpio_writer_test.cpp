@@ -92,6 +92,7 @@ TEST(CpioWriter, ReadsBackSortedWithParentsOwnersAndMtime) {
 }
 
 TEST(CpioWriter, IsNewcInEveryCompression) {
+  using namespace std::string_literals;
   for (auto c : {Compression::Gzip, Compression::Zstd, Compression::Xz, Compression::None}) {
     std::string bytes = write_cpio(sample(), c, 0);
     std::string format;
@@ -101,6 +102,11 @@ TEST(CpioWriter, IsNewcInEveryCompression) {
   }
   std::string none = write_cpio(sample(), Compression::None, 0);
   EXPECT_EQ(none.substr(0, 6), "070701");
+  // xz with a CRC32 check (stream flags byte 7 = 0x01): the kernel's decoder has no CRC64.
+  std::string xz = write_cpio(sample(), Compression::Xz, 0);
+  ASSERT_GE(xz.size(), 8u);
+  EXPECT_EQ(xz.substr(0, 6), "\xfd" "7zXZ\0"s);
+  EXPECT_EQ(xz[7], 0x01);
   std::string gz = write_cpio(sample(), Compression::Gzip, 0);
   ASSERT_GE(gz.size(), 10u);
   EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);
