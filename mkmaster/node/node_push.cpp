@@ -161,8 +161,11 @@ void flash_node(const Node& node, const NodePushOptions& opt, std::mutex& event_
     }
   });
   run.step("start-agent", [&] {
-    const std::string cmd = fmt::format("{} --listen 0.0.0.0:{} --secret-file {} --target {} </dev/null >{}/agent.log 2>&1 &",
-                                        opt.agent_command, node.agent_port, secret_file, opt.target, opt.state_dir);
+    // stdin from /dev/null: a background job reading the console would
+    // steal our keystrokes. The pid file lets anyone stop it later.
+    const std::string cmd = fmt::format(
+        "{0} --listen 0.0.0.0:{1} --secret-file {2} --target {3} </dev/null >{4}/agent.log 2>&1 & echo $! >{4}/agent.pid",
+        opt.agent_command, node.agent_port, secret_file, opt.target, opt.state_dir);
     const int rc = con.run(cmd, opt.timeouts.agent);
     if (rc != 0) throw std::runtime_error(fmt::format("starting the agent exited {}", rc));
   });

@@ -1,0 +1,154 @@
+// The node pipeline end to end on loopback: real ipmitool + ipmi_sim (power,
+// bootdev), SOL to a busybox shell standing in for the initrd, the real
+// native target-agent started over that console with the one-time secret,
+// and push_image streaming into a file. Bounded: ~40 s.
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "bmc_sim.h"
+#include "mkmaster/node/inventory.h"
+#include "mkmaster/node/node_push.h"
+
+namespace mknode {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class NodePush : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("mknode-push-{}-{}", ::getpid(), ++counter_);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "node");
+    console_ = std::make_unique<test::FakeConsole>((dir_ / "node").string());
+    bmc_ = std::make_unique<test::BmcSim>(dir_.string(), "admin", "pw-0123456789", console_->port());
+    ASSERT_TRUE(console_->wait_connected(15s));
+    fs::create_directories(dir_ / "types");
+    std::ofstream(dir_ / "types/simbank.conf")
+        << "client_type = highbank\n"
+           "connection_command = ipmitool -I lanplus -C 3 -p %(bmc_port)s -U %(bmc_user)s -E -H %(ecmeip)s sol activate\n"
+           "bootloader_serial_delay_ms = 20\n"
+           "test_shell_serial_delay_ms = 2\n";
+    agent_port_ = test::free_port(SOCK_STREAM);
+    std::ofstream(dir_ / "lab.ini") << "[lab]\ndevice_types = types\n"
+                                       "[machine 01]\ndevice_type = simbank\nbmc_user = admin\npassword_env = MKNODE_TEST_PW\n"
+                                       "[node 01-01]\neth0_mac = 52:54:00:12:34:56\neth0_ip = 10.0.2.15\n"
+                                       "bmc = 127.0.0.1\nbmc_port = " << bmc_->port() << "\nagent_host = 127.0.0.1\n"
+                                       "agent_port = " << agent_port_ << "\n";
+    ::setenv("MKNODE_TEST_PW", "pw-0123456789", 1);
+    // A 3 MiB image with data, a hole and a tail.
+    std::string image(3 << 20, '\0');
+    std::mt19937 rng(42);
+    for (std::size_t i = 0; i < (1u << 20); ++i) image[i] = static_cast<char>(rng());
+    for (std::size_t i = (2u << 20); i < image.size(); ++i) image[i] = static_cast<char>(rng());
+    std::ofstream(dir_ / "image.raw", std::ios::binary) << image;
+    std::ofstream(dir_ / "node/disk.img", std::ios::binary) << std::string(4 << 20, 'x');
+  }
+  void TearDown() override {
+    // The agent was started by the "node" shell: stop it by its pid file.
+    const std::string pid = slurp(dir_ / "node/state/agent.pid");
+    if (!pid.empty()) ::kill(std::stoi(pid), SIGKILL);
+    bmc_.reset();
+    console_.reset();
+    if (!HasFailure() && !std::getenv("MKNODE_KEEP")) fs::remove_all(dir_);
+  }
+
+  NodePushOptions options() {
+    NodePushOptions o;
+    o.image = (dir_ / "image.raw").string();
+    o.nodes = {"calxeda01-01"};
+    o.log_dir = (dir_ / "logs").string();
+    o.target = (dir_ / "node/disk.img").string();
+    o.networking = "echo configuring eth0";  // the host shell has no /scripts/functions
+    o.agent_command = std::string(TARGET_AGENT_BIN) + " serve --allow-file";
+    o.state_dir = (dir_ / "node/state").string();
+    o.prompt_poke = 2s;
+    o.timeouts.boot = 30s;
+    o.timeouts.network = 30s;
+    o.timeouts.agent = 30s;
+    o.timeouts.stream = 60s;
+    o.on_event = [this](const NodeEvent& e) { events_.push_back(e); };
+    return o;
+  }
+
+  fs::path dir_;
+  int agent_port_ = 0;
+  std::unique_ptr<test::FakeConsole> console_;
+  std::unique_ptr<test::BmcSim> bmc_;
+  std::vector<NodeEvent> events_;
+  static inline int counter_ = 0;
+};
+
+TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
+  const auto inv = load_inventory((dir_ / "lab.ini").string());
+  const auto results = run_node_push(inv, options());
+  ASSERT_EQ(results.size(), 1u);
+  const auto& r = results[0];
+  ASSERT_TRUE(r.ok) << r.error << "\n" << slurp(dir_ / "logs/calxeda01-01.log");
+  std::vector<std::string> steps;
+  for (const auto& s : r.steps) steps.push_back(s.step);
+  EXPECT_EQ(steps, (std::vector<std::string>{"power-off", "bootdev-pxe", "console-connect", "power-on", "boot-master",
+                                             "configure-network", "send-secret", "start-agent", "stream-image", "verify",
+                                             "bootdev-disk", "power-reset"}));
+  EXPECT_EQ(bmc_->actions(),
+            (std::vector<std::string>{"power 0", "boot pxe", "power 1", "boot default", "reset 1"}));
+  // The image landed on the "disk" (the tail beyond the image is untouched).
+  const std::string disk = slurp(dir_ / "node/disk.img");
+  const std::string image = slurp(dir_ / "image.raw");
+  ASSERT_GE(disk.size(), image.size());
+  EXPECT_TRUE(disk.compare(0, image.size(), image) == 0);
+  EXPECT_TRUE(r.stream.verified) << r.stream.verify_message;
+  // The secret reached the node (0600) but no host log or transcript.
+  const std::string secret = slurp(dir_ / "node/state/agent.secret");
+  ASSERT_EQ(secret.size(), 65u);
+  EXPECT_EQ(fs::status(dir_ / "node/state/agent.secret").permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  const std::string key = secret.substr(0, 64);
+  for (const auto& f : fs::directory_iterator(dir_ / "logs")) {
+    const std::string text = slurp(f.path());
+    EXPECT_EQ(text.find(key), std::string::npos) << f.path();
+    EXPECT_EQ(text.find("pw-0123456789"), std::string::npos) << f.path();
+  }
+  for (const auto& e : events_) EXPECT_EQ(e.message.find(key), std::string::npos);
+  // Events: a start and a done per step, in order.
+  std::vector<std::string> done;
+  for (const auto& e : events_)
+    if (e.event == "done") done.push_back(e.step);
+  EXPECT_EQ(done, steps);
+}
+
+TEST_F(NodePush, AFailureNamesNodeAndStep) {
+  const auto inv = load_inventory((dir_ / "lab.ini").string());
+  auto o = options();
+  o.networking = "echo no link; false";
+  const auto results = run_node_push(inv, o);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].ok);
+  EXPECT_EQ(results[0].failed_step, "configure-network");
+  EXPECT_NE(results[0].error.find("calxeda01-01: step configure-network failed after"), std::string::npos)
+      << results[0].error;
+  EXPECT_NE(results[0].error.find("exited 1"), std::string::npos) << results[0].error;
+  // Nothing after the failed step happened.
+  EXPECT_EQ(bmc_->actions(), (std::vector<std::string>{"power 0", "boot pxe", "power 1"}));
+  EXPECT_EQ(slurp(dir_ / "node/state/agent.secret"), "");
+}
+
+}  // namespace
+}  // namespace mknode
