@@ -244,5 +244,21 @@ TEST_F(IpmiSim, SecretsAndLiteralPasswordsNeverReachTheTranscript) {
   for (const auto& l : log) EXPECT_EQ(l.find("s3cret-pw"), std::string::npos) << l;
 }
 
+TEST_F(IpmiSim, InteractiveConsoleIsLogged) {
+  inventory(kSimConf);
+  // Keystrokes as a person would type them, then ipmitool's "~." to leave.
+  const std::string script = fmt::format(
+      "(sleep 1; printf '\\r'; sleep 0.5; printf 'echo console-$((3*4))\\r'; sleep 1.5; printf '\\r~.') | "
+      "{} console calxeda01-01 -i {} --log-dir {}",
+      MKMASTER_BIN, (dir_ / "lab.ini").string(), (dir_ / "logs").string());
+  auto r = run_process({"sh", "-c", script}, {}, 30s);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("console-12"), std::string::npos) << r.output;
+  const std::string t = slurp(dir_ / "logs/calxeda01-01.console.log");
+  EXPECT_NE(t.find("< console-12"), std::string::npos) << t;
+  EXPECT_NE(t.find("# interactive console: ipmitool"), std::string::npos) << t;
+  EXPECT_EQ(t.find("s3cret-pw"), std::string::npos) << t;
+}
+
 }  // namespace
 }  // namespace mknode

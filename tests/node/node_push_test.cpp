@@ -75,10 +75,11 @@ class NodePush : public ::testing::Test {
     o.image = (dir_ / "image.raw").string();
     o.nodes = {"calxeda01-01"};
     o.log_dir = (dir_ / "logs").string();
-    o.target = (dir_ / "node/disk.img").string();
+    // Relative to the "node" shell's directory: every node has its own.
+    o.target = "disk.img";
     o.networking = "echo configuring eth0";  // the host shell has no /scripts/functions
     o.agent_command = std::string(TARGET_AGENT_BIN) + " serve --allow-file";
-    o.state_dir = (dir_ / "node/state").string();
+    o.state_dir = "state";
     o.prompt_poke = 2s;
     o.timeouts.boot = 30s;
     o.timeouts.network = 30s;
@@ -148,6 +149,46 @@ TEST_F(NodePush, AFailureNamesNodeAndStep) {
   // Nothing after the failed step happened.
   EXPECT_EQ(bmc_->actions(), (std::vector<std::string>{"power 0", "boot pxe", "power 1"}));
   EXPECT_EQ(slurp(dir_ / "node/state/agent.secret"), "");
+}
+
+TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
+  // A second node: its own console, BMC and agent port.
+  fs::create_directories(dir_ / "n2/node");
+  test::FakeConsole console2((dir_ / "n2/node").string());
+  test::BmcSim bmc2((dir_ / "n2").string(), "admin", "pw-0123456789", console2.port());
+  ASSERT_TRUE(console2.wait_connected(15s));
+  std::ofstream(dir_ / "n2/node/disk.img", std::ios::binary) << std::string(4 << 20, 'y');
+  std::ofstream(dir_ / "lab.ini", std::ios::app)
+      << "[node 01-02]\neth0_mac = 52:54:00:12:34:57\neth0_ip = 10.0.2.16\nbmc = 127.0.0.1\nbmc_port = " << bmc2.port()
+      << "\nagent_host = 127.0.0.1\nagent_port = " << test::free_port(SOCK_STREAM) << "\n";
+  const auto inv = load_inventory((dir_ / "lab.ini").string());
+  auto o = options();
+  o.nodes = {"calxeda01-01", "01-02"};
+  o.parallel = 2;
+  const auto start = std::chrono::steady_clock::now();
+  const auto results = run_node_push(inv, o);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string pid2 = slurp(dir_ / "n2/node/state/agent.pid");
+  if (!pid2.empty()) ::kill(std::stoi(pid2), SIGKILL);
+  ASSERT_EQ(results.size(), 2u);
+  double sum = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok) << r.error;
+    for (const auto& s : r.steps) sum += s.seconds;
+  }
+  // Both ran at the same time: the wall time is well below the sum.
+  EXPECT_LT(wall, sum * 0.8) << "wall " << wall << " s, sum of both nodes' steps " << sum << " s";
+  const std::string image = slurp(dir_ / "image.raw");
+  EXPECT_EQ(slurp(dir_ / "node/disk.img").substr(0, image.size()), image);
+  EXPECT_EQ(slurp(dir_ / "n2/node/disk.img").substr(0, image.size()), image);
+  const std::vector<std::string> flow = {"power 0", "boot pxe", "power 1", "boot default", "reset 1"};
+  EXPECT_EQ(bmc_->actions(), flow);
+  EXPECT_EQ(bmc2.actions(), flow);
+  EXPECT_TRUE(fs::exists(dir_ / "logs/calxeda01-01.log"));
+  EXPECT_TRUE(fs::exists(dir_ / "logs/calxeda01-02.log"));
+  EXPECT_TRUE(fs::exists(dir_ / "logs/calxeda01-02.console.log"));
+  // The two one-time secrets differ.
+  EXPECT_NE(slurp(dir_ / "node/state/agent.secret"), slurp(dir_ / "n2/node/state/agent.secret"));
 }
 
 }  // namespace
