@@ -25,6 +25,7 @@ struct BuildArgs {
   std::string hook_missing = "error";
   std::string pxe_template = std::string(MKMASTER_SOURCE_DIR) + "/pxelinux/default-arm-highbank.in";
   bool list = false;
+  bool no_cache = false;
 };
 
 std::string cache_dir() {
@@ -105,7 +106,14 @@ void run(const BuildArgs& a) {
   }
 
   progress(fmt::format("writing {} initrd", initrd::compression_name(compression)));
-  std::string initrd = initrd::write_cpio(img.cpio, compression, opts.epoch);
+  // Compressed segments of unchanged files are reused (gzip_segments.h);
+  // the initrd's bytes do not depend on it.
+  const std::string gz_cache = a.no_cache ? "" : cache_dir() + "/deflate";
+  initrd::GzipStats gz{};
+  std::string initrd = initrd::write_cpio(img.cpio, compression, opts.epoch, gz_cache, &gz);
+  if (compression == initrd::Compression::Gzip)
+    progress(fmt::format("gzip: {} segments, {} from the cache{}, {} deflated", gz.segments, gz.cached,
+                         gz_cache.empty() ? " (disabled)" : " " + gz_cache, gz.compressed));
   auto files = initrd::tftp_files(read_text(a.pxe_template, "pxelinux template"), a.pxe_template, compression,
                                   std::move(initrd), std::move(img.vmlinuz), std::move(img.dtb));
   initrd::write_tree(a.out, files);
@@ -132,6 +140,7 @@ const mkcli::Registration reg{"build", [](CLI::App& app) {
                   "a hook line naming a file the root lacks: error (default) or warn (skip it)");
   sub->add_option("--pxelinux-template", args->pxe_template, "template for master/pxelinux.cfg/default-arm-highbank");
   sub->add_flag("--list", args->list, "print every file that goes in and why; write nothing");
+  sub->add_flag("--no-cache", args->no_cache, "do not reuse compressed segments from $MKMASTER_CACHE/deflate");
   sub->callback([args] { run(*args); });
 }};
 

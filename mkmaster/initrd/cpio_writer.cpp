@@ -6,6 +6,7 @@
 #include <lzma.h>
 
 #include <memory>
+#include <vector>
 #include <sys/stat.h>
 
 namespace initrd {
@@ -153,26 +154,26 @@ std::string xz_for_kernel(const std::string& in) {
 
 }  // namespace
 
-std::string write_cpio(const CpioImage& image, Compression compression, int64_t mtime) {
+std::string write_cpio(const CpioImage& image, Compression compression, int64_t mtime,
+                       const std::string& gzip_cache_dir, GzipStats* stats) {
   std::string out;  // before `a`: freeing the archive may still flush into it
   std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
   if (!a) throw CpioError("writing cpio: out of memory");
   check(a.get(), archive_write_set_format_cpio_newc(a.get()), "newc format");
   switch (compression) {
-    case Compression::Gzip:
-      check(a.get(), archive_write_add_filter_gzip(a.get()), "gzip filter");
-      // No mtime in the gzip header: the archive must not depend on when it was built.
-      check(a.get(), archive_write_set_options(a.get(), "gzip:!timestamp"), "gzip options");
-      break;
     case Compression::Zstd:
       check(a.get(), archive_write_add_filter_zstd(a.get()), "zstd filter");
       break;
-    case Compression::Xz:  // compressed below: the kernel needs a CRC32 check
+    case Compression::Gzip:  // compressed below, from cacheable segments (gzip_segments.h)
+    case Compression::Xz:    // compressed below: the kernel needs a CRC32 check
     case Compression::None:
       break;
   }
-  // No padding to tar-style 10 KiB blocks: the kernel needs none.
+  // No padding to tar-style 10 KiB blocks (the kernel needs none), and no
+  // buffering, so `out` grows with each write and file data offsets are known.
+  check(a.get(), archive_write_set_bytes_per_block(a.get(), 0), "block size");
   check(a.get(), archive_write_set_bytes_in_last_block(a.get(), 1), "block size");
+  std::vector<ByteRange> data_ranges;
   check(a.get(), archive_write_open(a.get(), &out, nullptr, append_cb, nullptr), "open");
 
   std::unique_ptr<archive_entry, EntryDeleter> e(archive_entry_new());
@@ -213,12 +214,17 @@ std::string write_cpio(const CpioImage& image, Compression compression, int64_t 
     archive_entry_set_perm(e.get(), entry.mode);
     check(a.get(), archive_write_header(a.get(), e.get()), "/" + path);
     if (entry.kind == CpioEntry::Kind::File && !entry.data.empty()) {
+      data_ranges.push_back({out.size(), out.size() + entry.data.size()});
       la_ssize_t n = archive_write_data(a.get(), entry.data.data(), entry.data.size());
       if (n < 0 || static_cast<size_t>(n) != entry.data.size()) check(a.get(), ARCHIVE_FATAL, "/" + path);
     }
   }
   check(a.get(), archive_write_close(a.get()), "close");
   if (compression == Compression::Xz) return xz_for_kernel(out);
+  if (compression == Compression::Gzip) {
+    a.reset();
+    return gzip_segmented(out, data_ranges, gzip_cache_dir, 6, stats);
+  }
   return out;
 }
 

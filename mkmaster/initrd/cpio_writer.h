@@ -3,12 +3,16 @@
 // compressed. Reproducible by construction: entries are kept sorted by path,
 // every missing parent directory is added, owners are 0:0, every mtime is
 // the one SOURCE_DATE_EPOCH gives, inode numbers are the entry's index, and
-// the gzip header carries neither a timestamp nor a file name.
+// the gzip header carries neither a timestamp nor a file name. The cpio is
+// written by libarchive; zstd by libarchive's filter, gzip and xz by zlib /
+// liblzma directly (see write_cpio).
 #include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "mkmaster/initrd/gzip_segments.h"
 
 namespace initrd {
 
@@ -53,7 +57,10 @@ class CpioImage {
 };
 
 // The (compressed) archive bytes. mtime: seconds since the epoch for every
-// entry. Throws CpioError with libarchive's message on failure.
-std::string write_cpio(const CpioImage& image, Compression compression, int64_t mtime);
+// entry. gzip is level 6 from cacheable segments (gzip_segments.h;
+// gzip_cache_dir empty = no cache); the bytes do not depend on the cache.
+// Throws CpioError with libarchive's message on failure.
+std::string write_cpio(const CpioImage& image, Compression compression, int64_t mtime,
+                       const std::string& gzip_cache_dir = {}, GzipStats* stats = nullptr);
 
 }  // namespace initrd

@@ -111,6 +111,22 @@ TEST(CpioWriter, IsNewcInEveryCompression) {
   ASSERT_GE(gz.size(), 10u);
   EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);
   EXPECT_EQ(static_cast<unsigned char>(gz[1]), 0x8b);
+  // The gzip member holds the plain newc archive (no second filter inside).
+  std::string inner;
+  {
+    archive* r = archive_read_new();
+    archive_read_support_filter_all(r);
+    archive_read_support_format_raw(r);
+    ASSERT_EQ(archive_read_open_memory(r, gz.data(), gz.size()), ARCHIVE_OK);
+    archive_entry* e = nullptr;
+    ASSERT_EQ(archive_read_next_header(r, &e), ARCHIVE_OK);
+    EXPECT_EQ(archive_filter_count(r), 2);  // gzip + none
+    char buf[6];
+    ASSERT_EQ(archive_read_data(r, buf, 6), 6);
+    inner.assign(buf, 6);
+    archive_read_free(r);
+  }
+  EXPECT_EQ(inner, "070701");
   // FLG has no FNAME bit and MTIME is zero: nothing host- or time-specific.
   EXPECT_EQ(gz[3] & 0x08, 0);
   EXPECT_EQ(gz.substr(4, 4), std::string(4, '\0'));

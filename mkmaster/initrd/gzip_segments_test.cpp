@@ -1,0 +1,83 @@
+#include "mkmaster/initrd/gzip_segments.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <random>
+
+namespace initrd {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Inflates a gzip file with zlib (checks CRC and size).
+std::string gunzip(const std::string& gz) {
+  z_stream z{};
+  EXPECT_EQ(inflateInit2(&z, 16 + 15), Z_OK);
+  std::string out;
+  char buf[65536];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  int rc;
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (rc == Z_OK);
+  EXPECT_EQ(rc, Z_STREAM_END);
+  EXPECT_EQ(z.avail_in, 0u) << "trailing bytes: not a single gzip member";
+  inflateEnd(&z);
+  return out;
+}
+
+std::string sample() {
+  std::mt19937 rng(7);
+  std::string s;
+  for (int i = 0; i < 300000; ++i) s += static_cast<char>('a' + rng() % 6);  // compressible
+  for (int i = 0; i < 100000; ++i) s += static_cast<char>(rng());           // not
+  s += std::string(50000, 'z');
+  return s;
+}
+
+TEST(GzipSegments, SingleMemberThatRoundTrips) {
+  std::string data = sample();
+  std::vector<ByteRange> ranges = {{1000, 250000}, {250000, 260000} /* too small: glue */, {300000, 400000}};
+  GzipStats st;
+  std::string gz = gzip_segmented(data, ranges, "", 6, &st);
+  EXPECT_EQ(gunzip(gz), data);
+  // glue 0..1000, 1000..250000, glue 250000..300000 (the small range merged in), 300000..400000, glue
+  EXPECT_EQ(st.segments, 5u);
+  EXPECT_EQ(gz.substr(0, 4), std::string("\x1f\x8b\x08\x00", 4));
+  EXPECT_EQ(gz.substr(4, 4), std::string(4, '\0'));  // mtime 0
+  EXPECT_EQ(gunzip(gzip_segmented("", {}, "", 6)), "");
+}
+
+TEST(GzipSegments, CacheGivesTheSameBytesAndIsUsed) {
+  std::string data = sample();
+  std::vector<ByteRange> ranges = {{0, 200000}, {200000, 450000}};
+  fs::path dir = fs::path(::testing::TempDir()) / ("gzcache-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  GzipStats cold, warm;
+  std::string a = gzip_segmented(data, ranges, dir.string(), 6, &cold);
+  std::string b = gzip_segmented(data, ranges, dir.string(), 6, &warm);
+  std::string c = gzip_segmented(data, ranges, "", 6);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a, c);
+  EXPECT_EQ(cold.cached, 0u);
+  EXPECT_EQ(warm.cached, 2u);
+  EXPECT_EQ(warm.compressed, warm.segments - 2);
+  // A changed file misses, the unchanged one still hits.
+  data[100] ^= 1;
+  GzipStats changed;
+  std::string d = gzip_segmented(data, ranges, dir.string(), 6, &changed);
+  EXPECT_EQ(changed.cached, 1u);
+  EXPECT_EQ(gunzip(d), data);
+  // An unusable cache directory only costs speed.
+  EXPECT_EQ(gunzip(gzip_segmented(data, ranges, "/proc/self/no-such/dir", 6)), data);
+}
+
+}  // namespace
+}  // namespace initrd
