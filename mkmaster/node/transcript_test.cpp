@@ -8,6 +8,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "mkmaster/node/pty_process.h"
 
@@ -56,7 +57,10 @@ TEST(PtyProcess, RunsOnATerminal) {
   }
   EXPECT_NE(out.find("tty-ok"), std::string::npos) << out;
   EXPECT_NE(out.find("got-abc"), std::string::npos) << out;
-  EXPECT_EQ(p.terminate(), 0);
+  // The shell ends by itself after its last echo; give it time to exit.
+  for (int i = 0; i < 200 && !p.exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(p.exited());
+  EXPECT_EQ(p.exit_code(), 0);
 }
 
 }  // namespace mknode
