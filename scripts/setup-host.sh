@@ -18,6 +18,7 @@ PKGS=(
   u-boot-tools e2fsprogs dosfstools fdisk
   # tests and benchmarks
   curl python3 cpio bmap-tools initramfs-tools-core busybox-static
+  time bc   # bench/initrd_build.sh
   # image sources: .bmap XML parser, sha256/sha1 for bmap checksums
   libexpat1-dev libssl-dev
 )
