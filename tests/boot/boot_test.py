@@ -6,7 +6,8 @@ shell on ttyAMA0 and check what the seed's users do there.
 
 Time-bounded: every wait has a timeout and the whole run is capped (default
 210 s); QEMU is always killed. Exit 0 = pass, 1 = a check failed.
-usage: boot_test.py MKMASTER [--keep DIR]
+usage: boot_test.py MKMASTER [--keep DIR] [--agent PATH] [-- EXTRA mkmaster build ARGS]
+(e.g. `-- --hook hooks/master-extras --hook-missing=warn`: the seed's own hook)
 """
 import argparse
 import os
@@ -72,13 +73,17 @@ def main():
     ap.add_argument("--keep", help="keep the work directory here")
     ap.add_argument("--agent", default=os.environ.get("MKMASTER_AGENT"),
                     help="target-agent to embed (default: mkmaster's built-in default)")
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = ap.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.build_args = extra
     work = args.keep or tempfile.mkdtemp(prefix="mkmaster-boot-")
     os.makedirs(work, exist_ok=True)
     out = os.path.join(work, "tftp")
     cmd = [args.mkmaster, "build", "--out", out]
     if args.agent:
         cmd += ["--agent", args.agent]
+    cmd += args.build_args
     env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, env=env, timeout=120)
