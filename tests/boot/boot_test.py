@@ -13,6 +13,7 @@ import argparse
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,8 @@ def main():
                                                            "\n".join(failures)), file=sys.stderr)
         return 1
     print("boot_test: all checks passed")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)  # kept on failure, for the console log
     return 0
 
 
