@@ -105,7 +105,7 @@ void SolConsole::pump(std::chrono::milliseconds timeout) {
   }
 }
 
-void SolConsole::connect(bool do_resync) {
+bool SolConsole::connect(bool do_resync) {
   for (int attempt = 1;; ++attempt) {
     lost_ = false;
     clean_.clear();
@@ -139,10 +139,10 @@ void SolConsole::connect(bool do_resync) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250 * attempt));
   }
-  if (do_resync) resync();
+  return do_resync && resync();
 }
 
-void SolConsole::reconnect(const std::string& why) {
+bool SolConsole::reconnect(const std::string& why) {
   if (++reconnects_ > opt_.max_reconnects)
     throw ConsoleLost(fmt::format("console lost {} times (last: {}); giving up", reconnects_, why));
   note(fmt::format("console lost ({}): reconnecting, {} of at most {}", why, reconnects_, opt_.max_reconnects));
@@ -155,10 +155,10 @@ void SolConsole::reconnect(const std::string& why) {
     auto r = run_process(opt_.deactivate_argv, opt_.env, 15000ms);
     note(fmt::format("sol deactivate: exit {}", r.exit_code));
   }
-  connect(true);
+  return connect(true);
 }
 
-void SolConsole::resync() {
+bool SolConsole::resync() {
   // BMCs drop input at the start of a session (ipmi_sim drops the first
   // packet of a new session), and a line may be half typed from before the
   // session died. ^U erases that partial line without running it — at a
@@ -173,9 +173,11 @@ void SolConsole::resync() {
   last_sent_ = '\r';
   try {
     expect({opt_.prompt}, 3000ms, "the prompt");
+    return true;
   } catch (const ConsoleTimeout&) {
     // A command may be running: the prompt comes when it ends. run() copes.
     note("no prompt after re-synchronising (a command may still be running)");
+    return false;
   }
 }
 
@@ -244,8 +246,7 @@ void SolConsole::wait_for_prompt(std::chrono::milliseconds timeout, std::chrono:
       if (Clock::now() >= deadline) throw;
       if (Clock::now() - last_activity_ >= poke) send("\x15\r");  // a quiet console: ask for a prompt
     } catch (const ConsoleLost& e) {
-      reconnect(e.what());
-      return;  // reconnect() re-synchronised on the prompt when there is one
+      if (reconnect(e.what())) return;  // re-synchronised on a prompt
     }
   }
 }

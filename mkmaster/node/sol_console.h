@@ -64,9 +64,11 @@ class SolConsole {
 
   // Opens the session (retrying "payload already active" after a deactivate).
   // resync: also type the ^U ^U CR sequence and wait briefly for a prompt.
-  void connect(bool resync);
-  // Closes the old session, opens a new one and re-synchronises on the prompt.
-  void reconnect(const std::string& why);
+  // Returns whether a prompt was seen while re-synchronising.
+  bool connect(bool resync);
+  // Closes the old session, opens a new one and re-synchronises on the
+  // prompt. Returns whether a prompt was seen (not when a command runs).
+  bool reconnect(const std::string& why);
   void close();
 
   void set_phase(Phase p) { phase_ = p; }
@@ -97,7 +99,7 @@ class SolConsole {
  private:
   void pump(std::chrono::milliseconds timeout);  // read once; throws ConsoleLost
   void append_clean(std::string_view raw);
-  void resync();
+  bool resync();
   void define_helper();
   void note(const std::string& text);
   std::chrono::milliseconds delay() const { return phase_ == Phase::Shell ? opt_.shell_delay : opt_.bootloader_delay; }
