@@ -30,7 +30,7 @@ struct Located {
 
 // Keys that a [lab] or [machine] section sets as defaults for its nodes.
 const std::set<std::string> kInherited = {"device_type", "bmc_user", "password_file", "password_env", "bmc_port",
-                                          "agent_port"};
+                                          "agent_port", "kernel_args"};
 const std::set<std::string> kLabKeys = {"name_prefix", "tftp_root", "network", "device_types"};
 const std::set<std::string> kNodeKeys = {"eth0_mac", "eth0_ip", "eth0_name", "eth1_mac", "eth1_ip",
                                          "eth1_name", "control_mac", "control_ip", "control_name",
@@ -191,6 +191,13 @@ Inventory parse_inventory(const std::string& text, const std::string& path) {
       auto p = parse_port(v->value);
       if (!p) L.fail(v->where, "agent_port", fmt::format("'{}' is not a port number", v->value));
       n.agent_port = *p;
+    }
+    if (auto v = lookup(chain, "kernel_args")) {
+      // One pxelinux `append` line: printable, no line breaks.
+      for (char c : v->value)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          L.fail(v->where, "kernel_args", "control characters are not allowed");
+      n.kernel_args = v->value;
     }
     if (auto v = lookup(chain, "agent_host")) {
       if (!is_valid_host(v->value)) L.fail(v->where, "agent_host", fmt::format("'{}' is not a host", v->value));

@@ -33,6 +33,7 @@ struct Node {
   std::string device_type_config;  // absolute path of <device_types>/<type>.conf
   std::string agent_host;          // where mkmaster reaches target-agent (default eth0.ip)
   int agent_port = 7433;
+  std::string kernel_args;  // appended to the master image's kernel command line
 };
 
 struct Inventory {
