@@ -36,6 +36,6 @@ const char* error_name(ErrorCode code) {
 }
 
 ProtocolError::ProtocolError(ErrorCode c, const std::string& message)
-    : std::runtime_error(fmt::format("{} [{}]", message, error_name(c))), code(c) {}
+    : std::runtime_error(fmt::format("{} [{}]", message, error_name(c))), code(c), detail(message) {}
 
 }  // namespace mkproto

@@ -46,6 +46,7 @@ const char* error_name(ErrorCode code);
 struct ProtocolError : std::runtime_error {
   ProtocolError(ErrorCode c, const std::string& message);
   ErrorCode code;
+  std::string detail;  // the message without the "[code-name]" suffix (what goes on the wire)
 };
 
 // The peer closed the connection (or it broke): resumable, unlike most

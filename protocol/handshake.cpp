@@ -40,7 +40,7 @@ Frame recv_handshake(Channel& ch, FrameType want) {
     f = ch.recv();
   } catch (const ProtocolError& e) {
     refuse(ch, e.code == ErrorCode::kTooLarge ? ErrorCode::kNotAuthenticated : e.code,
-           fmt::format("before authentication: {}", e.what()));
+           fmt::format("before authentication: {}", e.detail));
   }
   if (f.type != want)
     refuse(ch, ErrorCode::kNotAuthenticated,
@@ -55,7 +55,7 @@ HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string&
   try {
     hello = decode_hello(recv_handshake(ch, FrameType::kHello));
   } catch (const ProtocolError& e) {
-    if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.what());
+    if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.detail);
     throw;
   }
   if (hello.min_version > kProtocolVersion || hello.max_version < kProtocolVersion)
@@ -71,7 +71,7 @@ HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string&
   try {
     auth = decode_auth(recv_handshake(ch, FrameType::kAuth));
   } catch (const ProtocolError& e) {
-    if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.what());
+    if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.detail);
     throw;
   }
   if (!check_host_proof(key, hello.nonce, c.nonce, c.version, auth.mac))

@@ -29,8 +29,11 @@ Connection::~Connection() {
 void Connection::serve() noexcept {
   try {
     mkproto::server_handshake(ch_, cfg_.key, cfg_.name);
-  } catch (const std::exception&) {
-    return;  // refused (ERROR already sent) or the peer went away
+  } catch (const std::exception& e) {
+    // Refused (ERROR already sent) or the peer went away. Logged on the
+    // node's console: a wrong secret is worth seeing there.
+    fmt::print(stderr, "target-agent: connection refused before authentication: {}\n", e.what());
+    return;
   }
   try {
     for (;;) {
@@ -42,8 +45,9 @@ void Connection::serve() noexcept {
     // Everything received before the bad frame is written and synced first,
     // so the ERROR's watermark is exact.
     uint64_t w = close_session();
+    fmt::print(stderr, "target-agent: error: {} (durable watermark {})\n", e.what(), w);
     try {
-      ch_.send(mkproto::encode(mkproto::ErrorMsg{e.code, w, e.what()}));
+      ch_.send(mkproto::encode(mkproto::ErrorMsg{e.code, w, e.detail}));
     } catch (const std::exception&) {
     }
   } catch (const std::exception&) {
@@ -125,6 +129,8 @@ void Connection::on_open(const Frame& f) {
   opened.resumed = resumed;
   opened.target = info;
   ch_.send(mkproto::encode(opened));
+  fmt::print(stderr, "target-agent: {} session for {} ({} bytes){}\n", resumed ? "resumed" : "new", path,
+             open.image_size, resumed ? fmt::format(" at {}", w) : "");
 }
 
 void Connection::require_session(const Frame& f) {
@@ -217,6 +223,7 @@ void Connection::on_finish(const Frame& f) {
                         fmt::format("FINISH with only [0, {}) of {} bytes covered", w, session_->image_size));
   sessions_.set_finished(*session_, true);
   ch_.send(mkproto::encode_finished(w));
+  fmt::print(stderr, "target-agent: {} written and synced ({} bytes)\n", session_->path, w);
 }
 
 }  // namespace agent

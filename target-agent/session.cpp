@@ -42,11 +42,16 @@ std::shared_ptr<Session> Sessions::acquire(const mkproto::Open& open, const std:
                                       found->path, found->image_size, static_cast<int>(found->holes), path,
                                       open.image_size, static_cast<int>(open.holes)));
     if (found->owner && found->owner != me) {
-      // The host reconnected while the old connection still looks alive
-      // (half-open TCP): take the session over.
-      found->owner->shutdown();
-      if (!released_.wait_for(lock, std::chrono::seconds(30), [&] { return found->owner == nullptr; }))
-        throw ProtocolError(ErrorCode::kBusy, "the previous connection of this session did not let go within 30 s");
+      // The host reconnected while the old connection is still being served.
+      // Usually it is just draining what arrived before the drop (shutting
+      // it down now would discard those bytes): give it time to finish.
+      // Only a half-open connection (peer gone, no FIN) needs a push.
+      auto released = [&] { return found->owner == nullptr; };
+      if (!released_.wait_for(lock, std::chrono::seconds(5), released)) {
+        found->owner->shutdown();
+        if (!released_.wait_for(lock, std::chrono::seconds(30), released))
+          throw ProtocolError(ErrorCode::kBusy, "the previous connection of this session did not let go within 35 s");
+      }
     }
     found->owner = me;
     resumed = true;

@@ -97,7 +97,7 @@ void Connection::on_verify(const Frame& f) {
     ::fdatasync(target_fd_);
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   }
-  const size_t chunk = 4u << 20;
+  const size_t chunk = 2u << 20;
   AlignedBuffer buf(chunk);
   mkproto::BlockDigester dig(size, req.block);
   auto dc = session_->dont_care.begin();

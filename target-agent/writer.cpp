@@ -104,7 +104,6 @@ void TargetWriter::run() {
             queue_.pop_front();
           }
         }
-        for (auto& b : batch) queued_bytes_ -= b.payload.size() + 64;
         busy_ = true;
         cv_.notify_all();
       }
@@ -149,6 +148,8 @@ void TargetWriter::run() {
       return;
     }
     std::lock_guard lock(m_);
+    // Counted until written: the batch's memory is in use until now.
+    for (auto& b : batch) queued_bytes_ -= b.payload.size() + 64;
     busy_ = false;
     if (do_sync) sync_requested_ = false;
     cv_.notify_all();

@@ -27,9 +27,11 @@ struct WriteItem {
 
 class TargetWriter {
  public:
-  static constexpr size_t kQueueBytes = 8u << 20;
+  // Payload bytes queued or being written; with the receive buffers this
+  // keeps the agent's RSS under 16 MiB (measured, docs/protocol.md).
+  static constexpr size_t kQueueBytes = 4u << 20;
   static constexpr uint64_t kSyncEvery = 64u << 20;
-  static constexpr size_t kMaxWrite = 4u << 20;
+  static constexpr size_t kMaxWrite = 2u << 20;
 
   // fd: the target opened O_RDWR. start: durable watermark to continue from.
   // on_durable is called (from the writer thread) after each periodic sync.

@@ -11,9 +11,13 @@ namespace push {
 struct AgentOptions {
   std::string agent;
   std::string secret_file;
-  void add_to(CLI::App* sub) {
-    sub->add_option("--agent", agent, "the target-agent's HOST:PORT")->required();
-    sub->add_option("--secret-file", secret_file, "file holding the agent's session secret")->required();
+  void add_to(CLI::App* sub, bool required = true) {
+    auto* a = sub->add_option("--agent", agent, "the target-agent's HOST:PORT");
+    auto* s = sub->add_option("--secret-file", secret_file, "file holding the agent's session secret");
+    if (required) {
+      a->required();
+      s->required();
+    }
   }
   AgentAddress address() const {
     AgentAddress a;
