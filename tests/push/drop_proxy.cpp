@@ -10,8 +10,8 @@
 
 namespace push_test {
 
-DropProxy::DropProxy(std::string upstream, std::vector<uint64_t> cuts)
-    : upstream_(std::move(upstream)), cuts_(std::move(cuts)) {
+DropProxy::DropProxy(std::string upstream, std::vector<uint64_t> cuts, bool flip)
+    : upstream_(std::move(upstream)), cuts_(std::move(cuts)), flip_(flip) {
   listen_fd_ = mkproto::tcp_listen("127.0.0.1:0");
   address_ = mkproto::local_address(listen_fd_);
   acceptor_ = std::thread([this] { run(); });
@@ -63,6 +63,11 @@ void DropProxy::pipe(int client) {
         break;
       }
       if (i == 0) up += static_cast<uint64_t>(n);
+      if (i == 0 && flip_ && up >= cut) {
+        buf[static_cast<size_t>(n) - 1] ^= 0x08;  // the byte at `cut`
+        ++drops_;
+        cut = UINT64_MAX;  // once per connection; keep forwarding
+      }
       int to = i == 0 ? server : client;
       for (ssize_t done = 0; done < n;) {
         ssize_t w = ::send(to, buf.data() + done, static_cast<size_t>(n - done), MSG_NOSIGNAL);

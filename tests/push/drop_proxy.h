@@ -2,6 +2,8 @@
 // A TCP proxy for resume tests: forwards host↔agent and cuts the
 // connection after a chosen number of host→agent bytes (one cut per entry
 // of `cuts`, one per connection), so a push must reconnect and resume.
+// With flip = true it flips one bit at that byte instead and keeps
+// forwarding: the agent must detect it (bad checksum) and hang up.
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -13,7 +15,7 @@ namespace push_test {
 
 class DropProxy {
  public:
-  DropProxy(std::string upstream, std::vector<uint64_t> cuts);
+  DropProxy(std::string upstream, std::vector<uint64_t> cuts, bool flip = false);
   ~DropProxy();
   std::string address() const { return address_; }
   int drops() const { return drops_; }
@@ -23,6 +25,7 @@ class DropProxy {
   void pipe(int client);
   std::string upstream_, address_;
   std::vector<uint64_t> cuts_;
+  bool flip_ = false;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<int> drops_{0};

@@ -1,11 +1,16 @@
 // push_image against a native agent, writing files: raw and compressed
 // sources, exact holes, --holes=skip, delta, zstd on the wire, verify.
 #include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include "tests/push/push_fixture.h"
+
+extern char** environ;
 
 using namespace push_test;
 using mkproto::HolesMode;
@@ -152,4 +157,37 @@ TEST_F(Push, BmapUnmappedRangesAreNotSent) {
   EXPECT_EQ(read_file(path("disk")), image);
   EXPECT_TRUE(r.verified) << r.verify_message;
   EXPECT_LT(r.bytes_sent, image.size());
+}
+
+// An http source, served by a local python3 http.server.
+TEST_F(Push, HttpSourceStreams) {
+  if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed (local HTTP server)";
+  auto image = make_image(6 << 20, 13);
+  write_file(path("img.raw"), image);
+  write_file(path("disk"), garbage(image.size()));
+  int probe = mkproto::tcp_listen("127.0.0.1:0");
+  std::string addr = mkproto::local_address(probe);
+  ::close(probe);
+  std::string port = addr.substr(addr.rfind(':') + 1);
+  std::string dir = dir_.string();
+  const char* argv[] = {"python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", dir.c_str(), port.c_str(),
+                        nullptr};
+  pid_t pid = -1;
+  ASSERT_EQ(::posix_spawnp(&pid, "python3", nullptr, nullptr, const_cast<char* const*>(argv), environ), 0);
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    try {
+      ::close(mkproto::tcp_connect(addr, std::chrono::milliseconds(100)));
+      up = true;
+    } catch (const std::exception&) {
+      ::usleep(50000);
+    }
+  }
+  push::PushResult r;
+  if (up) r = push::push_image(options("http://" + addr + "/img.raw", path("disk")));
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(up) << "python3 http.server did not start on " << addr;
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_TRUE(r.verified) << r.verify_message;
 }

@@ -30,3 +30,21 @@ TEST_F(PushResume, ManyDropsAllResume) {
   // Resumed, not restarted: far less than 21 full images were sent.
   EXPECT_LT(r.bytes_sent, 2 * image.size());
 }
+
+TEST_F(PushResume, EveryFlippedBitIsDetectedAndRepaired) {
+  auto image = make_image(24 << 20, 12);
+  write_file(path("img.raw"), image);
+  write_file(path("disk"), std::vector<uint8_t>(image.size(), 0x77));
+  // One flipped bit in each of the first 8 connections, in headers and
+  // payloads alike (offsets chosen past the ~200-byte handshake).
+  std::vector<uint64_t> flips;
+  for (int i = 0; i < 8; ++i) flips.push_back(300 + 150001u * static_cast<uint64_t>(i));
+  DropProxy proxy(agent_->address(), flips, /*flip=*/true);
+  auto o = options(path("img.raw"), path("disk"));
+  o.agent.agent = proxy.address();
+  auto r = push::push_image(o);
+  EXPECT_EQ(proxy.drops(), 8);
+  EXPECT_EQ(r.reconnects, 8);  // each flip was caught and cost one reconnect
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_TRUE(r.verified) << r.verify_message;
+}
