@@ -204,3 +204,44 @@ TEST_F(AgentWrite, VerifyCatchesCorruptionBehindTheAgentsBack) {
   ASSERT_EQ(got.size(), expect.digests().size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i] == expect.digests()[i], i != 700000 / kVerifyBlock) << i;
 }
+
+// The real target kind: a block device (a loop device over a garbage file).
+// Holes go through BLKZEROOUT (ragged edges written), data through pwritev;
+// the backing file must equal the image afterwards.
+TEST_F(AgentWrite, BlockDeviceHolesAndData) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to attach a loop device";
+  if (::access("/dev/loop-control", W_OK) != 0) GTEST_SKIP() << "no /dev/loop-control: loop devices unavailable";
+  if (std::system("command -v losetup >/dev/null") != 0) GTEST_SKIP() << "losetup not installed";
+  const size_t size = 4 << 20;
+  write_file(path("backing"), random_bytes(size, 31));
+  FILE* p = ::popen(("losetup --find --show " + path("backing")).c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[64] = {};
+  bool got = std::fgets(buf, sizeof buf, p) != nullptr;
+  if (::pclose(p) != 0 || !got) GTEST_SKIP() << "losetup could not attach a loop device here";
+  std::string dev = buf;
+  dev.erase(dev.find_last_not_of('\n') + 1);
+  start(/*allow_file=*/false);  // block devices need no --allow-file
+  auto data = random_bytes(300000, 32);
+  std::vector<uint8_t> expect(size, 0);
+  std::copy(data.begin(), data.end(), expect.begin() + 1000);
+  {
+    auto ch = connect();
+    ch->send(encode(TargetQuery{dev}));
+    auto info = decode_target_info(ch->recv());
+    EXPECT_EQ(info.kind, TargetKind::kBlockDevice);
+    EXPECT_EQ(info.size, size);
+    EXPECT_EQ(info.sector_size, 512u);
+    EXPECT_FALSE(info.mounted);
+    open(*ch, dev, size);
+    ch->send(encode_zero(0, 1000));  // unaligned: written, not BLKZEROOUT
+    send_data(*ch, 1000, data);
+    ch->send(encode_zero(301000, size - 301000));  // ragged head, aligned middle
+    EXPECT_EQ(finish(*ch, size), size);
+    BlockDigester d(size, kVerifyBlock);
+    d.data(0, expect);
+    EXPECT_EQ(verify(*ch), d.digests());
+  }
+  std::system(("losetup -d " + dev).c_str());
+  EXPECT_TRUE(read_file(path("backing")) == expect);
+}
