@@ -34,7 +34,8 @@ Key derive_key(std::string secret) {
 Key load_key(const std::string& path) {
   std::string secret;
   if (path == "-") {
-    secret.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    // One line: on a console stdin is a terminal and never reaches EOF.
+    std::getline(std::cin, secret);
   } else {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(fmt::format("secret file {}: cannot open: {}", path, std::strerror(errno)));

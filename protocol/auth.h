@@ -21,8 +21,8 @@ void crypto_init();
 // Key from secret bytes. A trailing newline (echo > file) is ignored.
 // Throws ProtocolError(kBadRequest) if the secret is shorter than kMinSecret.
 Key derive_key(std::string secret);
-// Reads the secret from `path` ("-" = stdin) and derives the key; throws with
-// the path in the message.
+// Reads the secret from `path` ("-" = the first line of stdin) and derives
+// the key; throws with the path in the message.
 Key load_key(const std::string& path);
 
 Nonce random_nonce();
