@@ -80,6 +80,16 @@ mkproto::ErrorMsg AgentTest::expect_error(mkproto::Channel& ch, mkproto::ErrorCo
   }
 }
 
+void AgentTest::bye(mkproto::Channel& ch) {
+  ch.send(mkproto::encode_empty(mkproto::FrameType::kBye));
+  try {
+    for (int i = 0; i < 100; ++i) ch.recv();
+  } catch (const std::exception&) {
+    return;  // closed by the agent
+  }
+  FAIL() << "the agent did not close the connection after BYE";
+}
+
 void AgentTest::send_data(mkproto::Channel& ch, uint64_t offset, std::span<const uint8_t> data, size_t frame) {
   for (size_t at = 0; at < data.size(); at += frame) {
     auto part = data.subspan(at, std::min(frame, data.size() - at));

@@ -33,6 +33,9 @@ class AgentTest : public ::testing::Test {
                        const mkproto::SessionId& id = mkproto::SessionId{1});
   // Next frame must be an ERROR with this code; returns it.
   mkproto::ErrorMsg expect_error(mkproto::Channel& ch, mkproto::ErrorCode code);
+  // BYE, then waits until the agent has closed the connection (and so
+  // released its session), as mkmaster push does before it returns.
+  void bye(mkproto::Channel& ch);
   // Sends data as DATA frames of `frame` bytes at `offset`.
   void send_data(mkproto::Channel& ch, uint64_t offset, std::span<const uint8_t> data, size_t frame = 256 << 10);
 

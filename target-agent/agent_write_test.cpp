@@ -98,6 +98,7 @@ TEST_F(AgentWrite, HolesAreZeroedExactlyOrLeftAloneWhenDontCare) {
     d.data(600001, data);
     mode == HolesMode::kZero ? d.zeros(700001, size - 700001) : d.dont_care(700001, size - 700001);
     EXPECT_EQ(verify(*ch), d.digests());
+    bye(*ch);  // the next mode opens a new session on the same target
   }
 }
 
