@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The README's main job: set up this machine, build mkmaster (host preset,
-# which also builds the static armhf target-agent) and build the Highbank
-# master image into ./out/tftp, then show what was written.
+# The README's main job, on built-in defaults and with no hardware:
+#  1. set up this machine (host packages, armhf sysroot; idempotent, cached);
+#  2. build mkmaster (host preset, which also builds the static armhf agent);
+#  3. `mkmaster build`: the Highbank master image and TFTP tree in ./out/tftp;
+#  4. flash an emulated Highbank node with `mkmaster push IMAGE NODE`
+#     (QEMU -M highbank behind an ipmi_sim BMC and dnsmasq, tests/lab/):
+#     power off, PXE boot of the master image, agent started over SOL,
+#     image streamed + verified, bootdev disk, reset, node boots its disk.
+# Needs root (network namespaces for the lab).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,3 +27,7 @@ echo
 initrd=$(ls out/tftp/master/files/highbank/initrd*)
 echo "== $initrd: $(build/host/mkmaster/mkmaster build --list 2>/dev/null | wc -l) entries; sha256 $(sha256sum "$initrd" | cut -c1-16)…"
 echo "   (mkmaster build --list shows every file and why it is there)"
+
+echo
+echo "== flashing an emulated Highbank node (tests/lab/demo.sh)"
+tests/lab/demo.sh build/host/mkmaster/mkmaster

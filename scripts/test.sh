@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: host release build (unit, integration, boot in QEMU),
-# the ASan+UBSan build, and the static armhf build with its tests under
-# qemu-arm-static. Does its own set-up first.
+# Runs every test: host release build (unit, integration, boot in QEMU, the
+# emulated Highbank lab end to end), the ASan+UBSan build, the static armhf
+# build with its tests under qemu-arm-static, and bounded protocol fuzzing.
+# Does its own set-up first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,4 +22,8 @@ run_preset host
 # not our memory safety, and already ran in the host build.
 run_preset asan -LE 'boot|lab'
 run_preset armhf
+# Bounded fuzzing of the frame decoder and the agent handshake (libFuzzer,
+# clang, ASan+UBSan) on the corpus kept in protocol/fuzz/corpus.
+echo "== [fuzz] protocol frames and handshake"
+protocol/fuzz/run.sh "${MKMASTER_FUZZ_SECONDS:-20}"
 echo "== all test suites passed"
