@@ -20,12 +20,6 @@
 namespace rootfs {
 namespace {
 
-std::string normalise(std::string s) {
-  for (auto& c : s)
-    if (c == '-') c = '_';
-  return s;
-}
-
 // kmod's alias normalisation: '-' -> '_' except inside [...] patterns.
 std::string normalise_alias(std::string s) {
   bool in_class = false;
@@ -43,10 +37,6 @@ bool ends_with(std::string_view s, std::string_view suf) {
 
 const char* const kSuffixes[] = {".ko", ".ko.xz", ".ko.zst", ".ko.gz"};
 
-std::string module_name_of(const std::string& file) {
-  std::string base = path::basename(file);
-  return normalise(base.substr(0, base.find(".ko")));
-}
 
 // .ko.xz / .ko.zst / .ko.gz: libarchive's raw format with every filter.
 std::string decompress(const std::string& bytes, const std::string& what) {
@@ -82,7 +72,7 @@ class ModuleTree {
       while (i < text.size()) {
         size_t nl = text.find('\n', i);
         if (nl == std::string::npos) nl = text.size();
-        if (nl > i) builtin_.insert(module_name_of(text.substr(i, nl - i)));
+        if (nl > i) builtin_.insert(module_name_from_path(text.substr(i, nl - i)));
         i = nl + 1;
       }
     }
@@ -105,7 +95,7 @@ class ModuleTree {
       } else if (fi->type == FileType::Regular) {
         for (const char* suf : kSuffixes)
           if (ends_with(name, suf)) {
-            files_.emplace(module_name_of(p), p);  // first in sorted order wins
+            files_.emplace(module_name_from_path(p), p);  // first in sorted order wins
             break;
           }
       }
@@ -147,7 +137,7 @@ class ModuleTree {
   }
 
   void visit(const std::string& name, const std::string& reason, bool hard) {
-    const std::string n = normalise(name);
+    const std::string n = normalise_module_name(name);
     if (files_.count(n)) {
       visit_module(n, reason, hard);
       return;

@@ -19,6 +19,11 @@ struct ModInfo {
 };
 ModInfo parse_modinfo(std::string_view ko_bytes, const std::string& what);
 
+// Module names as the kernel compares them: '-' and '_' are the same.
+std::string normalise_module_name(std::string name);
+// "/lib/modules/6.1/kernel/lib/crc-t10dif.ko.xz" -> "crc_t10dif"
+std::string module_name_from_path(const std::string& path);
+
 struct Module {
   std::string name;    // normalised (underscores)
   std::string path;    // /lib/modules/<kver>/kernel/....ko

@@ -9,12 +9,6 @@
 namespace rootfs {
 namespace {
 
-std::string normalise(std::string s) {
-  for (auto& c : s)
-    if (c == '-') c = '_';
-  return s;
-}
-
 std::vector<std::string> words(std::string_view s, std::string_view seps) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -28,12 +22,20 @@ std::vector<std::string> words(std::string_view s, std::string_view seps) {
 }
 
 // "/lib/modules/6.1/kernel/lib/crc-t10dif.ko.xz (sysroot ...)" -> "crc_t10dif"
-std::string name_from_what(const std::string& what) {
-  std::string base = path::basename(what.substr(0, what.find(' ')));
-  return normalise(base.substr(0, base.find(".ko")));
-}
+std::string name_from_what(const std::string& what) { return module_name_from_path(what.substr(0, what.find(' '))); }
 
 }  // namespace
+
+std::string normalise_module_name(std::string s) {
+  for (auto& c : s)
+    if (c == '-') c = '_';
+  return s;
+}
+
+std::string module_name_from_path(const std::string& file) {
+  std::string base = path::basename(file);
+  return normalise_module_name(base.substr(0, base.find(".ko")));
+}
 
 ModInfo parse_modinfo(std::string_view ko_bytes, const std::string& what) {
   elf::File f(ko_bytes, what);
@@ -51,9 +53,9 @@ ModInfo parse_modinfo(std::string_view ko_bytes, const std::string& what) {
     if (eq == std::string_view::npos) continue;  // padding between strings
     std::string_view key = kv.substr(0, eq), val = kv.substr(eq + 1);
     if (key == "name") {
-      mi.name = normalise(std::string(val));
+      mi.name = normalise_module_name(std::string(val));
     } else if (key == "depends") {
-      for (auto& d : words(val, ",")) mi.depends.push_back(normalise(d));
+      for (auto& d : words(val, ",")) mi.depends.push_back(normalise_module_name(d));
     } else if (key == "alias") {
       mi.aliases.emplace_back(val);
     } else if (key == "softdep") {
