@@ -168,6 +168,16 @@ void flash_node(const Node& node, const NodePushOptions& opt, std::mutex& event_
         opt.agent_command, node.agent_port, secret_file, opt.target, opt.state_dir);
     const int rc = con.run(cmd, opt.timeouts.agent);
     if (rc != 0) throw std::runtime_error(fmt::format("starting the agent exited {}", rc));
+    // Wait on the node until the agent says it listens (or died), so the
+    // stream step does not spend its reconnect budget on "connection
+    // refused" while a slow node is still starting it.
+    const std::string wait = fmt::format(
+        "n=0; while ! grep -q 'listening on' {0}/agent.log 2>/dev/null && kill -0 $(cat {0}/agent.pid) 2>/dev/null"
+        " && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done; grep -q 'listening on' {0}/agent.log || {{ cat {0}/agent.log; false; }}",
+        opt.state_dir);
+    if (con.run(wait, opt.timeouts.agent) != 0)
+      throw std::runtime_error(fmt::format("the agent did not start listening (its log, {}/agent.log on the node, is in the console transcript)",
+                                           opt.state_dir));
   });
   run.step("stream-image", [&] {
     StreamRequest req;
