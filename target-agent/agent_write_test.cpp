@@ -186,6 +186,44 @@ TEST_F(AgentWrite, HashesDescribeTheTargetBlocks) {
   }
 }
 
+// A sparse target: holes are hashed as zeros without being read, data read
+// in large chunks; every hash must still be the hash of the target's bytes,
+// including blocks that are part hole, part data, and a short hole tail.
+TEST_F(AgentWrite, HashesOfASparseTargetMatchItsBytes) {
+  const uint64_t size = (24u << 20) + 300;
+  const uint64_t data_at = 3 * 4096 + 100, data_len = (10u << 20) + 1000;
+  const uint64_t data2_at = 20u << 20;
+  {
+    int fd = ::open(path("disk").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+    auto a = random_bytes(data_len, 11), b = random_bytes(5000, 12);
+    ASSERT_EQ(::pwrite(fd, a.data(), a.size(), static_cast<off_t>(data_at)), static_cast<ssize_t>(a.size()));
+    ASSERT_EQ(::pwrite(fd, b.data(), b.size(), static_cast<off_t>(data2_at)), static_cast<ssize_t>(b.size()));
+    ::close(fd);
+  }
+  auto disk = read_file(path("disk"));
+  ASSERT_EQ(disk.size(), size);
+  auto ch = connect();
+  open(*ch, path("disk"), size);
+  const uint32_t block = 4096;
+  const uint64_t from = 4096;
+  ch->send(encode_hash_request(from, HashRequest{size - from, block}));
+  std::vector<uint64_t> got;
+  for (;;) {
+    Frame f = ch->recv();
+    if (f.type == FrameType::kHashesEnd) break;
+    auto h = decode_hashes(f);
+    EXPECT_EQ(f.offset, from + uint64_t{block} * got.size());
+    got.insert(got.end(), h.hashes.begin(), h.hashes.end());
+  }
+  ASSERT_EQ(got.size(), (size - from + block - 1) / block);
+  for (size_t i = 0; i < got.size(); ++i) {
+    size_t off = static_cast<size_t>(from + uint64_t{block} * i), n = std::min<size_t>(block, disk.size() - off);
+    ASSERT_EQ(got[i], xxh3_64(disk.data() + off, n)) << "block at " << off;
+  }
+}
+
 TEST_F(AgentWrite, VerifyCatchesCorruptionBehindTheAgentsBack) {
   const size_t size = 1 << 20;
   auto image = random_bytes(size, 8);
