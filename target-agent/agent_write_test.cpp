@@ -244,6 +244,40 @@ TEST_F(AgentWrite, VerifyCatchesCorruptionBehindTheAgentsBack) {
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i] == expect.digests()[i], i != 700000 / kVerifyBlock) << i;
 }
 
+// Verify on a sparse file target does not read chunks lying in a hole (they
+// are zeros); a byte written into such a hole behind the agent's back makes
+// that range data again and must be caught.
+TEST_F(AgentWrite, VerifyOfASparseTargetSkipsHolesButCatchesBytesWrittenIntoThem) {
+  const size_t size = 8 << 20;
+  {
+    int fd = ::open(path("disk").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+    ::close(fd);
+  }
+  auto data = random_bytes(100000, 21);
+  auto ch = connect();
+  open(*ch, path("disk"), size);
+  send_data(*ch, 0, data);
+  ch->send(encode_zero(100000, size - 100000));
+  finish(*ch, size);
+  BlockDigester expect(size, kVerifyBlock);
+  expect.data(0, data);
+  expect.zeros(100000, size - 100000);
+  EXPECT_EQ(verify(*ch), expect.digests());
+  const off_t bad_at = 5 << 20;
+  int fd = ::open(path("disk").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  uint8_t bad = 0x55;
+  ASSERT_EQ(::pwrite(fd, &bad, 1, bad_at), 1);
+  ::fsync(fd);
+  ::close(fd);
+  auto got = verify(*ch);
+  ASSERT_EQ(got.size(), expect.digests().size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(got[i] == expect.digests()[i], i != static_cast<size_t>(bad_at) / kVerifyBlock) << i;
+}
+
 // The real target kind: a block device (a loop device over a garbage file).
 // Holes go through BLKZEROOUT (ragged edges written), data through pwritev;
 // the backing file must equal the image afterwards.
