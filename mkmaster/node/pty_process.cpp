@@ -1,5 +1,7 @@
 #include "mkmaster/node/pty_process.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <poll.h>
@@ -47,7 +49,9 @@ PtyProcess::~PtyProcess() {
 
 std::optional<std::string> PtyProcess::read(std::chrono::milliseconds timeout) {
   pollfd p{master_, POLLIN, 0};
-  int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  // A deadline computed by a caller can already have passed (negative):
+  // that means "don't wait", never poll's -1 = "wait forever".
+  int n = ::poll(&p, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(timeout.count(), 0)));
   if (n < 0 && errno == EINTR) return std::string();
   if (n == 0) return std::string();
   char buf[4096];
