@@ -290,13 +290,18 @@ Hashes decode_hashes(const Frame& f) {
 }
 Frame encode(const Verify& m) {
   Writer w;
-  w.u32(m.block);
+  w.u32(m.block).u8(static_cast<uint8_t>(m.scope));
   return make(FrameType::kVerify, w);
 }
 Verify decode_verify(const Frame& f) {
   Reader r = reader(f, FrameType::kVerify);
   Verify m{r.u32("block")};
   check_block(r, m.block);
+  if (r.remaining() > 0) {
+    uint8_t scope = r.u8("scope");
+    if (scope > static_cast<uint8_t>(VerifyScope::kWritten)) r.fail("scope", fmt::format("unknown verify scope {}", scope));
+    m.scope = static_cast<VerifyScope>(scope);
+  }
   r.end();
   return m;
 }

@@ -93,8 +93,13 @@ struct HashRequest {  // frame offset = start
 struct Hashes {  // frame offset = offset of the first block
   std::vector<uint64_t> hashes;
 };
+// What VERIFY reads back. kAll: every byte that is not dont-care. kWritten:
+// also leaves out SKIP keep ranges — delta blocks this session compared by
+// hash against the target instead of writing them.
+enum class VerifyScope : uint8_t { kAll = 0, kWritten = 1 };
 struct Verify {
   uint32_t block = 0;
+  VerifyScope scope = VerifyScope::kAll;  // absent on the wire (4-byte payload) = kAll
 };
 struct Digests {  // frame offset = offset of the first block
   std::vector<Digest128> digests;

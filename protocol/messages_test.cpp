@@ -56,8 +56,22 @@ TEST(Messages, MalformedPayloadsNameTheField) {
   EXPECT_THROW(decode_zero(encode_zero(0, 0)), ProtocolError);               // empty range
   EXPECT_THROW(decode_zero(encode_zero(~0ull - 5, 100)), ProtocolError);     // overflow
   EXPECT_THROW(decode_verify(encode(Verify{1000})), ProtocolError);          // not a power of two
+  f = encode(Verify{4096, VerifyScope::kWritten});
+  f.payload.back() = 2;  // scope
+  EXPECT_THROW(decode_verify(f), ProtocolError);
   EXPECT_THROW(decode_exec(encode(ExecMsg{{}, 0})), ProtocolError);          // no argv
   EXPECT_THROW(decode_put_file(encode(PutFile{"/x", 1, 0170000})), ProtocolError);
+}
+
+// VERIFY's scope byte came after v1's first release: a 4-byte payload (no
+// scope) still decodes, as "read back everything".
+TEST(Messages, VerifyScopeIsOptionalOnTheWire) {
+  EXPECT_EQ(decode_verify(encode(Verify{4096, VerifyScope::kWritten})).scope, VerifyScope::kWritten);
+  Frame f = encode(Verify{4096, VerifyScope::kWritten});
+  f.payload.pop_back();
+  auto v = decode_verify(f);
+  EXPECT_EQ(v.block, 4096u);
+  EXPECT_EQ(v.scope, VerifyScope::kAll);
 }
 
 TEST(Messages, WrongTypeIsUnexpectedAndErrorFramesBecomeExceptions) {

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "protocol/handshake.h"
 
@@ -144,7 +145,7 @@ void Connection::on_place(Frame& f) {
     throw ProtocolError(ErrorCode::kUnexpected, fmt::format("frame {}: {} after FINISH", f.seq, type_name(f.type)));
   WriteItem item;
   item.offset = f.offset;
-  bool dont_care = false;
+  std::optional<mkproto::SkipReason> skip;
   if (f.type == FrameType::kData) {
     item.kind = WriteItem::Kind::kData;
     if (f.payload.empty()) throw ProtocolError(ErrorCode::kMalformed, fmt::format("frame {}: empty DATA", f.seq));
@@ -170,7 +171,7 @@ void Connection::on_place(Frame& f) {
     auto s = mkproto::decode_skip(f);
     item.kind = WriteItem::Kind::kSkip;
     item.length = s.length;
-    dont_care = s.reason == mkproto::SkipReason::kDontCare;
+    skip = s.reason;
   }
   if (f.offset > session_->image_size || item.length > session_->image_size - f.offset)
     throw ProtocolError(ErrorCode::kOutOfRange,
@@ -183,7 +184,7 @@ void Connection::on_place(Frame& f) {
                           fmt::format("frame {}: first {} at {} is past the durable watermark {} (that would leave a gap)",
                                       f.seq, type_name(f.type), f.offset, w));
     // Restarting below the watermark: what follows is rewritten.
-    session_->truncate_dont_care(f.offset);
+    session_->restart_at(f.offset);
     if (f.offset < w) {
       // The writer's notion of progress restarts here too.
       writer_->stop();
@@ -199,7 +200,8 @@ void Connection::on_place(Frame& f) {
                                     f.offset > *next_offset_ ? "a gap" : "an overlap"));
   }
   next_offset_ = f.offset + item.length;
-  if (dont_care) session_->add_dont_care(f.offset, f.offset + item.length);
+  if (skip == mkproto::SkipReason::kDontCare) session_->dont_care.add(f.offset, f.offset + item.length);
+  if (skip == mkproto::SkipReason::kKeep) session_->kept.add(f.offset, f.offset + item.length);
   writer_->push(std::move(item));
 }
 

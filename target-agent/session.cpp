@@ -9,26 +9,6 @@ namespace agent {
 using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
-void Session::add_dont_care(uint64_t start, uint64_t end) {
-  if (!dont_care.empty()) {
-    auto last = std::prev(dont_care.end());
-    if (last->second == start) {
-      last->second = end;
-      return;
-    }
-  }
-  dont_care[start] = end;
-}
-
-void Session::truncate_dont_care(uint64_t at) {
-  auto it = dont_care.lower_bound(at);
-  dont_care.erase(it, dont_care.end());
-  if (!dont_care.empty()) {
-    auto last = std::prev(dont_care.end());
-    if (last->second > at) last->second = at;
-  }
-}
-
 std::shared_ptr<Session> Sessions::acquire(const mkproto::Open& open, const std::string& path,
                                            mkproto::SocketChannel* me, bool& resumed) {
   std::unique_lock lock(mutex_);

@@ -4,13 +4,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <list>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "protocol/channel.h"
 #include "protocol/messages.h"
+#include "target-agent/range_list.h"
 
 namespace agent {
 
@@ -23,12 +23,15 @@ struct Session {
   uint64_t durable = 0;
   bool finished = false;
   mkproto::SocketChannel* owner = nullptr;
-  // Don't-care ranges [start, end) (SKIP dont-care), excluded from verify.
-  // Only the connection that owns the session touches it.
-  std::map<uint64_t, uint64_t> dont_care;
+  // Only the connection that owns the session touches these.
+  RangeList dont_care;  // SKIP dont-care: never verified
+  RangeList kept;       // SKIP keep (delta): verified only with VerifyScope::kAll
 
-  void add_dont_care(uint64_t start, uint64_t end);
-  void truncate_dont_care(uint64_t at);
+  // A restart at `at` re-sends everything from there.
+  void restart_at(uint64_t at) {
+    dont_care.truncate(at);
+    kept.truncate(at);
+  }
 };
 
 class Sessions {

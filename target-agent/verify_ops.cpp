@@ -8,12 +8,15 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
 #include "protocol/block_digest.h"
 #include "target-agent/connection.h"
+#include "target-agent/read_pool.h"
 
 namespace agent {
 
@@ -67,6 +70,48 @@ std::vector<std::pair<uint64_t, uint64_t>> data_ranges(int fd, uint64_t begin, u
   }
   return out;
 }
+
+// A stretch of [0, size) as VERIFY sees it: left out of the digest, a hole
+// of the target (zeros, not read), or data to read back.
+struct Piece {
+  enum Kind { kExcluded, kHole, kData } kind = kHole;
+  uint64_t start = 0, end = 0;
+};
+
+// Cuts [0, size) into pieces in order. Data pieces never cross a multiple
+// of `chunk`, so one always fits a chunk-sized aligned read.
+class PieceWalker {
+ public:
+  PieceWalker(uint64_t size, std::vector<ByteRange> excluded, std::vector<std::pair<uint64_t, uint64_t>> data,
+              uint64_t chunk)
+      : size_(size), chunk_(chunk), ex_(std::move(excluded)), data_(std::move(data)) {}
+
+  bool next(Piece& p) {
+    if (pos_ >= size_) return false;
+    while (ei_ < ex_.size() && ex_[ei_].end <= pos_) ++ei_;
+    if (ei_ < ex_.size() && ex_[ei_].start <= pos_) {
+      p = {Piece::kExcluded, pos_, std::min(ex_[ei_].end, size_)};
+    } else {
+      uint64_t stop = ei_ < ex_.size() ? std::min(size_, ex_[ei_].start) : size_;
+      while (di_ < data_.size() && data_[di_].second <= pos_) ++di_;
+      if (di_ == data_.size() || data_[di_].first >= stop)
+        p = {Piece::kHole, pos_, stop};
+      else if (data_[di_].first > pos_)
+        p = {Piece::kHole, pos_, data_[di_].first};
+      else
+        p = {Piece::kData, pos_, std::min({stop, data_[di_].second, (pos_ / chunk_ + 1) * chunk_})};
+    }
+    pos_ = p.end;
+    return true;
+  }
+
+ private:
+  uint64_t pos_ = 0, size_, chunk_;
+  std::vector<ByteRange> ex_;
+  size_t ei_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> data_;
+  size_t di_ = 0;
+};
 
 }  // namespace
 
@@ -151,19 +196,46 @@ void Connection::on_verify(const Frame& f) {
     if (fd < 0) throw ProtocolError(ErrorCode::kIo, fmt::format("open {} for verify: {}", path, std::strerror(errno)));
   }
   std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* p) { ::close(*p); });
-  if (!direct) {
-    ::fdatasync(target_fd_);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  const size_t align = std::max<size_t>(4096, sector_);
+  if (direct) {
+    // Some devices want O_DIRECT aligned to a larger sector than they
+    // report: probe once, and take the page-cache path if it fails.
+    AlignedBuffer probe(align);
+    if (::pread(fd, probe.data(), align, 0) < 0) {
+      ::close(fd);
+      direct = false;
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw ProtocolError(ErrorCode::kIo, fmt::format("reopen {}: {}", path, std::strerror(errno)));
+    }
   }
-  const size_t chunk = 2u << 20;
-  AlignedBuffer buf(chunk);
-  // A chunk wholly in a hole of a sparse file target reads as zeros by
-  // definition: not reading it saved most of the read-back time of a
-  // mostly-hole image.
-  const auto data = data_ranges(target_fd_, 0, size);
-  auto dr = data.begin();
+  if (!direct) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+
+  constexpr size_t kChunk = 2u << 20;   // largest read
+  constexpr uint64_t kGap = 64u << 10;  // data pieces closer than this share a read
+  auto align_up = [align](uint64_t x) { return (x + align - 1) / align * align; };
+  // Four reads in flight, 4 MiB at most: scattered delta blocks are many
+  // small reads, and a disk queue serves several at once.
+  ReadPool pool(fd, path, 4, 4u << 20, align);
+  // A hole of a sparse file target reads as zeros by definition: not reading
+  // it saved most of the read-back time of a mostly-hole image. Kept delta
+  // blocks (scope kWritten) were compared by hash in this session and are
+  // left out, so a reflash reads back only what it changed.
+  PieceWalker walk(size,
+                   req.scope == mkproto::VerifyScope::kWritten
+                       ? merge_ranges(session_->dont_care.ranges(), session_->kept.ranges())
+                       : session_->dont_care.ranges(),
+                   data_ranges(target_fd_, 0, size), kChunk);
+  std::deque<Piece> ahead;
+  auto peek = [&](size_t i) -> const Piece* {
+    while (ahead.size() <= i) {
+      Piece p;
+      if (!walk.next(p)) return nullptr;
+      ahead.push_back(p);
+    }
+    return &ahead[i];
+  };
+
   mkproto::BlockDigester dig(size, req.block);
-  auto dc = session_->dont_care.begin();
   uint64_t bytes_read = 0;
   size_t sent = 0;
   mkproto::Digests out;
@@ -177,45 +249,62 @@ void Connection::on_verify(const Frame& f) {
       sent += n;
     }
   };
-  for (uint64_t pos = 0; pos < size;) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, size - pos));
-    size_t aligned = (want + 4095) / 4096 * 4096;  // O_DIRECT reads whole pages
-    size_t got;
-    while (dr != data.end() && dr->second <= pos) ++dr;
-    if (dr == data.end() || dr->first >= pos + want) {
-      std::memset(buf.data(), 0, want);
-      got = want;
-    } else try {
-      got = read_at(fd, buf.data(), aligned, pos, path);
-    } catch (const ProtocolError&) {
-      if (!direct) throw;
-      // Some devices want O_DIRECT aligned to a larger sector: fall back.
-      direct = false;
-      ::close(fd);
-      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw ProtocolError(ErrorCode::kIo, fmt::format("reopen {}: {}", path, std::strerror(errno)));
-      ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-      continue;
-    }
-    if (got < want) throw ProtocolError(ErrorCode::kIo, fmt::format("{}: short read at {} during verify", path, pos + got));
-    bytes_read += want;
-    // Split the chunk into counted bytes and don't-care ranges.
-    uint64_t p = pos, end = pos + want;
-    while (p < end) {
-      while (dc != session_->dont_care.end() && dc->second <= p) ++dc;
-      if (dc != session_->dont_care.end() && dc->first <= p) {
-        uint64_t e = std::min(end, dc->second);
-        dig.dont_care(p, e - p);
-        p = e;
-      } else {
-        uint64_t e = dc == session_->dont_care.end() ? end : std::min(end, dc->first);
-        dig.data(p, {buf.data() + (p - pos), static_cast<size_t>(e - p)});
-        p = e;
+  auto digest_gap = [&](const Piece& p) {
+    p.kind == Piece::kExcluded ? dig.dont_care(p.start, p.end - p.start) : dig.zeros(p.start, p.end - p.start);
+  };
+  // Pieces go to the digester in order, in batches: a batch is one read
+  // (its data pieces and the small gaps between them) or one gap piece.
+  struct Batch {
+    std::vector<Piece> pieces;
+    uint64_t start = 0;  // of the read; pieces.empty() never
+    bool read = false;
+  };
+  std::deque<Batch> batches;
+  auto consume = [&] {
+    Batch b = std::move(batches.front());
+    batches.pop_front();
+    std::span<const uint8_t> bytes;
+    if (b.read) bytes = pool.pop();
+    for (const Piece& p : b.pieces) {
+      if (p.kind != Piece::kData) {
+        digest_gap(p);
+        continue;
       }
+      if (p.end - b.start > bytes.size())
+        throw ProtocolError(ErrorCode::kIo, fmt::format("{}: short read at {} during verify", path, b.start + bytes.size()));
+      dig.data(p.start, bytes.subspan(static_cast<size_t>(p.start - b.start), static_cast<size_t>(p.end - p.start)));
+      bytes_read += p.end - p.start;
     }
-    pos = end;
     flush(false);
+  };
+  while (const Piece* first = peek(0)) {
+    if (first->kind != Piece::kData) {
+      batches.push_back({{*first}, 0, false});
+      ahead.pop_front();
+    } else {
+      // One read for the data pieces that follow closely (within kGap,
+      // inside one chunk); a run of data is read chunk by chunk.
+      const uint64_t start = first->start / align * align;
+      uint64_t end = first->end;
+      size_t n = 1;
+      for (size_t i = 1; i < 4096; ++i) {
+        const Piece* q = peek(i);
+        if (!q || q->start > end + kGap) break;
+        if (q->kind != Piece::kData) continue;
+        if (align_up(q->end) - start > kChunk) break;
+        end = q->end;
+        n = i + 1;
+      }
+      const size_t length = static_cast<size_t>(align_up(end) - start);
+      while (!pool.has_room(length)) consume();
+      Batch b{{ahead.begin(), ahead.begin() + static_cast<std::ptrdiff_t>(n)}, start, true};
+      ahead.erase(ahead.begin(), ahead.begin() + static_cast<std::ptrdiff_t>(n));
+      pool.submit(start, length);
+      batches.push_back(std::move(b));
+    }
+    while (batches.size() > 256) consume();
   }
+  while (!batches.empty()) consume();
   flush(true);
   mkproto::VerifyEnd ve;
   ve.overall = dig.overall();

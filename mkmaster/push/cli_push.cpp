@@ -18,7 +18,7 @@ struct Args {
   std::string image, target, bmap, holes = "zero";
   std::vector<std::string> nodes;
   push::AgentOptions agent;
-  bool delta = false, json = false, no_verify = false, compress = false;
+  bool delta = false, json = false, no_verify = false, verify_all = false, compress = false;
   int retries = 5;
 #ifdef MKMASTER_HAVE_NODE_PUSH
   mknode::cli::NodePushCli node;
@@ -39,6 +39,7 @@ void run_direct(const Args& a, bool json) {
   o.delta = a.delta;
   o.compress = a.compress;
   o.verify = !a.no_verify;
+  o.verify_kept = a.verify_all;
   o.retries = a.retries;
   push::ProgressPrinter printer(json);
   o.on_progress = [&](const push::Progress& p) { printer(p); };
@@ -62,7 +63,11 @@ mkcli::Registration reg{"push", [](CLI::App& app) {
       ->check(CLI::IsMember({"zero", "skip"}));
   sub->add_flag("--delta", a->delta, "hash the target first and send only blocks that differ");
   sub->add_flag("--compress", a->compress, "zstd-compress data frames on the wire when it shrinks them");
-  sub->add_flag("--no-verify", a->no_verify, "skip the read-back verification");
+  auto* no_verify = sub->add_flag("--no-verify", a->no_verify, "skip the read-back verification");
+  sub->add_flag("--verify-all", a->verify_all,
+                "with --delta, also read back the blocks found unchanged (default: read back what this push wrote; "
+                "unchanged blocks were compared with the target by hash)")
+      ->excludes(no_verify);
   sub->add_option("--retries", a->retries, "reconnects without progress before giving up")->check(CLI::Range(0, 1000));
 #ifdef MKMASTER_HAVE_NODE_PUSH
   mknode::cli::add_node_push_options(sub, a->node);  // also adds --json

@@ -99,6 +99,8 @@ void Planner::resolve_block() {
   for (auto& s : cur_) {
     if (!s.is_data && holes_ == mkproto::HolesMode::kSkip)
       sink_.range(RangeKind::kDontCare, s.offset, s.length);
+    else if (same && s.is_data)
+      sink_.kept(s.offset, s.bytes);
     else if (same)
       sink_.range(RangeKind::kKeep, s.offset, s.length);
     else if (s.is_data)

@@ -19,6 +19,9 @@ class FrameSink {
   virtual ~FrameSink() = default;
   virtual void data(uint64_t offset, std::span<const uint8_t> bytes) = 0;
   virtual void range(RangeKind kind, uint64_t offset, uint64_t length) = 0;
+  // Image data the target already holds (delta): nothing is sent, but the
+  // bytes are there for whoever needs them (the verify digest).
+  virtual void kept(uint64_t offset, std::span<const uint8_t> bytes) { range(RangeKind::kKeep, offset, bytes.size()); }
 };
 
 class Planner {

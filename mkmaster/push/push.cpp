@@ -202,18 +202,58 @@ std::vector<uint64_t> fetch_hashes(AgentClient& c, uint64_t size, uint32_t block
   return out;
 }
 
-// Streams the image from `send_from` on; the digester is fed from
-// `read_from` (a verify-block boundary <= send_from), so after a resume the
-// bytes between are read again but not sent.
+// Between the planner and the sender: feeds the verify digester with every
+// planned range — the image as it should land, less what VERIFY leaves out —
+// and passes on to the sender what lies at or after `send_from` (after a
+// resume, the bytes before it were sent by an earlier connection).
+class DigestTee : public FrameSink {
+ public:
+  DigestTee(FrameSink& out, mkproto::BlockDigester& dig, bool digest_kept, uint64_t send_from)
+      : out_(out), dig_(dig), digest_kept_(digest_kept), send_from_(send_from) {}
+
+  void data(uint64_t offset, std::span<const uint8_t> bytes) override {
+    dig_.data(offset, bytes);
+    if (uint64_t cut = unsent(offset, bytes.size()); cut < bytes.size()) out_.data(offset + cut, bytes.subspan(cut));
+  }
+  void kept(uint64_t offset, std::span<const uint8_t> bytes) override {
+    digest_kept_ ? dig_.data(offset, bytes) : dig_.dont_care(offset, bytes.size());
+    if (uint64_t cut = unsent(offset, bytes.size()); cut < bytes.size()) out_.kept(offset + cut, bytes.subspan(cut));
+  }
+  void range(RangeKind kind, uint64_t offset, uint64_t length) override {
+    switch (kind) {
+      case RangeKind::kZero: dig_.zeros(offset, length); break;
+      case RangeKind::kDontCare: dig_.dont_care(offset, length); break;
+      case RangeKind::kKeep:  // a hole of the image the target already holds as zeros
+        digest_kept_ ? dig_.zeros(offset, length) : dig_.dont_care(offset, length);
+        break;
+    }
+    if (uint64_t cut = unsent(offset, length); cut < length) out_.range(kind, offset + cut, length - cut);
+  }
+
+ private:
+  // How many leading bytes of [offset, offset+length) lie before send_from.
+  uint64_t unsent(uint64_t offset, uint64_t length) const {
+    return send_from_ <= offset ? 0 : std::min(length, send_from_ - offset);
+  }
+  FrameSink& out_;
+  mkproto::BlockDigester& dig_;
+  bool digest_kept_;
+  uint64_t send_from_;
+};
+
+// Plans the image from `read_from` (a verify-block boundary) and sends from
+// `send_from` >= read_from on: after a resume the bytes between are read and
+// digested again but not sent.
 void stream(AgentClient& c, const PushOptions& o, PushResult& r, uint64_t read_from, uint64_t send_from,
             mkproto::BlockDigester& dig, const std::vector<uint64_t>* hashes, Clock::time_point t0, uint64_t& acked,
             uint64_t& counted_to) {
   auto reader = open_reader(o);
   if (read_from > 0) reader->seek(read_from);
   Sender sender(c, o, r, t0, acked, counted_to);
-  Planner plan(sender, o.holes, hashes, o.delta_block, r.image_size, send_from);
+  DigestTee tee(sender, dig, o.verify_kept, send_from);
+  Planner plan(tee, o.holes, hashes, o.delta_block, r.image_size, read_from);
   source::Extent e;
-  while (dig.position() < r.image_size && reader->next(e)) {
+  while (plan.position() < r.image_size && reader->next(e)) {
     if (e.offset + e.length <= read_from) continue;
     if (e.offset < read_from) {  // a reader may restart at an extent boundary
       uint64_t cut = read_from - e.offset;
@@ -221,36 +261,27 @@ void stream(AgentClient& c, const PushOptions& o, PushResult& r, uint64_t read_f
       e.offset = read_from;
       e.length -= cut;
     }
-    if (e.offset != dig.position())
+    if (e.offset != plan.position())
       throw source::SourceError(fmt::format("{}: extent at {} where {} was expected", reader->describe(), e.offset,
-                                            dig.position()));
+                                            plan.position()));
     if (e.offset + e.length > r.image_size)
       throw source::SourceError(fmt::format("{}: image continues past its announced size {}", reader->describe(),
                                             r.image_size));
-    if (e.hole) {
-      bool dont_care = o.holes == mkproto::HolesMode::kSkip;
-      dont_care ? dig.dont_care(e.offset, e.length) : dig.zeros(e.offset, e.length);
-    } else {
-      dig.data(e.offset, e.data);
-    }
-    // The part at or after send_from goes to the agent.
-    uint64_t end = e.offset + e.length;
-    if (end <= send_from) continue;
-    uint64_t skip = send_from > e.offset ? send_from - e.offset : 0;
     if (e.hole)
-      plan.hole(e.offset + skip, e.length - skip);
+      plan.hole(e.offset, e.length);
     else
-      plan.data(e.offset + skip, std::span<const uint8_t>(e.data).subspan(static_cast<size_t>(skip)));
+      plan.data(e.offset, e.data);
   }
   plan.finish();
   sender.flush();
   if (dig.position() != r.image_size || plan.position() != r.image_size)
     throw source::SourceError(fmt::format("{}: image ended at {} bytes, {} were announced", reader->describe(),
-                                          dig.position(), r.image_size));
+                                          plan.position(), r.image_size));
 }
 
 void verify(AgentClient& c, const PushOptions& o, PushResult& r, const mkproto::BlockDigester& dig) {
-  c.channel().send(mkproto::encode(mkproto::Verify{o.verify_block}));
+  auto scope = o.delta && !o.verify_kept ? mkproto::VerifyScope::kWritten : mkproto::VerifyScope::kAll;
+  c.channel().send(mkproto::encode(mkproto::Verify{o.verify_block, scope}));
   const auto& want = dig.digests();
   size_t n = 0;
   std::optional<size_t> first_bad;
@@ -268,8 +299,11 @@ void verify(AgentClient& c, const PushOptions& o, PushResult& r, const mkproto::
         throw ProtocolError(ErrorCode::kVerifyMismatch, r.verify_message);
       }
       r.verified = true;
+      r.verify_bytes_read = end.bytes_read;
       r.verify_message = fmt::format("ok, {} bytes read back {}", end.bytes_read,
                                      end.direct_io ? "with O_DIRECT" : "after dropping the page cache");
+      if (scope == mkproto::VerifyScope::kWritten && r.kept_bytes > 0)
+        r.verify_message += fmt::format(", {} unchanged bytes checked by their delta hash", r.kept_bytes);
       return;
     }
     auto d = mkproto::decode_digests(f);
@@ -320,7 +354,14 @@ PushResult push_image(const PushOptions& o) {
       auto opened = mkproto::decode_opened(client->recv());
       r.target = opened.target.path;
       acked = opened.watermark;
+      auto lap = Clock::now();
+      auto phase = [&lap](double& acc) {
+        auto t = Clock::now();
+        acc += std::chrono::duration<double>(t - lap).count();
+        lap = t;
+      };
       if (o.delta && !hashes) hashes = fetch_hashes(*client, r.image_size, o.delta_block);
+      phase(r.hash_seconds);
       // Continue at the watermark: exactly (or from its delta block), the
       // digester from its verify block.
       uint64_t w = std::min({opened.watermark, dig.position(), r.image_size});
@@ -331,11 +372,14 @@ PushResult push_image(const PushOptions& o) {
         dig.rewind(read_from);
         stream(*client, o, r, read_from, send_from, dig, hashes ? &*hashes : nullptr, t0, acked, counted_to);
       }
+      phase(r.stream_seconds);
       client->channel().send(mkproto::encode(mkproto::Finish{r.image_size}));
       acked = mkproto::decode_finished(client->recv([&](uint64_t d) { acked = d; }));
+      phase(r.finish_seconds);
       if (o.verify) {
         report(Progress::Kind::kVerify, "reading back");
         verify(*client, o, r, dig);
+        phase(r.verify_seconds);
       } else {
         r.verify_message = "skipped (--no-verify)";
       }

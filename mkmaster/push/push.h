@@ -35,6 +35,10 @@ struct PushOptions {
   mkproto::HolesMode holes = mkproto::HolesMode::kZero;
   bool delta = false;
   bool verify = true;
+  // With delta: also read back the blocks found unchanged (VerifyScope::kAll).
+  // Default: only what this push wrote; unchanged blocks were compared by
+  // hash with what the target held.
+  bool verify_kept = false;
   bool compress = false;           // zstd on the wire, per frame, when it shrinks
   int retries = 5;                 // reconnects after failures without progress
   std::chrono::milliseconds backoff{200};  // doubled per failed attempt, capped at 5 s
@@ -56,7 +60,11 @@ struct PushResult {
   uint64_t kept_bytes = 0;        // delta: already right on the target
   int reconnects = 0;
   double seconds = 0;
+  // Where the time went (all attempts): delta hashes from the agent, the
+  // image stream, FINISH (the agent's final sync), the read-back verify.
+  double hash_seconds = 0, stream_seconds = 0, finish_seconds = 0, verify_seconds = 0;
   bool verified = false;          // verify ran and matched
+  uint64_t verify_bytes_read = 0; // bytes the agent read back from the target
   std::string verify_message;     // "ok (O_DIRECT)", "skipped", or the first bad range
   std::string target;             // what the agent wrote
   double mb_per_s() const { return seconds > 0 ? image_size / 1e6 / seconds : 0; }

@@ -111,6 +111,69 @@ TEST_F(Push, DeltaSendsOnlyTheChangedBlocks) {
   EXPECT_GE(r.kept_bytes, image.size() - 4u * (64 << 10));
 }
 
+namespace {
+// Flips one byte of a file, as a failing disk (or another writer) would.
+void flip_byte(const std::string& file, uint64_t at) {
+  int fd = ::open(file.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  uint8_t b = 0;
+  ASSERT_EQ(::pread(fd, &b, 1, static_cast<off_t>(at)), 1);
+  b ^= 0x20;
+  ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(at)), 1);
+  ::close(fd);
+}
+}  // namespace
+
+// A delta push reads back what it wrote; the blocks it kept were compared
+// with the target by hash in the same push and are read back only with
+// verify_kept (--verify-all). Both scopes catch a bad written block.
+TEST_F(Push, DeltaVerifyReadsBackTheWrittenBlocks) {
+  auto image = make_image(16 << 20, 4);
+  write_file(path("img.raw"), image);
+  const auto old = garbage(image.size());
+  const size_t changed = 9 * (1 << 20) + 4096 * 3;  // a data byte in the 4th block of MiB 9
+  const size_t unchanged = 2 * (1 << 20) + 100;     // in MiB 2, never changed
+  for (bool verify_kept : {false, true}) {
+    for (std::string corrupt : {"none", "written", "kept"}) {
+      SCOPED_TRACE(std::string(verify_kept ? "verify_kept, " : "") + "corrupt " + corrupt);
+      write_file(path("disk"), old);
+      push::push_image(options(path("img.raw"), path("disk")));  // the disk now holds the image
+      auto next = image;
+      next[changed] ^= 0x55;
+      write_file(path("img2.raw"), next);
+      auto o = options(path("img2.raw"), path("disk"));
+      o.delta = true;
+      o.verify_kept = verify_kept;
+      o.on_progress = [&](const push::Progress& p) {
+        if (p.kind != push::Progress::Kind::kVerify || corrupt == "none") return;
+        flip_byte(path("disk"), corrupt == "written" ? changed : unchanged);
+      };
+      bool caught = false;
+      try {
+        auto r = push::push_image(o);
+        EXPECT_TRUE(r.verified) << r.verify_message;
+        EXPECT_EQ(r.bytes_sent, 4096u);  // the one changed 4 KiB block
+        if (corrupt == "none") {
+          EXPECT_EQ(read_file(path("disk")), next);
+        }
+        if (verify_kept) {
+          EXPECT_GT(r.verify_bytes_read, image.size() / 4) << r.verify_message;
+        } else {  // only the written block is read back
+          EXPECT_EQ(r.verify_bytes_read, 4096u) << r.verify_message;
+          EXPECT_NE(r.verify_message.find("checked by their delta hash"), std::string::npos) << r.verify_message;
+        }
+      } catch (const mkproto::ProtocolError& e) {
+        ASSERT_EQ(e.code, mkproto::ErrorCode::kVerifyMismatch) << e.what();
+        caught = true;
+        const char* want = corrupt == "written" ? "[9437184, 10485760)" : "[2097152, 3145728)";
+        EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+      }
+      bool should_catch = corrupt == "written" || (corrupt == "kept" && verify_kept);
+      EXPECT_EQ(caught, should_catch);
+    }
+  }
+}
+
 TEST_F(Push, VerifyCatchesATargetCorruptedBehindTheAgentsBack) {
   auto image = make_image(8 << 20, 5);
   write_file(path("img.raw"), image);
