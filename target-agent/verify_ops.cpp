@@ -213,9 +213,9 @@ void Connection::on_verify(const Frame& f) {
   constexpr size_t kChunk = 2u << 20;   // largest read
   constexpr uint64_t kGap = 64u << 10;  // data pieces closer than this share a read
   auto align_up = [align](uint64_t x) { return (x + align - 1) / align * align; };
-  // Four reads in flight, 4 MiB at most: scattered delta blocks are many
+  // 16 reads in flight, 4 MiB at most: scattered delta blocks are many
   // small reads, and a disk queue serves several at once.
-  ReadPool pool(fd, path, 4, 4u << 20, align);
+  ReadPool pool(fd, path, 16, 4u << 20, align);
   // A hole of a sparse file target reads as zeros by definition: not reading
   // it saved most of the read-back time of a mostly-hole image. Kept delta
   // blocks (scope kWritten) were compared by hash in this session and are

@@ -35,7 +35,19 @@ void Planner::data(uint64_t offset, std::span<const uint8_t> bytes) {
   while (!bytes.empty()) {
     uint64_t room = block_ - pos_ % block_;
     size_t n = static_cast<size_t>(std::min<uint64_t>(room, bytes.size()));
-    append(pos_, n, bytes.data());
+    if (cur_.empty() && pos_ % block_ == 0 && (n == block_ || pos_ + n == size_)) {
+      // A whole block of data (the common case): hashed and passed on in
+      // place, without the copy a block shared with a hole needs.
+      size_t b = static_cast<size_t>(pos_ / block_);
+      auto block = bytes.first(n);
+      if (b < disk_->size() && (*disk_)[b] == mkproto::xxh3_64(block.data(), block.size()))
+        sink_.kept(pos_, block);
+      else
+        sink_.data(pos_, block);
+      pos_ += n;
+    } else {
+      append(pos_, n, bytes.data());
+    }
     bytes = bytes.subspan(n);
   }
 }

@@ -8,11 +8,11 @@
 #include "mkmaster/source/archive_stream.h"
 #include "mkmaster/source/bmap.h"
 #include "mkmaster/source/compression.h"
-#include "mkmaster/source/digest.h"
 #include "mkmaster/source/file_stream.h"
 #include "mkmaster/source/gzip_stream.h"
 #include "mkmaster/source/http_stream.h"
 #include "mkmaster/source/prefetch_reader.h"
+#include "mkmaster/source/range_checker.h"
 #include "mkmaster/source/zero_scan.h"
 
 namespace source {
@@ -40,7 +40,10 @@ class ExtentReader final : public ImageReader {
         throw SourceError(s_->describe() + " is " + std::to_string(*stream_size) + " bytes but its bmap " +
                           bmap_->path + " says ImageSize " + std::to_string(bmap_->image_size) +
                           " (a .bmap for another image?)");
-      if (opt_.verify_bmap && !bmap_->checksum_type.empty()) digest_ = std::make_unique<Digest>(bmap_->checksum_type);
+      if (opt_.verify_bmap && !bmap_->checksum_type.empty())
+        checker_ = std::make_unique<RangeChecker>(
+            bmap_->checksum_type, [this](size_t i) -> const std::string& { return bmap_->ranges[i].checksum; },
+            [this](size_t i, const std::string& got) { return mismatch(bmap_->ranges[i], got); });
     } else {
       end_ = stream_size;
     }
@@ -71,7 +74,7 @@ class ExtentReader final : public ImageReader {
                               }) - rs.begin());
     // Inside a checksummed range: re-read it from its start (not emitted)
     // so its checksum can still be verified.
-    if (digest_ && ri_ < rs.size() && !rs[ri_].checksum.empty()) {
+    if (checker_ && ri_ < rs.size() && !rs[ri_].checksum.empty()) {
       uint64_t begin = bmap_->range_begin(rs[ri_]);
       if (begin < offset) {
         pos_ = begin;
@@ -81,6 +84,7 @@ class ExtentReader final : public ImageReader {
   }
 
   bool next(Extent& out) override {
+    if (checker_) checker_->rethrow();  // a range read earlier did not match
     out.data.clear();
     out.hole = false;
     out.mapped = true;
@@ -190,16 +194,16 @@ class ExtentReader final : public ImageReader {
     return static_cast<size_t>(std::min<uint64_t>(buf_off_ + buf_len_ - off, need));
   }
 
-  // Feeds bytes of a checksummed .bmap range to its digest; checks it at
-  // the range's end.
+  // Hands bytes of a checksummed .bmap range to the checker, which checks
+  // it at the range's end (in its own thread).
   void consume(uint64_t off, size_t n) {
-    if (!digest_ || !bmap_ || ri_ >= bmap_->ranges.size()) return;
+    if (!checker_ || ri_ >= bmap_->ranges.size()) return;
     const BmapRange& r = bmap_->ranges[ri_];
     if (r.checksum.empty()) return;
     uint64_t begin = bmap_->range_begin(r);
     uint64_t end = bmap_->range_end(r);
     if (off == begin) {
-      digest_->reset();
+      checker_->begin(ri_);
       hash_valid_ = true;
       hashed_to_ = begin;
     }
@@ -207,17 +211,19 @@ class ExtentReader final : public ImageReader {
       hash_valid_ = false;
       return;
     }
-    digest_->update(buf_.data() + (off - buf_off_), n);
+    checker_->update(buf_.data() + (off - buf_off_), n);
     hashed_to_ = off + n;
     if (hashed_to_ == end) {
       hash_valid_ = false;
-      std::string got = digest_->hex();
-      if (got != r.checksum)
-        throw SourceError(describe() + ": data does not match the bmap: range " + std::to_string(r.first) + "-" +
-                          std::to_string(r.last) + " (" + bmap_->path + ":" + std::to_string(r.line) + ", bytes " +
-                          std::to_string(begin) + "-" + std::to_string(end - 1) + ") has " +
-                          bmap_->checksum_type + " " + got + ", the bmap records " + r.checksum);
+      checker_->end(ri_);
     }
+  }
+
+  std::string mismatch(const BmapRange& r, const std::string& got) const {
+    return describe() + ": data does not match the bmap: range " + std::to_string(r.first) + "-" +
+           std::to_string(r.last) + " (" + bmap_->path + ":" + std::to_string(r.line) + ", bytes " +
+           std::to_string(bmap_->range_begin(r)) + "-" + std::to_string(bmap_->range_end(r) - 1) + ") has " +
+           bmap_->checksum_type + " " + got + ", the bmap records " + r.checksum;
   }
 
   [[noreturn]] void truncated() {
@@ -232,6 +238,7 @@ class ExtentReader final : public ImageReader {
   // wrapped, a .bmap for another image) by reading one more.
   void finish() {
     done_ = true;
+    if (checker_) checker_->drain();  // the image is not done before its last range is checked
     if (!end_ || *end_ == 0) return;
     if (ensure(*end_ - 1, 1) != 1) truncated();
     if (ensure(*end_, 1) != 0)
@@ -251,7 +258,7 @@ class ExtentReader final : public ImageReader {
   size_t buf_len_ = 0;
   bool stream_eof_ = false;
   size_t ri_ = 0;
-  std::unique_ptr<Digest> digest_;
+  std::unique_ptr<RangeChecker> checker_;  // after bmap_ and s_: stops before they go
   bool hash_valid_ = false;
   uint64_t hashed_to_ = 0;
 };
