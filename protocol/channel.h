@@ -36,6 +36,9 @@ class SocketChannel : public Channel {
   void send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) override;
   Frame recv() override;
   void set_max_payload(uint32_t m) override { decoder_.set_max_payload(m); }
+  // Longest wait in recv() from now on (zero: forever). Not while a recv()
+  // is running.
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
   int fd() const { return fd_; }
   // Unblocks a recv() in another thread (used to hand a session over).
   void shutdown();

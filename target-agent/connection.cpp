@@ -58,6 +58,10 @@ void Connection::serve() noexcept {
 
 uint64_t Connection::close_session() noexcept {
   uint64_t w = 0;
+  if (hasher_) {
+    hasher_->stop([this] { ch_.shutdown(); });
+    hasher_.reset();
+  }
   const bool had_writer = writer_ != nullptr;
   if (writer_) {
     w = writer_->stop();
@@ -203,6 +207,19 @@ void Connection::on_place(Frame& f) {
   if (skip == mkproto::SkipReason::kDontCare) session_->dont_care.add(f.offset, f.offset + item.length);
   if (skip == mkproto::SkipReason::kKeep) session_->kept.add(f.offset, f.offset + item.length);
   writer_->push(std::move(item));
+}
+
+void Connection::on_hash_request(const Frame& f) {
+  require_session(f);
+  auto req = mkproto::decode_hash_request(f);
+  if (f.offset > device_size_ || req.length > device_size_ - f.offset)
+    throw ProtocolError(ErrorCode::kOutOfRange, fmt::format("HASH_REQUEST [{}, {}) reaches past the target size {}",
+                                                            f.offset, f.offset + req.length, device_size_));
+  hasher_.reset();  // one request at a time: the previous one finishes first
+  // Hashes must reflect what this session already wrote.
+  writer_->drain_and_sync();
+  hasher_ = std::make_unique<BlockHasher>(target_fd_, session_->path, ch_, f.offset, req.length, req.block,
+                                          [this, s = session_] { return sessions_.durable(*s); });
 }
 
 void Connection::on_sync() {

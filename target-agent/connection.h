@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "protocol/channel.h"
+#include "target-agent/block_hasher.h"
 #include "target-agent/session.h"
 #include "target-agent/target.h"
 #include "target-agent/writer.h"
@@ -43,6 +44,7 @@ class Connection {
   uint32_t sector_ = 512;
   uint64_t device_size_ = 0;
   std::unique_ptr<TargetWriter> writer_;
+  std::unique_ptr<BlockHasher> hasher_;  // a HASH_REQUEST being answered (reads target_fd_)
   std::optional<uint64_t> next_offset_;  // where the next placement frame must start
 };
 

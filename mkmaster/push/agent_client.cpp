@@ -36,15 +36,105 @@ std::string resolve(const std::string& hp) {
   return out;
 }
 
-AgentClient::AgentClient(const AgentAddress& addr) {
+namespace {
+// The reader waits while this much payload is queued (a pull of a large
+// file must not be buffered whole in memory).
+constexpr size_t kMaxQueued = 16u << 20;
+}  // namespace
+
+AgentClient::AgentClient(const AgentAddress& addr) : io_timeout_(addr.io_timeout) {
   int fd = mkproto::tcp_connect(resolve(addr.agent), addr.connect_timeout);
   ch_ = std::make_unique<mkproto::SocketChannel>(fd, addr.io_timeout);
   agent_name_ = mkproto::client_handshake(*ch_, addr.key, fmt::format("mkmaster {}", mkproto::kProjectVersion)).peer;
+  // From here the reader blocks in recv() for as long as the agent is quiet
+  // (a long stream has no ACK for a while); silence is timed where someone
+  // waits for a frame (next_frame, HashInbox::at).
+  ch_->set_timeout(std::chrono::milliseconds{0});
+  reader_ = std::thread([this] { read_loop(); });
+}
+
+AgentClient::~AgentClient() {
+  {
+    std::lock_guard lk(m_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  ch_->shutdown();
+  reader_.join();
+}
+
+void AgentClient::read_loop() noexcept {
+  std::exception_ptr failure;
+  try {
+    for (;;) {
+      mkproto::Frame f = ch_->recv();
+      if (f.type == mkproto::FrameType::kHashes || f.type == mkproto::FrameType::kHashesEnd) {
+        std::shared_ptr<HashInbox> inbox;
+        {
+          std::lock_guard lk(m_);
+          inbox = inbox_;
+        }
+        if (!inbox)
+          throw mkproto::ProtocolError(mkproto::ErrorCode::kUnexpected,
+                                       fmt::format("agent sent {} without a HASH_REQUEST", type_name(f.type)));
+        if (f.type == mkproto::FrameType::kHashesEnd) {
+          inbox->end();
+        } else {
+          auto h = mkproto::decode_hashes(f);
+          inbox->add(f.offset, h.hashes);
+        }
+        continue;
+      }
+      if (f.type == mkproto::FrameType::kError) {
+        // Whoever waits for hashes learns of it too.
+        std::shared_ptr<HashInbox> inbox;
+        {
+          std::lock_guard lk(m_);
+          inbox = inbox_;
+        }
+        if (inbox) {
+          try {
+            mkproto::throw_remote_error(f);
+          } catch (...) {
+            inbox->fail(std::current_exception());
+          }
+        }
+      }
+      std::unique_lock lk(m_);
+      cv_.wait(lk, [&] { return closing_ || queued_bytes_ < kMaxQueued; });
+      if (closing_) return;
+      queued_bytes_ += f.payload.size();
+      queue_.push_back(std::move(f));
+      cv_.notify_all();
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  std::shared_ptr<HashInbox> inbox;
+  {
+    std::lock_guard lk(m_);
+    failure_ = failure;
+    inbox = inbox_;
+    cv_.notify_all();
+  }
+  if (inbox) inbox->fail(failure);
+}
+
+mkproto::Frame AgentClient::next_frame() {
+  std::unique_lock lk(m_);
+  if (!cv_.wait_for(lk, io_timeout_, [&] { return !queue_.empty() || failure_; }))
+    throw mkproto::ConnectionClosed(fmt::format("no data from the agent for {} ms", io_timeout_.count()));
+  if (queue_.empty()) std::rethrow_exception(failure_);
+  mkproto::Frame f = std::move(queue_.front());
+  queue_.pop_front();
+  queued_bytes_ -= f.payload.size();
+  cv_.notify_all();
+  return f;
 }
 
 mkproto::Frame AgentClient::recv(const std::function<void(uint64_t)>& on_ack) {
   for (;;) {
-    mkproto::Frame f = ch_->recv();
+    mkproto::Frame f = next_frame();
     if (f.type == mkproto::FrameType::kAck) {
       uint64_t d = mkproto::decode_ack(f).durable;
       if (on_ack) on_ack(d);
@@ -57,11 +147,16 @@ mkproto::Frame AgentClient::recv(const std::function<void(uint64_t)>& on_ack) {
 
 void AgentClient::poll(const std::function<void(uint64_t)>& on_ack) {
   for (;;) {
-    pollfd p{ch_->fd(), POLLIN, 0};
-    if (::poll(&p, 1, 0) <= 0) return;
-    // Something arrived (an ACK or an ERROR; the agent sends nothing else
-    // while we stream). recv() blocks for at most the rest of that frame.
-    mkproto::Frame f = ch_->recv();
+    {
+      std::lock_guard lk(m_);
+      if (queue_.empty()) {
+        // A failed connection is noticed here too, not only at the next recv().
+        if (failure_) std::rethrow_exception(failure_);
+        return;
+      }
+    }
+    // Something arrived (an ACK or an ERROR; HASHES go to the inbox).
+    mkproto::Frame f = next_frame();
     if (f.type == mkproto::FrameType::kAck) {
       if (on_ack) on_ack(mkproto::decode_ack(f).durable);
     } else if (f.type == mkproto::FrameType::kError) {
@@ -73,12 +168,20 @@ void AgentClient::poll(const std::function<void(uint64_t)>& on_ack) {
   }
 }
 
+void AgentClient::request_hashes(uint64_t image_size, uint32_t block, std::shared_ptr<HashInbox> inbox) {
+  {
+    std::lock_guard lk(m_);
+    inbox_ = std::move(inbox);
+  }
+  ch_->send(mkproto::encode_hash_request(0, mkproto::HashRequest{image_size, block}));
+}
+
 void AgentClient::bye() noexcept {
   try {
     ch_->send(mkproto::encode_empty(mkproto::FrameType::kBye));
     // Wait for the agent to close: it has then released the session, so a
     // following push to the same target is not refused as busy.
-    for (int i = 0; i < 100; ++i) ch_->recv();
+    for (int i = 0; i < 100; ++i) next_frame();
   } catch (const std::exception&) {
   }
 }

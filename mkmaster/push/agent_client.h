@@ -1,14 +1,22 @@
 #pragma once
 // Host side of one connection to target-agent: resolve, connect,
-// authenticate; receive helpers that consume interleaved ACKs.
+// authenticate; then a reader thread that always drains the socket, so the
+// agent never blocks sending to us (HASHES arrive while we stream; see
+// docs/protocol.md, "Delta"). recv()/poll() take frames from its queue.
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "protocol/auth.h"
 #include "protocol/channel.h"
 #include "protocol/handshake.h"
+#include "mkmaster/push/hash_inbox.h"
 
 namespace push {
 
@@ -26,6 +34,11 @@ class AgentClient {
  public:
   // Connects and authenticates; throws ConnectionClosed / ProtocolError.
   explicit AgentClient(const AgentAddress& addr);
+  // Shuts the connection down and joins the reader.
+  ~AgentClient();
+  AgentClient(const AgentClient&) = delete;
+  AgentClient& operator=(const AgentClient&) = delete;
+  // For sending (the reader thread owns receiving).
   mkproto::SocketChannel& channel() { return *ch_; }
   const std::string& agent_name() const { return agent_name_; }
   // Next frame that is not an ACK (ACKs go to on_ack). An ERROR frame is
@@ -34,11 +47,27 @@ class AgentClient {
   // Drains frames that have already arrived without blocking (ACKs, an
   // ERROR: thrown). Used while streaming.
   void poll(const std::function<void(uint64_t)>& on_ack);
+  // Sends HASH_REQUEST over [0, image_size) in inbox's blocks; the reader
+  // thread puts the HASHES into `inbox` as they arrive.
+  void request_hashes(uint64_t image_size, uint32_t block, std::shared_ptr<HashInbox> inbox);
   void bye() noexcept;
 
  private:
+  void read_loop() noexcept;
+  // Next queued frame; waits up to the I/O timeout.
+  mkproto::Frame next_frame();
+
   std::unique_ptr<mkproto::SocketChannel> ch_;
   std::string agent_name_;
+  std::chrono::milliseconds io_timeout_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<mkproto::Frame> queue_;  // frames other than HASHES, in order
+  size_t queued_bytes_ = 0;
+  std::exception_ptr failure_;        // how reading ended (after the queue)
+  bool closing_ = false;
+  std::shared_ptr<HashInbox> inbox_;
+  std::thread reader_;
 };
 
 // "host:port" → "ip:port" (numeric) via getaddrinfo.

@@ -6,7 +6,7 @@
 
 namespace push {
 
-Planner::Planner(FrameSink& sink, mkproto::HolesMode holes, const std::vector<uint64_t>* disk_hashes,
+Planner::Planner(FrameSink& sink, mkproto::HolesMode holes, DiskHashes* disk_hashes,
                  uint32_t delta_block, uint64_t image_size, uint64_t start)
     : sink_(sink), holes_(holes), disk_(disk_hashes), block_(delta_block), size_(image_size), pos_(start) {
   if (disk_ && start % block_ != 0) throw std::logic_error("Planner: delta start not block-aligned");
@@ -40,7 +40,7 @@ void Planner::data(uint64_t offset, std::span<const uint8_t> bytes) {
       // place, without the copy a block shared with a hole needs.
       size_t b = static_cast<size_t>(pos_ / block_);
       auto block = bytes.first(n);
-      if (b < disk_->size() && (*disk_)[b] == mkproto::xxh3_64(block.data(), block.size()))
+      if (disk_->at(b) == mkproto::xxh3_64(block.data(), block.size()))
         sink_.kept(pos_, block);
       else
         sink_.data(pos_, block);
@@ -71,7 +71,7 @@ void Planner::hole(uint64_t offset, uint64_t length) {
     // no buffering (holes can be gigabytes).
     size_t b = static_cast<size_t>(pos_ / block_);
     RangeKind k = hole_kind();
-    if (k == RangeKind::kZero && b < disk_->size() && (*disk_)[b] == zero_hash(n)) k = RangeKind::kKeep;
+    if (k == RangeKind::kZero && disk_->at(b) == zero_hash(n)) k = RangeKind::kKeep;
     sink_.range(k, pos_, n);
     pos_ += n;
   }
@@ -106,7 +106,7 @@ void Planner::resolve_block() {
       }
     }
     size_t b = static_cast<size_t>(cur_.front().offset / block_);
-    same = b < disk_->size() && (*disk_)[b] == h.digest();
+    same = disk_->at(b) == h.digest();
   }
   for (auto& s : cur_) {
     if (!s.is_data && holes_ == mkproto::HolesMode::kSkip)

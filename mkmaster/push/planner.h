@@ -24,12 +24,30 @@ class FrameSink {
   virtual void kept(uint64_t offset, std::span<const uint8_t> bytes) { range(RangeKind::kKeep, offset, bytes.size()); }
 };
 
+// The target's XXH3-64 of each delta block, by block index from offset 0
+// (HASH_REQUEST over the whole image). at() may wait for a hash that is
+// still on its way from the agent.
+class DiskHashes {
+ public:
+  virtual ~DiskHashes() = default;
+  virtual uint64_t at(size_t block) = 0;
+};
+
+// Hashes already at hand (tests).
+class VectorHashes : public DiskHashes {
+ public:
+  explicit VectorHashes(std::vector<uint64_t> h) : h_(std::move(h)) {}
+  uint64_t at(size_t block) override { return h_.at(block); }
+
+ private:
+  std::vector<uint64_t> h_;
+};
+
 class Planner {
  public:
-  // disk_hashes: per delta block from offset 0 (HASH_REQUEST over the whole
-  // image), or nullptr for no delta. start: where planning begins (a
+  // disk_hashes: nullptr for no delta. start: where planning begins (a
   // multiple of delta_block).
-  Planner(FrameSink& sink, mkproto::HolesMode holes, const std::vector<uint64_t>* disk_hashes, uint32_t delta_block,
+  Planner(FrameSink& sink, mkproto::HolesMode holes, DiskHashes* disk_hashes, uint32_t delta_block,
           uint64_t image_size, uint64_t start);
   void data(uint64_t offset, std::span<const uint8_t> bytes);
   // A hole of the image; `dont_care`: unmapped in the .bmap.
@@ -50,7 +68,7 @@ class Planner {
 
   FrameSink& sink_;
   mkproto::HolesMode holes_;
-  const std::vector<uint64_t>* disk_;
+  DiskHashes* disk_;
   uint32_t block_;
   uint64_t size_;
   uint64_t pos_;

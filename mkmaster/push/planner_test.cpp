@@ -47,7 +47,8 @@ TEST(Planner, DeltaKeepsMatchingBlocksAndSendsTheRest) {
   std::vector<uint64_t> hashes;
   for (uint64_t o = 0; o < size; o += B) hashes.push_back(h(disk, o, std::min<uint64_t>(B, size - o)));
   Rec r;
-  Planner p(r, HolesMode::kZero, &hashes, B, size, 0);
+  VectorHashes vh(hashes);
+  Planner p(r, HolesMode::kZero, &vh, B, size, 0);
   p.data(0, std::span(image).first(B + B / 2));
   p.hole(B + B / 2, size - (B + B / 2));
   p.finish();
@@ -60,7 +61,8 @@ TEST(Planner, DeltaWithDontCareNeverTurnsHolesIntoKeep) {
   for (size_t i = 0; i < B / 2; ++i) image[i] = 5;
   std::vector<uint64_t> hashes = {h(image, 0, B), 12345};
   Rec r;
-  Planner p(r, HolesMode::kSkip, &hashes, B, 2 * B, 0);
+  VectorHashes vh(hashes);
+  Planner p(r, HolesMode::kSkip, &vh, B, 2 * B, 0);
   p.data(0, std::span(image).first(B / 2));
   p.hole(B / 2, B + B / 2);
   p.finish();

@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "mkmaster/push/hash_inbox.h"
 #include "mkmaster/push/planner.h"
 #include "protocol/block_digest.h"
 
@@ -183,25 +184,6 @@ uint64_t image_size(const PushOptions& o) {
   return end;
 }
 
-std::vector<uint64_t> fetch_hashes(AgentClient& c, uint64_t size, uint32_t block) {
-  std::vector<uint64_t> out;
-  if (size == 0) return out;
-  out.reserve(static_cast<size_t>((size + block - 1) / block));
-  c.channel().send(mkproto::encode_hash_request(0, mkproto::HashRequest{size, block}));
-  for (;;) {
-    Frame f = c.recv();
-    if (f.type == FrameType::kHashesEnd) break;
-    auto h = mkproto::decode_hashes(f);
-    if (f.offset != uint64_t{block} * out.size())
-      throw ProtocolError(ErrorCode::kMalformed, fmt::format("HASHES at {} where {} was expected", f.offset,
-                                                             uint64_t{block} * out.size()));
-    out.insert(out.end(), h.hashes.begin(), h.hashes.end());
-  }
-  if (out.size() != (size + block - 1) / block)
-    throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent {} block hashes for {} bytes", out.size(), size));
-  return out;
-}
-
 // Between the planner and the sender: feeds the verify digester with every
 // planned range — the image as it should land, less what VERIFY leaves out —
 // and passes on to the sender what lies at or after `send_from` (after a
@@ -245,7 +227,7 @@ class DigestTee : public FrameSink {
 // `send_from` >= read_from on: after a resume the bytes between are read and
 // digested again but not sent.
 void stream(AgentClient& c, const PushOptions& o, PushResult& r, uint64_t read_from, uint64_t send_from,
-            mkproto::BlockDigester& dig, const std::vector<uint64_t>* hashes, Clock::time_point t0, uint64_t& acked,
+            mkproto::BlockDigester& dig, DiskHashes* hashes, Clock::time_point t0, uint64_t& acked,
             uint64_t& counted_to) {
   auto reader = open_reader(o);
   if (read_from > 0) reader->seek(read_from);
@@ -324,7 +306,9 @@ PushResult push_image(const PushOptions& o) {
   r.image_size = image_size(o);
   const mkproto::SessionId session = mkproto::random_session_id();
   mkproto::BlockDigester dig(r.image_size, o.verify_block);
-  std::optional<std::vector<uint64_t>> hashes;
+  // Delta: the target's block hashes, kept across reconnects once complete.
+  std::shared_ptr<HashInbox> hashes;
+  if (o.delta) hashes = std::make_shared<HashInbox>(r.image_size, o.delta_block, o.agent.io_timeout);
   uint64_t acked = 0, counted_to = 0;
   int failures = 0;
   auto report = [&](Progress::Kind k, const std::string& msg) {
@@ -360,7 +344,12 @@ PushResult push_image(const PushOptions& o) {
         acc += std::chrono::duration<double>(t - lap).count();
         lap = t;
       };
-      if (o.delta && !hashes) hashes = fetch_hashes(*client, r.image_size, o.delta_block);
+      if (hashes && !hashes->complete() && r.image_size > 0) {
+        // The agent hashes while we stream: the planner waits only for a
+        // block whose hash has not arrived yet.
+        hashes->restart();
+        client->request_hashes(r.image_size, o.delta_block, hashes);
+      }
       phase(r.hash_seconds);
       // Continue at the watermark: exactly (or from its delta block), the
       // digester from its verify block.
@@ -370,7 +359,7 @@ PushResult push_image(const PushOptions& o) {
       uint64_t send_from = o.delta ? w / o.delta_block * o.delta_block : w;
       if (w < r.image_size) {
         dig.rewind(read_from);
-        stream(*client, o, r, read_from, send_from, dig, hashes ? &*hashes : nullptr, t0, acked, counted_to);
+        stream(*client, o, r, read_from, send_from, dig, hashes.get(), t0, acked, counted_to);
       }
       phase(r.stream_seconds);
       client->channel().send(mkproto::encode(mkproto::Finish{r.image_size}));

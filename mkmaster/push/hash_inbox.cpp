@@ -1,0 +1,70 @@
+#include "mkmaster/push/hash_inbox.h"
+
+#include <fmt/core.h>
+
+#include "protocol/errors.h"
+
+namespace push {
+
+using mkproto::ErrorCode;
+using mkproto::ProtocolError;
+
+HashInbox::HashInbox(uint64_t image_size, uint32_t block, std::chrono::milliseconds timeout)
+    : size_(image_size), block_(block), count_(static_cast<size_t>((image_size + block - 1) / block)),
+      timeout_(timeout) {
+  hashes_.reserve(count_);
+}
+
+uint64_t HashInbox::at(size_t b) {
+  if (b >= count_) throw std::logic_error(fmt::format("HashInbox: block {} of {}", b, count_));
+  std::unique_lock lk(m_);
+  while (b >= hashes_.size()) {
+    if (error_) std::rethrow_exception(error_);
+    size_t had = hashes_.size();
+    if (!cv_.wait_for(lk, timeout_, [&] { return hashes_.size() > had || error_; }))
+      throw mkproto::ConnectionClosed(
+          fmt::format("no delta hashes from the agent for {} ms (have {} of {})", timeout_.count(), had, count_));
+  }
+  return hashes_[b];
+}
+
+bool HashInbox::complete() const {
+  std::lock_guard lk(m_);
+  return complete_;
+}
+
+void HashInbox::restart() {
+  std::lock_guard lk(m_);
+  if (complete_) return;
+  hashes_.clear();
+  error_ = nullptr;
+}
+
+void HashInbox::add(uint64_t offset, std::span<const uint64_t> hashes) {
+  std::lock_guard lk(m_);
+  uint64_t want = uint64_t{block_} * hashes_.size();
+  if (offset != want)
+    throw ProtocolError(ErrorCode::kMalformed, fmt::format("HASHES at {} where {} was expected", offset, want));
+  if (hashes.size() > count_ - hashes_.size())
+    throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent more than {} block hashes for {} bytes", count_, size_));
+  hashes_.insert(hashes_.end(), hashes.begin(), hashes.end());
+  cv_.notify_all();
+}
+
+void HashInbox::end() {
+  std::lock_guard lk(m_);
+  if (hashes_.size() != count_)
+    throw ProtocolError(ErrorCode::kMalformed,
+                        fmt::format("agent sent {} block hashes for {} bytes ({} expected)", hashes_.size(), size_, count_));
+  complete_ = true;
+  cv_.notify_all();
+}
+
+void HashInbox::fail(std::exception_ptr e) {
+  std::lock_guard lk(m_);
+  if (complete_ || error_) return;
+  error_ = std::move(e);
+  cv_.notify_all();
+}
+
+}  // namespace push
