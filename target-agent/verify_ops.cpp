@@ -106,9 +106,11 @@ void Connection::on_verify(const Frame& f) {
   constexpr size_t kChunk = 2u << 20;   // largest read
   constexpr uint64_t kGap = 64u << 10;  // data pieces closer than this share a read
   auto align_up = [align](uint64_t x) { return (x + align - 1) / align * align; };
-  // 16 reads in flight, 4 MiB at most: scattered delta blocks are many
-  // small reads, and a disk queue serves several at once.
-  ReadPool pool(fd, path, 16, 4u << 20, align);
+  // Up to 16 reads in flight: scattered delta blocks are many small reads,
+  // and a disk queue serves several at once. At most 2 MiB of them (plus
+  // the one being digested): a run of data is read a chunk at a time, as
+  // before, and the agent stays in its 16 MiB.
+  ReadPool pool(fd, path, 16, kChunk, align);
   // A hole of a sparse file target reads as zeros by definition: not reading
   // it saved most of the read-back time of a mostly-hole image. Kept delta
   // blocks (scope kWritten) were compared by hash in this session and are

@@ -18,6 +18,8 @@ HashInbox::HashInbox(uint64_t image_size, uint32_t block, std::chrono::milliseco
 uint64_t HashInbox::at(size_t b) {
   if (b >= count_) throw std::logic_error(fmt::format("HashInbox: block {} of {}", b, count_));
   std::unique_lock lk(m_);
+  if (b < hashes_.size()) return hashes_[b];
+  const auto t0 = std::chrono::steady_clock::now();
   while (b >= hashes_.size()) {
     if (error_) std::rethrow_exception(error_);
     size_t had = hashes_.size();
@@ -25,12 +27,18 @@ uint64_t HashInbox::at(size_t b) {
       throw mkproto::ConnectionClosed(
           fmt::format("no delta hashes from the agent for {} ms (have {} of {})", timeout_.count(), had, count_));
   }
+  waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return hashes_[b];
 }
 
 bool HashInbox::complete() const {
   std::lock_guard lk(m_);
   return complete_;
+}
+
+double HashInbox::waited_seconds() const {
+  std::lock_guard lk(m_);
+  return waited_;
 }
 
 void HashInbox::restart() {

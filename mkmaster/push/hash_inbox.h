@@ -24,6 +24,9 @@ class HashInbox : public DiskHashes {
   // Planner side: waits for block b's hash; throws the connection's failure.
   uint64_t at(size_t b) override;
   bool complete() const;
+  // Time at() spent waiting for hashes (the part of hashing not hidden
+  // behind the stream).
+  double waited_seconds() const;
   // Before asking again on a new connection: forgets a partial set.
   void restart();
 
@@ -43,6 +46,7 @@ class HashInbox : public DiskHashes {
   std::vector<uint64_t> hashes_;
   bool complete_ = false;
   std::exception_ptr error_;
+  double waited_ = 0;
 };
 
 }  // namespace push

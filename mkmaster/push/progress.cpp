@@ -67,10 +67,10 @@ void ProgressPrinter::summary(const PushResult& r) {
     fmt::print(out_,
                "{{\"event\":\"summary\",\"target\":\"{}\",\"image_size\":{},\"bytes_sent\":{},\"wire_bytes\":{},"
                "\"data_bytes\":{},\"hole_bytes\":{},\"kept_bytes\":{},\"reconnects\":{},\"seconds\":{:.3f},"
-               "\"mb_per_s\":{:.1f},\"phases_s\":{{\"hash\":{:.3f},\"stream\":{:.3f},\"finish\":{:.3f},"
+               "\"mb_per_s\":{:.1f},\"phases_s\":{{\"stream\":{:.3f},\"hash_wait\":{:.3f},\"finish\":{:.3f},"
                "\"verify\":{:.3f}}},\"verified\":{},\"verify\":\"{}\"}}\n",
                json_escape(r.target), r.image_size, r.bytes_sent, r.wire_bytes, r.data_bytes, r.hole_bytes,
-               r.kept_bytes, r.reconnects, r.seconds, r.mb_per_s(), r.hash_seconds, r.stream_seconds,
+               r.kept_bytes, r.reconnects, r.seconds, r.mb_per_s(), r.stream_seconds, r.hash_wait_seconds,
                r.finish_seconds, r.verify_seconds, r.verified ? "true" : "false", json_escape(r.verify_message));
     std::fflush(out_);
     return;
@@ -78,9 +78,10 @@ void ProgressPrinter::summary(const PushResult& r) {
   fmt::print(out_,
              "pushed to {}\n  image size   {} bytes\n  bytes sent   {} (wire {})\n  holes        {} bytes not sent\n"
              "  unchanged    {} bytes (delta)\n  reconnects   {}\n  time         {:.2f} s, {:.1f} MB/s"
-             " (hashes {:.2f} s, stream {:.2f} s, sync {:.2f} s, verify {:.2f} s)\n  verify       {}\n",
+             " (stream {:.2f} s of which {:.2f} s waiting for delta hashes, sync {:.2f} s, verify {:.2f} s)\n"
+             "  verify       {}\n",
              r.target, r.image_size, r.bytes_sent, r.wire_bytes, r.hole_bytes, r.kept_bytes, r.reconnects, r.seconds,
-             r.mb_per_s(), r.hash_seconds, r.stream_seconds, r.finish_seconds, r.verify_seconds, r.verify_message);
+             r.mb_per_s(), r.stream_seconds, r.hash_wait_seconds, r.finish_seconds, r.verify_seconds, r.verify_message);
 }
 
 void ProgressPrinter::failure(const std::string& what) {

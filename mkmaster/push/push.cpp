@@ -350,7 +350,6 @@ PushResult push_image(const PushOptions& o) {
         hashes->restart();
         client->request_hashes(r.image_size, o.delta_block, hashes);
       }
-      phase(r.hash_seconds);
       // Continue at the watermark: exactly (or from its delta block), the
       // digester from its verify block.
       uint64_t w = std::min({opened.watermark, dig.position(), r.image_size});
@@ -362,6 +361,7 @@ PushResult push_image(const PushOptions& o) {
         stream(*client, o, r, read_from, send_from, dig, hashes.get(), t0, acked, counted_to);
       }
       phase(r.stream_seconds);
+      if (hashes) r.hash_wait_seconds = hashes->waited_seconds();
       client->channel().send(mkproto::encode(mkproto::Finish{r.image_size}));
       acked = mkproto::decode_finished(client->recv([&](uint64_t d) { acked = d; }));
       phase(r.finish_seconds);

@@ -60,9 +60,10 @@ struct PushResult {
   uint64_t kept_bytes = 0;        // delta: already right on the target
   int reconnects = 0;
   double seconds = 0;
-  // Where the time went (all attempts): delta hashes from the agent, the
-  // image stream, FINISH (the agent's final sync), the read-back verify.
-  double hash_seconds = 0, stream_seconds = 0, finish_seconds = 0, verify_seconds = 0;
+  // Where the time went (all attempts): the image stream, FINISH (the
+  // agent's final sync), the read-back verify; and, inside the stream, the
+  // wait for delta hashes the agent had not sent yet.
+  double stream_seconds = 0, finish_seconds = 0, verify_seconds = 0, hash_wait_seconds = 0;
   bool verified = false;          // verify ran and matched
   uint64_t verify_bytes_read = 0; // bytes the agent read back from the target
   std::string verify_message;     // "ok (O_DIRECT)", "skipped", or the first bad range
