@@ -187,6 +187,7 @@ void flash_node(const Node& node, const NodePushOptions& opt, std::mutex& event_
     req.secret = secret;
     req.target = opt.target;
     req.verify = opt.verify;
+    req.options = opt.stream_options;
     req.io_timeout = opt.timeouts.stream;
     req.on_progress = [&](const std::string& p) { run.progress(p); };
     const StreamFn& stream = opt.stream ? opt.stream : StreamFn(push_with_agent);

@@ -38,6 +38,17 @@ struct NodeEvent {
   std::string message;  // error, or progress text
 };
 
+// How the image is streamed: the direct `mkmaster push` options that apply
+// to a node's stream-image step as well.
+struct StreamOptions {
+  std::string bmap;          // --bmap
+  bool skip_holes = false;   // --holes=skip
+  bool delta = false;        // --delta: send only blocks the disk does not hold
+  bool compress = false;     // --compress
+  bool verify_kept = false;  // --verify-all
+  int retries = 5;           // --retries
+};
+
 // What stream-image needs, handed to the push function.
 struct StreamRequest {
   std::string node;
@@ -46,6 +57,7 @@ struct StreamRequest {
   std::string secret;  // the one-time secret typed to the agent (derive the key from it)
   std::string target;  // device on the node
   bool verify = true;
+  StreamOptions options;
   std::chrono::seconds io_timeout{7200};
   std::function<void(const std::string& progress)> on_progress;
 };
@@ -64,6 +76,7 @@ struct NodePushOptions {
   std::string log_dir = "mkmaster-logs";
   bool wait_login = false;           // wait for login_prompt after the reset
   bool verify = true;
+  StreamOptions stream_options;
   std::string target = "/dev/sda";
   // On the node (the initrd of `mkmaster build`):
   std::string networking = ". /scripts/functions; DEVICE=eth0 configure_networking";

@@ -17,6 +17,12 @@ StreamResult push_with_agent(const StreamRequest& req) {
   o.agent.io_timeout = req.io_timeout;
   o.target = req.target;
   o.verify = req.verify;
+  o.bmap = req.options.bmap;
+  o.holes = req.options.skip_holes ? mkproto::HolesMode::kSkip : mkproto::HolesMode::kZero;
+  o.delta = req.options.delta;
+  o.compress = req.options.compress;
+  o.verify_kept = req.options.verify_kept;
+  o.retries = req.options.retries;
   // push_image reports often; the node log and --json get one line a second.
   auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   o.on_progress = [&](const push::Progress& p) {

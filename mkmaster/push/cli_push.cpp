@@ -61,7 +61,9 @@ mkcli::Registration reg{"push", [](CLI::App& app) {
   sub->add_option("--bmap", a->bmap, "bmaptool .bmap of the image");
   sub->add_option("--holes", a->holes, "zero: holes read back as zeros (default); skip: holes are don't-care")
       ->check(CLI::IsMember({"zero", "skip"}));
-  sub->add_flag("--delta", a->delta, "hash the target first and send only blocks that differ");
+  sub->add_flag("--delta", a->delta,
+                "send only the blocks that differ from what the target holds (the agent hashes its disk while the "
+                "image streams)");
   sub->add_flag("--compress", a->compress, "zstd-compress data frames on the wire when it shrinks them");
   auto* no_verify = sub->add_flag("--no-verify", a->no_verify, "skip the read-back verification");
   sub->add_flag("--verify-all", a->verify_all,
@@ -75,6 +77,7 @@ mkcli::Registration reg{"push", [](CLI::App& app) {
     if (!a->node.inventory.empty()) {
       if (a->nodes.empty()) throw std::runtime_error("push: --inventory given but no NODE to flash");
       a->node.options.verify = !a->no_verify;
+      a->node.options.stream_options = {a->bmap, a->holes == "skip", a->delta, a->compress, a->verify_all, a->retries};
       return mknode::cli::run_node_push_cli(a->image, a->nodes, a->node);
     }
     run_direct(*a, a->node.json);

@@ -135,6 +135,26 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   EXPECT_EQ(done, steps);
 }
 
+// The direct push's image options reach a node's stream-image step: a
+// reflash with --delta sends only what the disk does not hold yet.
+TEST_F(NodePush, ReflashWithDeltaKeepsWhatTheDiskHolds) {
+  std::string image = slurp(dir_ / "image.raw");
+  std::string disk = image + std::string(4096, 'x');
+  disk[(2 << 20) + 5000] ^= 0x11;  // one 4 KiB block (of the data) differs
+  std::ofstream(dir_ / "node/disk.img", std::ios::binary) << disk;
+  const auto inv = load_inventory((dir_ / "lab.ini").string());
+  auto o = options();
+  o.stream_options.delta = true;
+  const auto results = run_node_push(inv, o);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_TRUE(results[0].ok) << results[0].error << "\n" << slurp(dir_ / "logs/calxeda01-01.log");
+  EXPECT_EQ(slurp(dir_ / "node/disk.img").substr(0, image.size()), image);
+  EXPECT_NE(results[0].stream.verify_message.find("4096 bytes read back"), std::string::npos)
+      << results[0].stream.verify_message;
+  EXPECT_NE(results[0].stream.verify_message.find("checked by their delta hash"), std::string::npos)
+      << results[0].stream.verify_message;
+}
+
 TEST_F(NodePush, AFailureNamesNodeAndStep) {
   const auto inv = load_inventory((dir_ / "lab.ini").string());
   auto o = options();
