@@ -168,12 +168,12 @@ void AgentClient::poll(const std::function<void(uint64_t)>& on_ack) {
   }
 }
 
-void AgentClient::request_hashes(uint64_t image_size, uint32_t block, std::shared_ptr<HashInbox> inbox) {
+void AgentClient::request_hashes(uint64_t offset, uint64_t length, uint32_t block, std::shared_ptr<HashInbox> inbox) {
   {
     std::lock_guard lk(m_);
     inbox_ = std::move(inbox);
   }
-  ch_->send(mkproto::encode_hash_request(0, mkproto::HashRequest{image_size, block}));
+  ch_->send(mkproto::encode_hash_request(offset, mkproto::HashRequest{length, block}));
 }
 
 void AgentClient::bye() noexcept {

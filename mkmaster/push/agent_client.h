@@ -47,9 +47,9 @@ class AgentClient {
   // Drains frames that have already arrived without blocking (ACKs, an
   // ERROR: thrown). Used while streaming.
   void poll(const std::function<void(uint64_t)>& on_ack);
-  // Sends HASH_REQUEST over [0, image_size) in inbox's blocks; the reader
-  // thread puts the HASHES into `inbox` as they arrive.
-  void request_hashes(uint64_t image_size, uint32_t block, std::shared_ptr<HashInbox> inbox);
+  // Sends HASH_REQUEST over [offset, offset+length) in `block` blocks; the
+  // reader thread puts the HASHES into `inbox` as they arrive.
+  void request_hashes(uint64_t offset, uint64_t length, uint32_t block, std::shared_ptr<HashInbox> inbox);
   void bye() noexcept;
 
  private:

@@ -41,11 +41,10 @@ double HashInbox::waited_seconds() const {
   return waited_;
 }
 
-void HashInbox::restart() {
+uint64_t HashInbox::restart() {
   std::lock_guard lk(m_);
-  if (complete_) return;
-  hashes_.clear();
   error_ = nullptr;
+  return uint64_t{block_} * hashes_.size();
 }
 
 void HashInbox::add(uint64_t offset, std::span<const uint64_t> hashes) {

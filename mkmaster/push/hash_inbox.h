@@ -27,8 +27,11 @@ class HashInbox : public DiskHashes {
   // Time at() spent waiting for hashes (the part of hashing not hidden
   // behind the stream).
   double waited_seconds() const;
-  // Before asking again on a new connection: forgets a partial set.
-  void restart();
+  // Before asking again on a new connection: where the missing hashes
+  // start. Those already here are kept — they describe the target as it was
+  // before this push wrote there (the host places a block only after its
+  // hash arrived); asking for them again would hash what the push wrote.
+  uint64_t restart();
 
   // Reader side. add() checks HASHES arrive contiguously from 0 (else throws
   // ProtocolError kMalformed); end() checks they are all there.

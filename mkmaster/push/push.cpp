@@ -346,9 +346,10 @@ PushResult push_image(const PushOptions& o) {
       };
       if (hashes && !hashes->complete() && r.image_size > 0) {
         // The agent hashes while we stream: the planner waits only for a
-        // block whose hash has not arrived yet.
-        hashes->restart();
-        client->request_hashes(r.image_size, o.delta_block, hashes);
+        // block whose hash has not arrived yet. After a drop, only the
+        // hashes still missing are asked for.
+        uint64_t from = hashes->restart();
+        client->request_hashes(from, r.image_size - from, o.delta_block, hashes);
       }
       // Continue at the watermark: exactly (or from its delta block), the
       // digester from its verify block.

@@ -48,3 +48,28 @@ TEST_F(PushResume, EveryFlippedBitIsDetectedAndRepaired) {
   EXPECT_EQ(read_file(path("disk")), image);
   EXPECT_TRUE(r.verified) << r.verify_message;
 }
+
+// The agent hashes while the image streams, so a drop can come before all
+// hashes have arrived. The next connection asks only for the missing ones:
+// blocks already written must keep the decision made from the target as it
+// was, or the host and the agent would disagree on what VERIFY leaves out.
+TEST_F(PushResume, DeltaResumesWhileHashesAreStillArriving) {
+  auto image = make_image(96u << 20, 31);
+  write_file(path("img.raw"), image);
+  auto disk = image;
+  for (size_t mib = 1; mib < 96; mib += 2) disk[(mib << 20) + 12345] ^= 0x5a;  // every other MiB differs
+  for (size_t i = 0; i < (4u << 20); ++i) disk[i] ^= 0x33;                       // and the first 4 MiB
+  write_file(path("disk"), disk);
+  // Early cuts: the first connections drop while HASHES are still coming.
+  std::vector<uint64_t> cuts = {(600u << 10) + 1234, (700u << 10) + 4321, (900u << 10) + 77};
+  DropProxy proxy(agent_->address(), cuts);
+  auto o = options(path("img.raw"), path("disk"));
+  o.agent.agent = proxy.address();
+  o.delta = true;
+  auto r = push::push_image(o);
+  EXPECT_GE(proxy.drops(), 1);
+  EXPECT_EQ(r.reconnects, proxy.drops());
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_GT(r.kept_bytes, image.size() / 3);
+}
