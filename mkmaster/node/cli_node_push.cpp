@@ -32,7 +32,7 @@ void add_node_push_options(CLI::App* sub, NodePushCli& c) {
   sub->add_option("--node-target", o.target, "the disk on the node");
   sub->add_option("--boot-timeout", c.boot_timeout_s, "seconds from power-on to the initrd prompt");
   sub->add_option("--login-timeout", c.login_timeout_s, "seconds from reset to the login prompt");
-  sub->add_flag("--json", c.json, "per-node step events as JSON lines on stdout");
+  sub->add_flag("--json", c.json, "JSON lines on stdout: progress events and a summary (or, with NODEs, per-node step events)");
 }
 
 void run_node_push_cli(const std::string& image, const std::vector<std::string>& nodes, NodePushCli& c) {
