@@ -192,21 +192,20 @@ ip netns exec $NS_T bmaptool -q copy --bmap "$WORK/img.bmap" "$URL" "$T"
 T_BMAP2=$(secs $t0 $(now)); echo "   ${T_BMAP2} s"
 check_target bmaptool-reflash "$WORK/img.raw"
 
+# A delta reflash onto a fresh copy of the old image; its seconds go to VAR.
+reflash() {  # name push-function VAR
+  cp --sparse=always "$WORK/img.old" "$T"; sync
+  local t0; t0=$(now)
+  "$2" --delta
+  printf -v "$3" '%s' "$(secs $t0 $(now))"
+  echo "   ${!3} s"
+  tail -n 1 "$WORK/push.json" | cut -c1-600
+  check_target "$1" "$WORK/img.raw"
+}
 log "5a. mkmaster push --delta IMAGE-PATH (reflash)"
-cp --sparse=always "$WORK/img.old" "$T"; sync
-t0=$(now)
-push_path --delta
-T_MK2=$(secs $t0 $(now)); echo "   ${T_MK2} s"
-tail -n 1 "$WORK/push.json" | cut -c1-600
-check_target mkmaster-delta "$WORK/img.raw"
-
+reflash mkmaster-delta push_path T_MK2
 log "5b. mkmaster push --delta URL (reflash)"
-cp --sparse=always "$WORK/img.old" "$T"; sync
-t0=$(now)
-push --delta
-T_MK3=$(secs $t0 $(now)); echo "   ${T_MK3} s"
-tail -n 1 "$WORK/push.json" | cut -c1-600
-check_target mkmaster-delta-url "$WORK/img.raw"
+reflash mkmaster-delta-url push T_MK3
 RSS2_KB=$(awk '/VmHWM/ { print $2 }' /proc/$AGENT_PID/status)
 
 LINK_NOMINAL=$(awk -v b=$MAPPED 'BEGIN { printf "%.2f", b / 125e6 }')
