@@ -1,5 +1,6 @@
 // target-agent: runs on the node inside the master image and writes disk
 // images that mkmaster pushes (see docs/protocol.md).
+#include <malloc.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +24,12 @@ int main(int argc, char** argv) {
   serve->add_flag("--allow-file", cfg.allow_file, "also write regular files (tests and benchmarks)");
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
+  // One malloc arena for all threads. With one per thread (receiver,
+  // writer, delta hasher, read-back), megabyte buffers freed in one arena
+  // were not reused by the others and the peak RSS crept up push after
+  // push: 12.6 → 16.3 MiB over a flash and two delta reflashes of the
+  // bench image; with one arena it stays at 12.5 MiB (same speed).
+  ::mallopt(M_ARENA_MAX, 1);
   try {
     cfg.key = mkproto::load_key(secret_file);
     cfg.name = fmt::format("target-agent {}", mkproto::kProjectVersion);
