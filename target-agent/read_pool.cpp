@@ -43,7 +43,7 @@ void ReadPool::submit(uint64_t offset, size_t length) {
   {
     std::lock_guard lk(m_);
     jobs_.push_back(job);
-    todo_.push_back(job);
+    unclaimed_.push_back(job);
     in_flight_ += length;
   }
   cv_.notify_all();
@@ -67,10 +67,10 @@ void ReadPool::work() {
     std::shared_ptr<Job> job;
     {
       std::unique_lock lk(m_);
-      cv_.wait(lk, [&] { return stop_ || !todo_.empty(); });
+      cv_.wait(lk, [&] { return stop_ || !unclaimed_.empty(); });
       if (stop_) return;
-      job = todo_.front();
-      todo_.pop_front();
+      job = unclaimed_.front();
+      unclaimed_.pop_front();
     }
     try {
       size_t done = 0;

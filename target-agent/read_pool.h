@@ -54,7 +54,7 @@ class ReadPool {
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> jobs_;    // submission order (consumer side)
-  std::deque<std::shared_ptr<Job>> todo_;    // not yet taken by a worker
+  std::deque<std::shared_ptr<Job>> unclaimed_;    // not yet taken by a worker
   std::shared_ptr<Job> popped_;              // keeps the bytes pop() returned alive
   size_t in_flight_ = 0;                     // bytes of jobs_
   bool stop_ = false;
