@@ -1,19 +1,8 @@
 #include "target-agent/read_pool.h"
 
-#include <unistd.h>
-
-#include <fmt/core.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-
-#include "protocol/errors.h"
+#include <algorithm>
 
 namespace agent {
-
-using mkproto::ErrorCode;
-using mkproto::ProtocolError;
 
 ReadPool::ReadPool(int fd, std::string path, int threads, size_t max_bytes, size_t align)
     : fd_(fd), path_(std::move(path)), max_bytes_(max_bytes), align_(align) {
@@ -37,9 +26,7 @@ void ReadPool::submit(uint64_t offset, size_t length) {
   auto job = std::make_shared<Job>();
   job->offset = offset;
   job->length = length;
-  void* p = nullptr;
-  if (posix_memalign(&p, align_, std::max(length, align_)) != 0) throw std::bad_alloc();
-  job->buf = {static_cast<uint8_t*>(p), std::free};
+  job->buf = std::make_unique<AlignedBuffer>(std::max(length, align_), align_);
   {
     std::lock_guard lk(m_);
     jobs_.push_back(job);
@@ -59,7 +46,7 @@ std::span<const uint8_t> ReadPool::pop() {
   in_flight_ -= job->length;
   popped_ = job;
   if (job->error) std::rethrow_exception(job->error);
-  return {job->buf.get(), job->got};
+  return {job->buf->data(), job->got};
 }
 
 void ReadPool::work() {
@@ -73,17 +60,7 @@ void ReadPool::work() {
       unclaimed_.pop_front();
     }
     try {
-      size_t done = 0;
-      while (done < job->length) {
-        ssize_t r = ::pread(fd_, job->buf.get() + done, job->length - done, static_cast<off_t>(job->offset + done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0)
-          throw ProtocolError(ErrorCode::kIo, fmt::format("read {} at {}: {}", path_, job->offset + done,
-                                                          std::strerror(errno)));
-        if (r == 0) break;  // end of the file
-        done += static_cast<size_t>(r);
-      }
-      job->got = done;
+      job->got = read_at(fd_, job->buf->data(), job->length, job->offset, path_);
     } catch (...) {
       job->error = std::current_exception();
     }

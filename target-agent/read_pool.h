@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "target-agent/target_io.h"
+
 namespace agent {
 
 class ReadPool {
@@ -41,7 +43,7 @@ class ReadPool {
   struct Job {
     uint64_t offset = 0;
     size_t length = 0;
-    std::unique_ptr<uint8_t, void (*)(void*)> buf{nullptr, nullptr};
+    std::unique_ptr<AlignedBuffer> buf;
     size_t got = 0;
     bool done = false;
     std::exception_ptr error;
