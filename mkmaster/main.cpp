@@ -1,24 +1,39 @@
 // mkmaster: builds the Highbank netboot master image and flashes nodes.
-// Subcommands register themselves (mkmaster/cli/command_registry.h); this
-// file only parses and maps failures to exit codes.
+// This file only lists the subcommands, parses, and maps failures to exit
+// codes; each command lives with its concern (mkmaster/cli/commands.h).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include <exception>
 
-#include "mkmaster/cli/command_registry.h"
+#include "mkmaster/cli/commands.h"
 #include "protocol/version.h"
+
+namespace {
+
+struct Command {
+  void (*add)(CLI::App& app);
+};
+
+// In the order `mkmaster --help` lists them: the image, the lab, the nodes,
+// the data path.
+constexpr Command kCommands[] = {
+    {cli::add_build},   {cli::add_labfiles}, {cli::add_power}, {cli::add_bootdev}, {cli::add_console},
+    {cli::add_push},    {cli::add_pull},     {cli::add_put},   {cli::add_exec},
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"mkmaster: build the netboot master image and flash Highbank nodes"};
   app.set_version_flag("--version", fmt::format("mkmaster {}", mkproto::kProjectVersion));
   app.require_subcommand(1);
-  mkcli::setup_all(app);
+  for (const Command& c : kCommands) c.add(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const mkcli::Exit& e) {
+  } catch (const cli::Exit& e) {
     return e.code;
   } catch (const std::exception& e) {
     fmt::print(stderr, "mkmaster: error: {}\n", e.what());

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "mkmaster/cli/command_registry.h"
+#include "mkmaster/cli/commands.h"
 #include "mkmaster/initrd/hook_parser.h"
 #include "mkmaster/initrd/image_builder.h"
 #include "mkmaster/initrd/tftp_tree.h"
@@ -122,7 +122,9 @@ void run(const BuildArgs& a) {
                        files[1].data.size(), img.kernel_version, img.stamp, secs));
 }
 
-const mkcli::Registration reg{"build", [](CLI::App& app) {
+}  // namespace
+
+void cli::add_build(CLI::App& app) {
   auto args = std::make_shared<BuildArgs>();
   auto* sub = app.add_subcommand("build", "build the Highbank master image (initrd) and its TFTP tree");
   sub->add_option("--manifest", args->manifests,
@@ -142,6 +144,4 @@ const mkcli::Registration reg{"build", [](CLI::App& app) {
   sub->add_flag("--list", args->list, "print every file that goes in and why; write nothing");
   sub->add_flag("--no-cache", args->no_cache, "do not reuse compressed segments from $MKMASTER_CACHE/deflate");
   sub->callback([args] { run(*args); });
-}};
-
-}  // namespace
+}

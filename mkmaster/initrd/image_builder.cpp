@@ -314,9 +314,11 @@ class Builder {
       list(path, why, "generated");
     };
     add("/init", 0755, std::string(skel("init")), "mkmaster /init (skel/init)");
-    add("/scripts/functions", 0644, std::string(skel("functions")), "configure_networking (skel/functions)");
+    add(contract::kFunctionsPath, 0644, std::string(skel("functions")), "configure_networking (skel/functions)");
     add("/usr/share/udhcpc/default.script", 0755, std::string(skel("udhcpc.script")),
         "udhcpc event script (skel/udhcpc.script)");
+    add(contract::kStartAgentPath, 0755, std::string(skel("start-agent")),
+        "starts target-agent for a push (skel/start-agent)");
     out_.stamp = version_stamp(opts_.epoch, opts_.version);
     add(kStampPath, 0755, fmt::format("#!/bin/sh\necho '{}'\n", out_.stamp), "version stamp: " + out_.stamp);
     for (const char* d : {"/dev", "/proc", "/sys", "/run", "/tmp", "/mnt", "/root", "/var", "/etc"}) {
@@ -345,8 +347,8 @@ class Builder {
     if (!info.interp.empty())
       throw BuildError(fmt::format("target-agent {}: dynamically linked (interpreter {}); it must be static",
                                    opts_.agent_path, info.interp));
-    out_.cpio.add_file(kAgentPath, 0755, std::move(agent));
-    list(kAgentPath, "target-agent (static armhf)", opts_.agent_path);
+    out_.cpio.add_file(contract::kAgentPath, 0755, std::move(agent));
+    list(contract::kAgentPath, "target-agent (static armhf)", opts_.agent_path);
   }
 
   // `busybox --install -s` semantics: a symlink per applet, in /bin, unless

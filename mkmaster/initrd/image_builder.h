@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "mkmaster/initrd/image_contract.h"
 #include "mkmaster/initrd/cpio_writer.h"
 #include "mkmaster/initrd/manifest.h"
 #include "mkmaster/rootfs/file_source.h"
@@ -25,8 +26,6 @@ struct BuildError : std::runtime_error {
 enum class MissingPolicy { Error, Warn };
 MissingPolicy parse_missing_policy(const std::string& s);
 
-// Where target-agent lives in the image (docs/manifest.md).
-inline constexpr const char* kAgentPath = "/sbin/target-agent";
 inline constexpr const char* kStampPath = "/sbin/lava-master-image-info";
 inline constexpr const char* kModulesList = "/etc/mkmaster/modules";
 

@@ -4,12 +4,11 @@
 
 #include <fmt/core.h>
 
-#include "mkmaster/cli/command_registry.h"
+#include "mkmaster/cli/commands.h"
 #include "mkmaster/push/cli_agent_options.h"
 #include "mkmaster/push/file_ops.h"
 
-namespace {
-mkcli::Registration reg{"exec", [](CLI::App& app) {
+void cli::add_exec(CLI::App& app) {
   auto argv = std::make_shared<std::vector<std::string>>();
   auto agent = std::make_shared<push::AgentOptions>();
   auto timeout = std::make_shared<uint32_t>(0);
@@ -27,7 +26,6 @@ mkcli::Registration reg{"exec", [](CLI::App& app) {
       }
     });
     if (r.timed_out) fmt::print(stderr, "mkmaster: exec: {} killed after {} s\n", (*argv)[0], *timeout);
-    if (r.exit_code() != 0) throw mkcli::Exit{r.exit_code()};
+    if (r.exit_code() != 0) throw cli::Exit{r.exit_code()};
   });
-}};
-}  // namespace
+}

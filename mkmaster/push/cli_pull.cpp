@@ -1,12 +1,11 @@
 // mkmaster pull REMOTE LOCAL: a file from the node through target-agent.
 #include <fmt/core.h>
 
-#include "mkmaster/cli/command_registry.h"
+#include "mkmaster/cli/commands.h"
 #include "mkmaster/push/cli_agent_options.h"
 #include "mkmaster/push/file_ops.h"
 
-namespace {
-mkcli::Registration reg{"pull", [](CLI::App& app) {
+void cli::add_pull(CLI::App& app) {
   auto remote = std::make_shared<std::string>(), local = std::make_shared<std::string>();
   auto agent = std::make_shared<push::AgentOptions>();
   auto* sub = app.add_subcommand("pull", "copy a file from the node through target-agent");
@@ -17,5 +16,4 @@ mkcli::Registration reg{"pull", [](CLI::App& app) {
     uint64_t n = push::pull_file(agent->address(), *remote, *local);
     fmt::print("pulled {} ({} bytes) to {}\n", *remote, n, *local);
   });
-}};
-}  // namespace
+}

@@ -1,12 +1,11 @@
 // mkmaster put LOCAL REMOTE: a file to the node through target-agent.
 #include <fmt/core.h>
 
-#include "mkmaster/cli/command_registry.h"
+#include "mkmaster/cli/commands.h"
 #include "mkmaster/push/cli_agent_options.h"
 #include "mkmaster/push/file_ops.h"
 
-namespace {
-mkcli::Registration reg{"put", [](CLI::App& app) {
+void cli::add_put(CLI::App& app) {
   auto remote = std::make_shared<std::string>(), local = std::make_shared<std::string>();
   auto agent = std::make_shared<push::AgentOptions>();
   auto* sub = app.add_subcommand("put", "copy a file to the node through target-agent");
@@ -17,5 +16,4 @@ mkcli::Registration reg{"put", [](CLI::App& app) {
     uint64_t n = push::put_file(agent->address(), *local, *remote);
     fmt::print("put {} ({} bytes) to {}\n", *local, n, *remote);
   });
-}};
-}  // namespace
+}

@@ -19,11 +19,11 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "mkmaster/node/subprocess.h"
+#include "base/subprocess.h"
 
 extern char** environ;
 
-namespace mknode::test {
+namespace bmc::test {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -201,7 +201,7 @@ int BmcSim::ipmitool(const std::vector<std::string>& args, std::string* output) 
   std::vector<std::string> argv = {"ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p",
                                    std::to_string(port_), "-U", user_, "-E"};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = run_process(argv, {{"IPMI_PASSWORD", password_}}, 10s);
+  auto r = base::run_process(argv, {{"IPMI_PASSWORD", password_}}, 10s);
   if (output) *output = r.output;
   return r.exit_code;
 }
@@ -215,4 +215,4 @@ std::vector<std::string> BmcSim::actions() const {
 
 void BmcSim::clear_actions() const { fs::remove(actions_file()); }
 
-}  // namespace mknode::test
+}  // namespace bmc::test

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace mknode::test {
+namespace bmc::test {
 
 // A free loopback port of the given socket type (bound to port 0, closed).
 int free_port(int sock_type);
@@ -62,4 +62,4 @@ class BmcSim {
   pid_t pid_ = -1;
 };
 
-}  // namespace mknode::test
+}  // namespace bmc::test

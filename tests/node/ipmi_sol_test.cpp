@@ -11,14 +11,14 @@
 #include <sstream>
 
 #include "bmc_sim.h"
-#include "mkmaster/node/inventory.h"
-#include "mkmaster/node/ipmi.h"
-#include "mkmaster/node/node_config.h"
-#include "mkmaster/node/node_console.h"
-#include "mkmaster/node/sol_console.h"
-#include "mkmaster/node/subprocess.h"
+#include "mkmaster/lab/inventory.h"
+#include "mkmaster/bmc/ipmi.h"
+#include "mkmaster/lab/node_config.h"
+#include "mkmaster/bmc/node_console.h"
+#include "mkmaster/bmc/sol_console.h"
+#include "base/subprocess.h"
 
-namespace mknode {
+namespace bmc {
 namespace {
 
 namespace fs = std::filesystem;
@@ -48,7 +48,7 @@ class IpmiSim : public ::testing::Test {
   }
 
   // An inventory with one node on this BMC; device type from `conf`.
-  Inventory inventory(const std::string& conf, const std::string& password = "s3cret-pw") {
+  lab::Inventory inventory(const std::string& conf, const std::string& password = "s3cret-pw") {
     fs::create_directories(dir_ / "types");
     std::ofstream(dir_ / "types/simbank.conf") << conf;
     std::ofstream(dir_ / "pw") << password << "\n";
@@ -57,14 +57,14 @@ class IpmiSim : public ::testing::Test {
                                        "[machine 01]\ndevice_type = simbank\nbmc_user = admin\npassword_file = pw\n"
                                        "[node 01-01]\neth0_mac = 52:54:00:12:34:56\neth0_ip = 10.0.2.15\n"
                                        "bmc = 127.0.0.1\nbmc_port = " << bmc_->port() << "\n";
-    return load_inventory((dir_ / "lab.ini").string());
+    return lab::load_inventory((dir_ / "lab.ini").string());
   }
 
-  NodeControl control(const Inventory& inv, std::vector<std::string>* log = nullptr) {
-    const Node& n = inv.node("calxeda01-01");
-    LogFn fn;
+  NodeControl control(const lab::Inventory& inv, std::vector<std::string>* log = nullptr) {
+    const lab::Node& n = inv.node("calxeda01-01");
+    base::LogFn fn;
     if (log) fn = [log](const std::string& l) { log->push_back(l); };
-    return NodeControl(n, node_device_config(n), read_bmc_password(n), fn, RetryPolicy{2, 100ms, 20000ms});
+    return NodeControl(n, lab::node_device_config(n), lab::read_bmc_password(n), fn, RetryPolicy{2, 100ms, 20000ms});
   }
 
   static constexpr const char* kSimConf =
@@ -113,7 +113,7 @@ TEST_F(IpmiSim, WrongCredentialsGiveAClearErrorNamingNodeAndAction) {
   }
   EXPECT_TRUE(bmc_->actions().empty());
   // The CLI: non-zero exit, message on stderr, password nowhere.
-  auto r = run_process({MKMASTER_BIN, "bootdev", "pxe", "calxeda01-01", "--inventory", (dir_ / "lab.ini").string()}, {},
+  auto r = base::run_process({MKMASTER_BIN, "bootdev", "pxe", "calxeda01-01", "--inventory", (dir_ / "lab.ini").string()}, {},
                        60s);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("mkmaster: error: calxeda01-01: bootdev pxe failed"), std::string::npos) << r.output;
@@ -123,12 +123,12 @@ TEST_F(IpmiSim, WrongCredentialsGiveAClearErrorNamingNodeAndAction) {
 TEST_F(IpmiSim, CliPowerAndBootdev) {
   inventory(kSimConf);
   const std::string inv = (dir_ / "lab.ini").string();
-  auto r = run_process({MKMASTER_BIN, "bootdev", "pxe", "01-01", "-i", inv}, {}, 60s);
+  auto r = base::run_process({MKMASTER_BIN, "bootdev", "pxe", "01-01", "-i", inv}, {}, 60s);
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  r = run_process({MKMASTER_BIN, "power", "on", "calxeda01-01", "-i", inv, "-v"}, {}, 60s);
+  r = base::run_process({MKMASTER_BIN, "power", "on", "calxeda01-01", "-i", inv, "-v"}, {}, 60s);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find("s3cret-pw"), std::string::npos);
-  r = run_process({MKMASTER_BIN, "power", "status", "calxeda01-01-02", "-i", inv}, {}, 60s);
+  r = base::run_process({MKMASTER_BIN, "power", "status", "calxeda01-01-02", "-i", inv}, {}, 60s);
   EXPECT_EQ(r.output, "calxeda01-01: on\n");
   EXPECT_EQ(bmc_->actions(), (std::vector<std::string>{"boot pxe", "power 1"}));
 }
@@ -251,7 +251,7 @@ TEST_F(IpmiSim, InteractiveConsoleIsLogged) {
       "(sleep 1; printf '\\r'; sleep 0.5; printf 'echo console-$((3*4))\\r'; sleep 1.5; printf '\\r~.') | "
       "{} console calxeda01-01 -i {} --log-dir {}",
       MKMASTER_BIN, (dir_ / "lab.ini").string(), (dir_ / "logs").string());
-  auto r = run_process({"sh", "-c", script}, {}, 30s);
+  auto r = base::run_process({"sh", "-c", script}, {}, 30s);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("console-12"), std::string::npos) << r.output;
   const std::string t = slurp(dir_ / "logs/calxeda01-01.console.log");
@@ -261,4 +261,4 @@ TEST_F(IpmiSim, InteractiveConsoleIsLogged) {
 }
 
 }  // namespace
-}  // namespace mknode
+}  // namespace bmc

@@ -15,10 +15,10 @@
 #include <sstream>
 
 #include "bmc_sim.h"
-#include "mkmaster/node/inventory.h"
-#include "mkmaster/node/node_push.h"
+#include "mkmaster/lab/inventory.h"
+#include "mkmaster/flash/flash.h"
 
-namespace mknode {
+namespace flash {
 namespace {
 
 namespace fs = std::filesystem;
@@ -37,8 +37,8 @@ class NodePush : public ::testing::Test {
     dir_ = fs::temp_directory_path() / fmt::format("mknode-push-{}-{}", ::getpid(), ++counter_);
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "node");
-    console_ = std::make_unique<test::FakeConsole>((dir_ / "node").string());
-    bmc_ = std::make_unique<test::BmcSim>(dir_.string(), "admin", "pw-0123456789", console_->port());
+    console_ = std::make_unique<bmc::test::FakeConsole>((dir_ / "node").string());
+    bmc_ = std::make_unique<bmc::test::BmcSim>(dir_.string(), "admin", "pw-0123456789", console_->port());
     ASSERT_TRUE(console_->wait_connected(15s));
     fs::create_directories(dir_ / "types");
     std::ofstream(dir_ / "types/simbank.conf")
@@ -46,7 +46,7 @@ class NodePush : public ::testing::Test {
            "connection_command = ipmitool -I lanplus -C 3 -p %(bmc_port)s -U %(bmc_user)s -E -H %(ecmeip)s sol activate\n"
            "bootloader_serial_delay_ms = 20\n"
            "test_shell_serial_delay_ms = 2\n";
-    agent_port_ = test::free_port(SOCK_STREAM);
+    agent_port_ = bmc::test::free_port(SOCK_STREAM);
     std::ofstream(dir_ / "lab.ini") << "[lab]\ndevice_types = types\n"
                                        "[machine 01]\ndevice_type = simbank\nbmc_user = admin\npassword_env = MKNODE_TEST_PW\n"
                                        "[node 01-01]\neth0_mac = 52:54:00:12:34:56\neth0_ip = 10.0.2.15\n"
@@ -70,16 +70,18 @@ class NodePush : public ::testing::Test {
     if (!HasFailure() && !std::getenv("MKNODE_KEEP")) fs::remove_all(dir_);
   }
 
-  NodePushOptions options() {
-    NodePushOptions o;
-    o.image = (dir_ / "image.raw").string();
+  FlashOptions options() {
+    FlashOptions o;
+    o.push.image = (dir_ / "image.raw").string();
     o.nodes = {"calxeda01-01"};
     o.log_dir = (dir_ / "logs").string();
     // Relative to the "node" shell's directory: every node has its own.
-    o.target = "disk.img";
-    o.networking = "echo configuring eth0";  // the host shell has no /scripts/functions
-    o.agent_command = std::string(TARGET_AGENT_BIN) + " serve --allow-file";
-    o.state_dir = "state";
+    o.push.target = "disk.img";
+    o.on_node.networking = "echo configuring eth0";  // the host shell has no /scripts/functions
+    // The image's own start script, running the native agent.
+    o.on_node.start_agent = std::string("MKMASTER_AGENT=") + TARGET_AGENT_BIN + " sh " + START_AGENT_SCRIPT;
+    o.on_node.agent_options = {"--allow-file"};
+    o.on_node.state_dir = "state";
     o.prompt_poke = 2s;
     o.timeouts.boot = 30s;
     o.timeouts.network = 30s;
@@ -91,15 +93,15 @@ class NodePush : public ::testing::Test {
 
   fs::path dir_;
   int agent_port_ = 0;
-  std::unique_ptr<test::FakeConsole> console_;
-  std::unique_ptr<test::BmcSim> bmc_;
+  std::unique_ptr<bmc::test::FakeConsole> console_;
+  std::unique_ptr<bmc::test::BmcSim> bmc_;
   std::vector<NodeEvent> events_;
   static inline int counter_ = 0;
 };
 
 TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
-  const auto inv = load_inventory((dir_ / "lab.ini").string());
-  const auto results = run_node_push(inv, options());
+  const auto inv = lab::load_inventory((dir_ / "lab.ini").string());
+  const auto results = flash_nodes(inv, options());
   ASSERT_EQ(results.size(), 1u);
   const auto& r = results[0];
   ASSERT_TRUE(r.ok) << r.error << "\n" << slurp(dir_ / "logs/calxeda01-01.log");
@@ -115,7 +117,7 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   const std::string image = slurp(dir_ / "image.raw");
   ASSERT_GE(disk.size(), image.size());
   EXPECT_TRUE(disk.compare(0, image.size(), image) == 0);
-  EXPECT_TRUE(r.stream.verified) << r.stream.verify_message;
+  EXPECT_TRUE(r.push.verified) << r.push.verify_message;
   // The secret reached the node (0600) but no host log or transcript.
   const std::string secret = slurp(dir_ / "node/state/agent.secret");
   ASSERT_EQ(secret.size(), 65u);
@@ -142,24 +144,24 @@ TEST_F(NodePush, ReflashWithDeltaKeepsWhatTheDiskHolds) {
   std::string disk = image + std::string(4096, 'x');
   disk[(2 << 20) + 5000] ^= 0x11;  // one 4 KiB block (of the data) differs
   std::ofstream(dir_ / "node/disk.img", std::ios::binary) << disk;
-  const auto inv = load_inventory((dir_ / "lab.ini").string());
+  const auto inv = lab::load_inventory((dir_ / "lab.ini").string());
   auto o = options();
-  o.stream_options.delta = true;
-  const auto results = run_node_push(inv, o);
+  o.push.delta = true;
+  const auto results = flash_nodes(inv, o);
   ASSERT_EQ(results.size(), 1u);
   ASSERT_TRUE(results[0].ok) << results[0].error << "\n" << slurp(dir_ / "logs/calxeda01-01.log");
   EXPECT_EQ(slurp(dir_ / "node/disk.img").substr(0, image.size()), image);
-  EXPECT_NE(results[0].stream.verify_message.find("4096 bytes read back"), std::string::npos)
-      << results[0].stream.verify_message;
-  EXPECT_NE(results[0].stream.verify_message.find("checked by their delta hash"), std::string::npos)
-      << results[0].stream.verify_message;
+  EXPECT_NE(results[0].push.verify_message.find("4096 bytes read back"), std::string::npos)
+      << results[0].push.verify_message;
+  EXPECT_NE(results[0].push.verify_message.find("checked by their delta hash"), std::string::npos)
+      << results[0].push.verify_message;
 }
 
 TEST_F(NodePush, AFailureNamesNodeAndStep) {
-  const auto inv = load_inventory((dir_ / "lab.ini").string());
+  const auto inv = lab::load_inventory((dir_ / "lab.ini").string());
   auto o = options();
-  o.networking = "echo no link; false";
-  const auto results = run_node_push(inv, o);
+  o.on_node.networking = "echo no link; false";
+  const auto results = flash_nodes(inv, o);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_FALSE(results[0].ok);
   EXPECT_EQ(results[0].failed_step, "configure-network");
@@ -174,19 +176,19 @@ TEST_F(NodePush, AFailureNamesNodeAndStep) {
 TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
   // A second node: its own console, BMC and agent port.
   fs::create_directories(dir_ / "n2/node");
-  test::FakeConsole console2((dir_ / "n2/node").string());
-  test::BmcSim bmc2((dir_ / "n2").string(), "admin", "pw-0123456789", console2.port());
+  bmc::test::FakeConsole console2((dir_ / "n2/node").string());
+  bmc::test::BmcSim bmc2((dir_ / "n2").string(), "admin", "pw-0123456789", console2.port());
   ASSERT_TRUE(console2.wait_connected(15s));
   std::ofstream(dir_ / "n2/node/disk.img", std::ios::binary) << std::string(4 << 20, 'y');
   std::ofstream(dir_ / "lab.ini", std::ios::app)
       << "[node 01-02]\neth0_mac = 52:54:00:12:34:57\neth0_ip = 10.0.2.16\nbmc = 127.0.0.1\nbmc_port = " << bmc2.port()
-      << "\nagent_host = 127.0.0.1\nagent_port = " << test::free_port(SOCK_STREAM) << "\n";
-  const auto inv = load_inventory((dir_ / "lab.ini").string());
+      << "\nagent_host = 127.0.0.1\nagent_port = " << bmc::test::free_port(SOCK_STREAM) << "\n";
+  const auto inv = lab::load_inventory((dir_ / "lab.ini").string());
   auto o = options();
   o.nodes = {"calxeda01-01", "01-02"};
   o.parallel = 2;
   const auto start = std::chrono::steady_clock::now();
-  const auto results = run_node_push(inv, o);
+  const auto results = flash_nodes(inv, o);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string pid2 = slurp(dir_ / "n2/node/state/agent.pid");
   if (!pid2.empty()) ::kill(std::stoi(pid2), SIGKILL);
@@ -212,4 +214,4 @@ TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
 }
 
 }  // namespace
-}  // namespace mknode
+}  // namespace flash

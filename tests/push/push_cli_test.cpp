@@ -2,7 +2,7 @@
 // agent, its --json events and summary, its human summary, its errors.
 #include <sstream>
 
-#include "mkmaster/node/subprocess.h"
+#include "base/subprocess.h"
 #include "tests/push/push_fixture.h"
 
 using namespace push_test;
@@ -36,7 +36,7 @@ TEST_F(PushCli, JsonEventsEndWithASummaryAndADeltaReflashSaysWhatItKept) {
   auto image = make_image(12 << 20, 51);
   write_file(path("img.raw"), image);
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 7));
-  auto r = mknode::run_process(argv({"--json"}), {}, 120s);
+  auto r = base::run_process(argv({"--json"}), {}, 120s);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto lines = json_lines(r.output);
   ASSERT_GE(lines.size(), 2u) << r.output;
@@ -50,7 +50,7 @@ TEST_F(PushCli, JsonEventsEndWithASummaryAndADeltaReflashSaysWhatItKept) {
 
   image[5 << 20] ^= 0x42;  // one block changes
   write_file(path("img.raw"), image);
-  r = mknode::run_process(argv({"--json", "--delta"}), {}, 120s);
+  r = base::run_process(argv({"--json", "--delta"}), {}, 120s);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   lines = json_lines(r.output);
   ASSERT_FALSE(lines.empty()) << r.output;
@@ -63,7 +63,7 @@ TEST_F(PushCli, HumanSummaryAndClearErrors) {
   auto image = make_image(4 << 20, 52);
   write_file(path("img.raw"), image);
   write_file(path("disk"), std::vector<uint8_t>(image.size()));
-  auto r = mknode::run_process(argv({}), {}, 120s);
+  auto r = base::run_process(argv({}), {}, 120s);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("pushed to " + path("disk")), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("verify       ok"), std::string::npos) << r.output;
@@ -71,11 +71,11 @@ TEST_F(PushCli, HumanSummaryAndClearErrors) {
   // A missing image: non-zero exit, the path in the message, an error event.
   auto a = argv({"--json"});
   a[2] = path("no-such.img");
-  r = mknode::run_process(a, {}, 60s);
+  r = base::run_process(a, {}, 60s);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find(path("no-such.img")), std::string::npos) << r.output;
   // --verify-all without --delta is allowed; with --no-verify it is refused.
-  r = mknode::run_process(argv({"--no-verify", "--verify-all"}), {}, 60s);
+  r = base::run_process(argv({"--no-verify", "--verify-all"}), {}, 60s);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("excludes"), std::string::npos) << r.output;
 }

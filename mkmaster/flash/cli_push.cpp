@@ -1,0 +1,135 @@
+// mkmaster push IMAGE: with --agent HOST:PORT --secret-file F, the direct
+// data path to a running target-agent; with NODE… and --inventory, the
+// whole flash pipeline (flash.h), whose stream-image step runs the same
+// push with the same options.
+#include <fmt/core.h>
+
+#include "mkmaster/cli/commands.h"
+#include "mkmaster/flash/flash.h"
+#include "mkmaster/lab/inventory.h"
+#include "mkmaster/push/cli_agent_options.h"
+#include "mkmaster/push/progress.h"
+
+namespace {
+
+struct Args {
+  push::PushOptions push;
+  push::AgentOptions agent;
+  std::string holes = "zero";
+  bool json = false, no_verify = false;
+  // With NODE…:
+  std::vector<std::string> nodes;
+  std::string inventory;
+  flash::FlashOptions flash;
+  int boot_timeout_s = 600;
+  int login_timeout_s = 900;
+};
+
+void run_direct(Args& a) {
+  if (a.agent.agent.empty() || a.agent.secret_file.empty())
+    throw std::runtime_error("push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)");
+  if (!a.nodes.empty())
+    throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
+  push::PushOptions o = a.push;
+  o.agent = a.agent.address();
+  push::ProgressPrinter printer(a.json);
+  o.on_progress = [&](const push::Progress& p) { printer(p); };
+  try {
+    printer.summary(push::push_image(o));
+  } catch (const std::exception& e) {
+    printer.failure(e.what());
+    throw;
+  }
+}
+
+void print_event(const flash::NodeEvent& e, bool json) {
+  using push::json_escape;
+  if (json) {
+    fmt::print("{{\"node\":\"{}\",\"step\":\"{}\",\"event\":\"{}\",\"seconds\":{:.3f},\"message\":\"{}\"}}\n",
+               json_escape(e.node), json_escape(e.step), e.event, e.seconds, json_escape(e.message));
+    std::fflush(stdout);
+  } else if (e.event == "done") {
+    fmt::print(stderr, "{}: {} done in {:.1f} s\n", e.node, e.step, e.seconds);
+  } else if (e.event == "failed") {
+    fmt::print(stderr, "{}: {} FAILED after {:.1f} s\n", e.node, e.step, e.seconds);
+  } else if (e.event == "progress") {
+    fmt::print(stderr, "{}: {}: {}\n", e.node, e.step, e.message);
+  } else {
+    fmt::print(stderr, "{}: {} ...\n", e.node, e.step);
+  }
+}
+
+void run_nodes(Args& a) {
+  if (a.nodes.empty()) throw std::runtime_error("push: --inventory given but no NODE to flash");
+  if (!a.agent.agent.empty() || !a.agent.secret_file.empty())
+    throw std::runtime_error("push: --agent/--secret-file address one running agent; with NODE… the pipeline starts "
+                             "each node's agent itself");
+  const lab::Inventory inv = lab::load_inventory(a.inventory);
+  flash::FlashOptions o = a.flash;
+  o.push = a.push;
+  o.nodes = a.nodes;
+  o.timeouts.boot = std::chrono::seconds(a.boot_timeout_s);
+  o.timeouts.login = std::chrono::seconds(a.login_timeout_s);
+  const bool json = a.json;
+  o.on_event = [json](const flash::NodeEvent& e) { print_event(e, json); };
+  int failed = 0;
+  for (const auto& r : flash::flash_nodes(inv, o)) {
+    if (r.ok) {
+      double total = 0;
+      for (const auto& s : r.steps) total += s.seconds;
+      if (!json) fmt::print(stderr, "{}: flashed in {:.1f} s ({})\n", r.node, total, r.push.verify_message);
+    } else {
+      ++failed;
+      fmt::print(stderr, "mkmaster: error: {}\n", r.error);
+    }
+  }
+  if (failed) throw cli::Exit{1};
+}
+
+}  // namespace
+
+void cli::add_push(CLI::App& app) {
+  auto a = std::make_shared<Args>();
+  push::PushOptions& p = a->push;
+  auto* sub = app.add_subcommand("push", "stream a disk image to a running target-agent, or flash NODEs");
+  sub->add_option("IMAGE", p.image, "raw image, .gz/.xz/.zst/.bz2, or http(s) URL")->required();
+  sub->add_option("NODE", a->nodes, "nodes to flash through the full pipeline (needs --inventory)");
+  a->agent.add_to(sub, /*required=*/false);
+  sub->add_option("--target", p.target,
+                  "device on the node (default: the agent's --target; with NODE…, " +
+                      std::string(initrd::contract::kDefaultTarget) + ")");
+  sub->add_option("--bmap", p.bmap, "bmaptool .bmap of the image");
+  sub->add_option("--holes", a->holes, "zero: holes read back as zeros (default); skip: holes are don't-care")
+      ->check(CLI::IsMember({"zero", "skip"}));
+  sub->add_flag("--delta", p.delta,
+                "send only the blocks that differ from what the target holds (the agent hashes its disk while the "
+                "image streams)");
+  sub->add_flag("--compress", p.compress, "zstd-compress data frames on the wire when it shrinks them");
+  auto* no_verify = sub->add_flag("--no-verify", a->no_verify, "skip the read-back verification");
+  sub->add_flag("--verify-all", p.verify_kept,
+                "with --delta, also read back the blocks found unchanged (default: read back what this push wrote; "
+                "unchanged blocks were compared with the target by hash)")
+      ->excludes(no_verify);
+  sub->add_option("--retries", p.retries, "reconnects without progress before giving up")->check(CLI::Range(0, 1000));
+  sub->add_flag("--json", a->json,
+                "JSON lines on stdout: progress events and a summary (or, with NODEs, per-node step events)");
+  // The pipeline's own options.
+  flash::FlashOptions& f = a->flash;
+  sub->add_option("--inventory,-i", a->inventory, "lab inventory (docs/inventory.md): flash these nodes")
+      ->envname("MKMASTER_INVENTORY");
+  sub->add_option("--parallel,-j", f.parallel, "nodes flashed at once")->check(CLI::Range(1, 256));
+  sub->add_option("--log-dir", f.log_dir, "per-node logs and console transcripts");
+  sub->add_flag("--wait-login", f.wait_login, "after the reset, wait for a login prompt from the flashed system");
+  sub->add_option("--boot-timeout", a->boot_timeout_s, "seconds from power-on to the initrd prompt")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--login-timeout", a->login_timeout_s, "seconds from reset to the login prompt")
+      ->check(CLI::PositiveNumber);
+  sub->callback([a] {
+    a->push.holes = a->holes == "skip" ? mkproto::HolesMode::kSkip : mkproto::HolesMode::kZero;
+    a->push.verify = !a->no_verify;
+    if (a->inventory.empty())
+      run_direct(*a);
+    else
+      run_nodes(*a);
+  });
+}

@@ -1,0 +1,176 @@
+#include "mkmaster/flash/flash.h"
+
+#include <fmt/core.h>
+#include <sodium.h>
+
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+
+#include "base/parallel.h"
+#include "mkmaster/bmc/sol_console.h"
+#include "mkmaster/flash/step_runner.h"
+#include "protocol/auth.h"
+
+namespace flash {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string generate_secret() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium cannot initialise");
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  char hex[sizeof raw * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+  sodium_memzero(raw, sizeof raw);
+  return hex;
+}
+
+namespace {
+
+// The node's stream-image options: the user's, aimed at this node's agent.
+push::PushOptions node_push_options(const FlashOptions& opt, const lab::Node& node, const std::string& secret,
+                                    StepRunner& run) {
+  push::PushOptions o = opt.push;
+  o.agent.agent = fmt::format("{}:{}", node.agent_host, node.agent_port);
+  o.agent.key = mkproto::derive_key(secret);
+  o.agent.io_timeout = opt.timeouts.stream;
+  if (o.target.empty()) o.target = initrd::contract::kDefaultTarget;
+  // push_image reports often; the node log and --json get one line a second.
+  auto last = std::make_shared<Clock::time_point>(Clock::now() - std::chrono::seconds(1));
+  o.on_progress = [&run, last](const push::Progress& p) {
+    const auto now = Clock::now();
+    if (p.kind == push::Progress::Kind::kProgress && now - *last < std::chrono::seconds(1)) return;
+    *last = now;
+    if (p.kind == push::Progress::Kind::kReconnect)
+      run.progress(fmt::format("reconnect: {}", p.message));
+    else if (p.kind == push::Progress::Kind::kVerify)
+      run.progress("verifying");
+    else if (p.kind == push::Progress::Kind::kProgress && p.image_size)
+      run.progress(fmt::format("{}/{} bytes ({:.0f}%)", p.position, p.image_size, 100.0 * p.position / p.image_size));
+  };
+  return o;
+}
+
+void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& event_mu, NodeResult& result) {
+  StepRunner run(node.name, opt, event_mu, result);
+  AccessRequest req;
+  req.transcript_path = (fs::path(opt.log_dir) / (node.name + ".console.log")).string();
+  req.connect_timeout = opt.timeouts.console;
+  req.log = [&run](const std::string& l) { run.log(l); };
+  NodeAccess access = opt.access ? opt.access(node, req) : bmc_access(node, req);
+  for (const auto& s : access.secrets) run.add_secret(s);
+  bmc::PowerControl& power = *access.power;
+  bmc::Console& con = *access.console;
+  const std::string secret = generate_secret();
+  run.add_secret(secret);
+  const NodeCommands& cmd = opt.on_node;
+  const std::string secret_file = cmd.state_dir + "/agent.secret";
+
+  run.step("power-off", [&] { power.power(bmc::PowerAction::Off); });
+  run.step("bootdev-pxe", [&] { power.bootdev(bmc::BootDevice::Pxe); });
+  // Connected before power-on so the whole boot is in the transcript and
+  // the prompt is not printed while nobody listens.
+  run.step("console-connect", [&] {
+    con.set_phase(bmc::Phase::Bootloader);
+    con.connect(false);
+  });
+  run.step("power-on", [&] { power.power(bmc::PowerAction::On); });
+  run.step("boot-master", [&] {
+    con.wait_for_prompt(opt.timeouts.boot, opt.prompt_poke);
+    con.set_phase(bmc::Phase::Shell);
+  });
+  run.step("configure-network", [&] {
+    const int rc = con.run(cmd.networking, opt.timeouts.network);
+    if (rc != 0) throw std::runtime_error(fmt::format("`{}` exited {}", cmd.networking, rc));
+  });
+  run.step("send-secret", [&] {
+    // `read -rs` keeps the tty from echoing the secret; it is also masked
+    // in transcript and logs. Idempotent: after a reconnect the whole
+    // exchange is repeated with a fresh marker; an empty read (the resync's
+    // CR landing in a pending read) writes nothing and prints no marker.
+    const auto deadline = Clock::now() + opt.timeouts.agent;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        con.send(fmt::format("umask 077; mkdir -p {0}; IFS= read -rs k && [ -n \"$k\" ] && printf '%s\\n' \"$k\" > "
+                             "{1} && echo MK-SECRET-{2}-$((6*7)); k=\r",
+                             bmc::shell_quote(cmd.state_dir), bmc::shell_quote(secret_file), attempt));
+        con.send_secret_line(secret);
+        con.expect({fmt::format("MK-SECRET-{}-42\n", attempt)}, opt.timeouts.agent, "the secret to be stored");
+        return;
+      } catch (const bmc::ConsoleLost& e) {
+        if (Clock::now() >= deadline) throw;
+        con.reconnect(e.what());
+      }
+    }
+  });
+  run.step("start-agent", [&] {
+    std::string line = fmt::format("{} {} {} {} {}", cmd.start_agent, node.agent_port, bmc::shell_quote(secret_file),
+                                   bmc::shell_quote(opt.push.target.empty() ? initrd::contract::kDefaultTarget
+                                                                            : opt.push.target),
+                                   bmc::shell_quote(cmd.state_dir));
+    for (const auto& a : cmd.agent_options) line += " " + bmc::shell_quote(a);
+    if (con.run(line, opt.timeouts.agent) != 0)
+      throw std::runtime_error(fmt::format(
+          "the agent did not start listening (its log, {}/agent.log on the node, is in the console transcript)",
+          cmd.state_dir));
+  });
+  run.step("stream-image", [&] {
+    const auto push_image = opt.push_image ? opt.push_image : push::push_image;
+    result.push = push_image(node_push_options(opt, node, secret, run));
+    run.progress(fmt::format("{} bytes in {:.1f} s", result.push.image_size, result.push.seconds));
+  });
+  run.step("verify", [&] {
+    if (!opt.push.verify) {
+      run.progress("skipped (--no-verify)");
+      return;
+    }
+    if (!result.push.verified)
+      throw std::runtime_error(fmt::format("the read-back digest was not confirmed: {}", result.push.verify_message));
+    run.progress(result.push.verify_message);
+  });
+  run.step("bootdev-disk", [&] { power.bootdev(bmc::BootDevice::Disk); });
+  run.step("power-reset", [&] {
+    con.set_phase(bmc::Phase::Bootloader);
+    power.power(bmc::PowerAction::Reset);
+  });
+  if (opt.wait_login) {
+    run.step("wait-login", [&] {
+      con.expect({access.login_prompt}, opt.timeouts.login, "a login prompt from the flashed system");
+    });
+  }
+  con.close();
+}
+
+}  // namespace
+
+std::vector<NodeResult> flash_nodes(const lab::Inventory& inv, const FlashOptions& opt) {
+  if (opt.nodes.empty()) throw std::runtime_error("no nodes given");
+  std::vector<const lab::Node*> nodes;
+  for (const auto& name : opt.nodes) {
+    const lab::Node* n = &inv.node(name);
+    for (const lab::Node* m : nodes)
+      if (m == n) throw std::runtime_error(fmt::format("node {} given twice", n->name));
+    nodes.push_back(n);
+  }
+  std::vector<NodeResult> results(nodes.size());
+  std::mutex event_mu;
+  const auto errors = base::for_each_bounded(nodes.size(), opt.parallel, [&](std::size_t i) {
+    results[i].node = nodes[i]->name;
+    flash_node(*nodes[i], opt, event_mu, results[i]);
+    results[i].ok = true;
+  });
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    if (errors[i].empty()) continue;
+    results[i].ok = false;
+    results[i].error = errors[i];
+    if (results[i].failed_step.empty()) results[i].failed_step = "setup";
+    // A failure before the first step (password, config) still names the node.
+    if (results[i].error.rfind(results[i].node + ":", 0) != 0)
+      results[i].error = fmt::format("{}: setup failed: {}", results[i].node, errors[i]);
+  }
+  return results;
+}
+
+}  // namespace flash

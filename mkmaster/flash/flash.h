@@ -1,0 +1,112 @@
+#pragma once
+// `mkmaster push IMAGE NODE…`: the whole flash of one or more nodes, from
+// power-off to booting the flashed disk, as a pipeline of named steps, each
+// timed, logged and bounded (as a LAVA deploy is):
+//
+//   power-off → bootdev-pxe → console-connect → power-on → boot-master
+//   (initrd prompt on the console) → configure-network → send-secret →
+//   start-agent → stream-image (push::push_image) → verify → bootdev-disk
+//   → power-reset → [wait-login]
+//
+// A failure names node and step. Nodes run in parallel (bounded); each has
+// <log_dir>/<node>.log (steps, masked commands) and <node>.console.log (the
+// timestamped console transcript). Power and console come through the
+// narrow interfaces of bmc/node_access.h, the data path through
+// push::push_image, so tests replace each with a fake.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "mkmaster/bmc/node_access.h"
+#include "mkmaster/initrd/image_contract.h"
+#include "mkmaster/lab/inventory.h"
+#include "mkmaster/push/push.h"
+
+namespace flash {
+
+struct StepTimeouts {
+  std::chrono::seconds console{60};   // console-connect
+  std::chrono::seconds boot{600};     // boot-master: power-on until the initrd prompt
+  std::chrono::seconds network{180};  // configure-network
+  std::chrono::seconds agent{120};    // send-secret + start-agent
+  std::chrono::seconds stream{7200};  // stream-image: per-I/O timeout of the push
+  std::chrono::seconds login{900};    // wait-login
+};
+
+// One step event: "start", "done", "failed" or "progress".
+struct NodeEvent {
+  std::string node;
+  std::string step;
+  std::string event;
+  double seconds = 0;   // since the step started (done/failed/progress)
+  std::string message;  // error, or progress text
+};
+
+// A node's BMC as the pipeline sees it.
+struct NodeAccess {
+  std::unique_ptr<bmc::PowerControl> power;
+  std::unique_ptr<bmc::Console> console;
+  std::vector<std::string> secrets;  // masked in every log line (the BMC password)
+  std::string login_prompt;          // regex of the flashed system's login prompt
+};
+struct AccessRequest {
+  std::string transcript_path;  // <log_dir>/<node>.console.log
+  std::chrono::milliseconds connect_timeout{60000};
+  base::LogFn log;              // lines for the node's log
+};
+using AccessFactory = std::function<NodeAccess(const lab::Node& node, const AccessRequest& request)>;
+// The real one: ipmitool templates and SOL from the node's device config.
+NodeAccess bmc_access(const lab::Node& node, const AccessRequest& request);
+
+// What the pipeline types on the node: the master image's contract by
+// default; tests point it at a host shell and a native agent.
+struct NodeCommands {
+  std::string networking = initrd::contract::kNetworkingCommand;
+  std::string start_agent = initrd::contract::kStartAgentPath;
+  std::vector<std::string> agent_options;  // extra target-agent options (quoted when typed)
+  std::string state_dir = initrd::contract::kStateDir;
+};
+
+struct FlashOptions {
+  // The image and how it is streamed, as `mkmaster push` takes them. The
+  // pipeline fills in each node's agent address and key; an empty target
+  // means the image contract's default disk.
+  push::PushOptions push;
+  std::vector<std::string> nodes;  // names as the inventory accepts them
+  int parallel = 4;                // nodes at once
+  std::string log_dir = "mkmaster-logs";
+  bool wait_login = false;         // wait for login_prompt after the reset
+  NodeCommands on_node;
+  std::chrono::seconds prompt_poke{15};  // console silence before typing ^U CR to get a prompt
+  StepTimeouts timeouts;
+  AccessFactory access;  // default: bmc_access
+  std::function<push::PushResult(const push::PushOptions&)> push_image;  // default: push::push_image
+  // Step events (progress line, --json); serialised across nodes.
+  std::function<void(const NodeEvent&)> on_event;
+};
+
+struct StepTiming {
+  std::string step;
+  double seconds = 0;
+};
+
+struct NodeResult {
+  std::string node;
+  bool ok = false;
+  std::string failed_step;  // "" when ok
+  std::string error;        // "<node>: step <step> failed after … s: <why>"
+  std::vector<StepTiming> steps;
+  push::PushResult push;
+};
+
+// Flashes every node in options.nodes; never throws for a node's failure
+// (see the results), only for bad options (unknown node, node given twice).
+std::vector<NodeResult> flash_nodes(const lab::Inventory& inventory, const FlashOptions& options);
+
+// A fresh one-time secret: 32 random bytes (libsodium), hex.
+std::string generate_secret();
+
+}  // namespace flash

@@ -1,0 +1,295 @@
+// The flash pipeline with fake power, console and data path: step order,
+// the timeout each step is given, and a failure in each step naming node
+// and step with nothing after it run.
+#include "mkmaster/flash/flash.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "mkmaster/bmc/sol_console.h"
+
+namespace flash {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+// Everything the fakes saw, in order, with the timeout each wait was given.
+struct Journal {
+  std::vector<std::string> calls;
+  std::map<std::string, std::chrono::milliseconds> timeouts;  // what → timeout
+  std::string fail_on;                                        // a call that throws
+  bool lose_console_once_on = false;                          // first secret exchange loses the console
+  std::string typed;                                          // everything sent, secrets excluded
+  std::string secret;                                         // the line typed into `read -rs`
+  void call(const std::string& what) {
+    calls.push_back(what);
+    if (!fail_on.empty() && what.rfind(fail_on, 0) == 0) throw std::runtime_error("fake failure in " + what);
+  }
+};
+
+class FakePower : public bmc::PowerControl {
+ public:
+  explicit FakePower(Journal& j) : j_(j) {}
+  std::string power(bmc::PowerAction a) override {
+    j_.call(std::string("power ") + bmc::to_string(a));
+    return "";
+  }
+  void bootdev(bmc::BootDevice d) override { j_.call(std::string("bootdev ") + bmc::to_string(d)); }
+
+ private:
+  Journal& j_;
+};
+
+class FakeConsole : public bmc::Console {
+ public:
+  explicit FakeConsole(Journal& j) : j_(j) {}
+  bool connect(bool) override {
+    j_.call("console connect");
+    return false;
+  }
+  bool reconnect(const std::string&) override {
+    j_.call("console reconnect");
+    return true;
+  }
+  void close() override { j_.call("console close"); }
+  void set_phase(bmc::Phase) override {}
+  void send(std::string_view text) override { j_.typed += text; }
+  void send_secret_line(const std::string& line) override {
+    j_.secret = line;
+    j_.call("secret");
+  }
+  bmc::ExpectResult expect(const std::vector<std::string>& patterns, std::chrono::milliseconds timeout,
+                           const std::string& what) override {
+    j_.timeouts[what] = timeout;
+    j_.call("expect " + what);
+    if (j_.lose_console_once_on && what == "the secret to be stored") {
+      j_.lose_console_once_on = false;
+      throw bmc::ConsoleLost("SOL session closed by BMC");
+    }
+    return {0, {patterns.at(0)}};
+  }
+  void wait_for_prompt(std::chrono::milliseconds timeout, std::chrono::milliseconds) override {
+    j_.timeouts["prompt"] = timeout;
+    j_.call("prompt");
+  }
+  int run(const std::string& command, std::chrono::milliseconds timeout) override {
+    j_.timeouts[command.substr(0, command.find(' '))] = timeout;
+    j_.call("run " + command);
+    return command.find("false") != std::string::npos ? 1 : 0;
+  }
+
+ private:
+  Journal& j_;
+};
+
+class Flash : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mkmaster-flash-test-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "types");
+    std::ofstream(dir_ / "types/highbank.conf") << "client_type = highbank\n";
+    std::ofstream(dir_ / "lab.ini") << "[lab]\ndevice_types = types\n"
+                                       "[machine 02]\ndevice_type = highbank\nbmc_user = admin\npassword_env = X\n"
+                                       "[node 02-01]\neth0_mac = 52:54:00:12:34:56\neth0_ip = 10.0.2.15\n"
+                                       "bmc = 10.0.0.2\nagent_port = 7070\n";
+    inv_ = lab::load_inventory((dir_ / "lab.ini").string());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  FlashOptions options() {
+    FlashOptions o;
+    o.push.image = "img.raw";
+    o.nodes = {"02-01"};
+    o.log_dir = (dir_ / "logs").string();
+    o.timeouts = {1s, 2s, 3s, 4s, 5s, 6s};
+    o.access = [this](const lab::Node&, const AccessRequest& r) {
+      connect_timeout_ = r.connect_timeout;
+      NodeAccess a;
+      a.power = std::make_unique<FakePower>(j_);
+      a.console = std::make_unique<FakeConsole>(j_);
+      a.secrets = {"bmc-pw"};
+      a.login_prompt = "login:";
+      return a;
+    };
+    o.push_image = [this](const push::PushOptions& p) {
+      pushed_ = p;
+      j_.call("push");
+      push::PushResult r;
+      r.image_size = 4096;
+      r.verified = true;
+      r.verify_message = "ok";
+      return r;
+    };
+    o.on_event = [this](const NodeEvent& e) { events_.push_back(e); };
+    return o;
+  }
+  std::vector<std::string> steps(const NodeResult& r) {
+    std::vector<std::string> s;
+    for (const auto& t : r.steps) s.push_back(t.step);
+    return s;
+  }
+
+  fs::path dir_;
+  lab::Inventory inv_;
+  Journal j_;
+  push::PushOptions pushed_;
+  std::chrono::milliseconds connect_timeout_{0};
+  std::vector<NodeEvent> events_;
+};
+
+const std::vector<std::string> kSteps = {"power-off",   "bootdev-pxe",  "console-connect", "power-on",
+                                         "boot-master", "configure-network", "send-secret", "start-agent",
+                                         "stream-image", "verify",      "bootdev-disk",    "power-reset"};
+
+TEST_F(Flash, RunsEveryStepInOrder) {
+  auto o = options();
+  o.wait_login = true;
+  const auto results = flash_nodes(inv_, o);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_TRUE(results[0].ok) << results[0].error;
+  auto want = kSteps;
+  want.push_back("wait-login");
+  EXPECT_EQ(steps(results[0]), want);
+  EXPECT_EQ(j_.calls.front(), "power off");
+  EXPECT_EQ(j_.calls[1], "bootdev pxe");
+  EXPECT_EQ(j_.calls[2], "console connect");
+  EXPECT_EQ(j_.calls[3], "power on");
+  EXPECT_EQ(j_.calls.back(), "console close");
+  // The on-node commands are the image contract's.
+  EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kNetworkingCommand));
+  EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kStartAgentPath +
+                                            " 7070 '/tmp/.mk/agent.secret' '/dev/sda' '/tmp/.mk'"));
+  // The data path got the node's agent, the contract's disk and the stream timeout.
+  EXPECT_EQ(pushed_.agent.agent, "10.0.2.15:7070");
+  EXPECT_EQ(pushed_.target, "/dev/sda");
+  EXPECT_EQ(pushed_.agent.io_timeout, 5s);
+  EXPECT_EQ(pushed_.agent.key, mkproto::derive_key(j_.secret));
+  EXPECT_EQ(results[0].push.image_size, 4096u);
+}
+
+TEST_F(Flash, EachStepGetsItsOwnTimeout) {
+  ASSERT_TRUE(flash_nodes(inv_, options())[0].ok);
+  EXPECT_EQ(connect_timeout_, 1s);                                    // console-connect
+  EXPECT_EQ(j_.timeouts["prompt"], 2s);                               // boot-master
+  EXPECT_EQ(j_.timeouts["."], 3s);                                    // configure-network
+  EXPECT_EQ(j_.timeouts["the secret to be stored"], 4s);              // send-secret
+  EXPECT_EQ(j_.timeouts[initrd::contract::kStartAgentPath], 4s);      // start-agent
+  EXPECT_EQ(pushed_.agent.io_timeout, 5s);                            // stream-image
+  auto o = options();
+  o.wait_login = true;
+  ASSERT_TRUE(flash_nodes(inv_, o)[0].ok);
+  EXPECT_EQ(j_.timeouts["a login prompt from the flashed system"], 6s);  // wait-login
+}
+
+// A failure in each step: the result and the error name node and step, the
+// failed step's event says so, and no later step ran.
+TEST_F(Flash, AFailureInAnyStepNamesNodeAndStepAndStopsThere) {
+  const std::vector<std::pair<std::string, std::string>> failures = {
+      {"power-off", "power off"},
+      {"bootdev-pxe", "bootdev pxe"},
+      {"console-connect", "console connect"},
+      {"power-on", "power on"},
+      {"boot-master", "prompt"},
+      {"configure-network", "run ."},
+      {"send-secret", "secret"},
+      {"start-agent", std::string("run ") + initrd::contract::kStartAgentPath},
+      {"stream-image", "push"},
+      {"bootdev-disk", "bootdev disk"},
+      {"power-reset", "power reset"},
+  };
+  for (const auto& [step, call] : failures) {
+    SCOPED_TRACE(step);
+    j_ = Journal{};
+    j_.fail_on = call;
+    events_.clear();
+    const auto results = flash_nodes(inv_, options());
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_FALSE(results[0].ok);
+    EXPECT_EQ(results[0].failed_step, step);
+    EXPECT_THAT(results[0].error, HasSubstr("calxeda02-01: step " + step + " failed after"));
+    EXPECT_THAT(results[0].error, HasSubstr("fake failure in " + call));
+    ASSERT_FALSE(events_.empty());
+    EXPECT_EQ(events_.back().step, step);
+    EXPECT_EQ(events_.back().event, "failed");
+    const auto pos = std::find(kSteps.begin(), kSteps.end(), step);
+    EXPECT_EQ(steps(results[0]), std::vector<std::string>(kSteps.begin(), pos));
+  }
+}
+
+TEST_F(Flash, VerifyFailsWhenTheDigestWasNotConfirmed) {
+  auto o = options();
+  o.push_image = [](const push::PushOptions&) {
+    push::PushResult r;
+    r.verify_message = "verify failed: first bad range [0, 4096) of /dev/sda";
+    return r;
+  };
+  const auto r = flash_nodes(inv_, o)[0];
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.failed_step, "verify");
+  EXPECT_THAT(r.error, HasSubstr("first bad range"));
+  EXPECT_THAT(j_.calls, ::testing::Not(::testing::Contains("bootdev disk")));
+}
+
+TEST_F(Flash, NonZeroExitOnTheNodeFailsTheStep) {
+  auto o = options();
+  o.on_node.networking = "false";
+  const auto r = flash_nodes(inv_, o)[0];
+  EXPECT_EQ(r.failed_step, "configure-network");
+  EXPECT_THAT(r.error, HasSubstr("`false` exited 1"));
+}
+
+TEST_F(Flash, ALostConsoleDuringTheSecretIsRetriedOnANewSession) {
+  j_.lose_console_once_on = true;
+  const auto r = flash_nodes(inv_, options())[0];
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_THAT(j_.calls, ::testing::Contains("console reconnect"));
+  EXPECT_THAT(j_.typed, HasSubstr("MK-SECRET-2-"));
+}
+
+TEST_F(Flash, UserStringsAreQuotedWhenTyped) {
+  auto o = options();
+  o.push.target = "/dev/sdb; reboot";
+  o.on_node.agent_options = {"--allow-file"};
+  ASSERT_TRUE(flash_nodes(inv_, o)[0].ok);
+  EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kStartAgentPath +
+                                            " 7070 '/tmp/.mk/agent.secret' '/dev/sdb; reboot' '/tmp/.mk' '--allow-file'"));
+  EXPECT_EQ(pushed_.target, "/dev/sdb; reboot");
+}
+
+TEST_F(Flash, SecretsNeverReachLogsOrEvents) {
+  auto o = options();
+  o.push_image = [](const push::PushOptions&) -> push::PushResult { throw std::runtime_error("agent said bmc-pw"); };
+  const auto r = flash_nodes(inv_, o)[0];
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.error, HasSubstr("agent said ****"));
+  std::ifstream in(dir_ / "logs/calxeda02-01.log");
+  std::stringstream log;
+  log << in.rdbuf();
+  EXPECT_THAT(log.str(), HasSubstr("step stream-image: FAILED"));
+  EXPECT_THAT(log.str(), ::testing::Not(HasSubstr("bmc-pw")));
+  EXPECT_THAT(log.str(), ::testing::Not(HasSubstr(j_.secret)));
+  for (const auto& e : events_) EXPECT_THAT(e.message, ::testing::Not(HasSubstr("bmc-pw")));
+  EXPECT_EQ(fs::status(dir_ / "logs/calxeda02-01.log").permissions() & fs::perms::others_all, fs::perms::none);
+}
+
+TEST_F(Flash, BadNodeListsAreRefusedBeforeAnyStep) {
+  auto o = options();
+  o.nodes = {"02-01", "calxeda02-01"};
+  EXPECT_THROW(flash_nodes(inv_, o), std::runtime_error);
+  o.nodes = {"09-09"};
+  EXPECT_THROW(flash_nodes(inv_, o), std::exception);
+  EXPECT_TRUE(j_.calls.empty());
+}
+
+}  // namespace
+}  // namespace flash

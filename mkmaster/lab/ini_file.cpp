@@ -1,0 +1,93 @@
+#include "mkmaster/lab/ini_file.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "mkmaster/lab/config_error.h"
+
+namespace lab {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  auto b = std::find_if(s.begin(), s.end(), not_space);
+  auto e = std::find_if(s.rbegin(), s.rend(), not_space).base();
+  return b < e ? std::string(b, e) : std::string();
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+const IniEntry* IniSection::find(const std::string& key) const {
+  for (const auto& e : entries)
+    if (e.key == key) return &e;
+  return nullptr;
+}
+
+IniFile parse_ini(const std::string& text, const std::string& path) {
+  IniFile file{path, {}};
+  file.sections.push_back(IniSection{"", 0, {}});
+  std::set<std::string> section_names;
+  std::set<std::string> keys;  // of the current section
+  IniEntry* last = nullptr;     // the entry a continuation line extends
+  std::istringstream in(text);
+  std::string raw;
+  int lineno = 0;
+  while (std::getline(in, raw)) {
+    ++lineno;
+    if (!raw.empty() && raw.back() == '\r') raw.pop_back();
+    const std::string line = trim(raw);
+    if (line.empty()) {
+      last = nullptr;
+      continue;
+    }
+    if (line[0] == '#' || line[0] == ';') continue;
+    if (std::isspace(static_cast<unsigned char>(raw[0])) && last) {
+      last->value += "\n" + line;
+      continue;
+    }
+    if (line[0] == '[') {
+      if (line.back() != ']')
+        throw ConfigError(fmt::format("{}:{}: section header without closing ']': {}", path, lineno, line));
+      const std::string name = trim(line.substr(1, line.size() - 2));
+      if (name.empty()) throw ConfigError(fmt::format("{}:{}: empty section name", path, lineno));
+      if (!section_names.insert(name).second)
+        throw ConfigError(fmt::format("{}:{}: duplicate section [{}]", path, lineno, name));
+      file.sections.push_back(IniSection{name, lineno, {}});
+      keys.clear();
+      last = nullptr;
+      continue;
+    }
+    const std::size_t sep = line.find_first_of("=:");
+    if (sep == std::string::npos || sep == 0)
+      throw ConfigError(fmt::format("{}:{}: expected 'key = value', got: {}", path, lineno, line));
+    IniEntry entry{lower(trim(line.substr(0, sep))), trim(line.substr(sep + 1)), lineno};
+    if (!keys.insert(entry.key).second)
+      throw ConfigError(fmt::format("{}:{}:{}: duplicate key in {}", path, lineno, entry.key,
+                                    file.sections.back().name.empty() ? std::string("file")
+                                                                      : "[" + file.sections.back().name + "]"));
+    file.sections.back().entries.push_back(std::move(entry));
+    last = &file.sections.back().entries.back();
+  }
+  return file;
+}
+
+IniFile read_ini_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_ini(ss.str(), path);
+}
+
+}  // namespace lab

@@ -1,0 +1,25 @@
+#pragma once
+// The files a lab needs from its inventory: the dnsmasq.conf lines of the
+// seed, one pxelinux config per node eth0 MAC, and LAVA-style device configs.
+#include <string>
+
+#include "mkmaster/lab/inventory.h"
+
+namespace lab {
+
+std::string render_dnsmasq_conf(const Inventory& inv);
+// master/pxelinux.cfg/01-<mac>: the seed's default-arm-highbank menu for
+// this node's device type.
+std::string render_pxelinux_config(const Node& node);
+// devices/<node>.conf (the per-node layer of node_device_config()).
+std::string render_device_config(const Node& node);
+
+// Writes, under out_dir:
+//   dnsmasq.conf
+//   tftp/master/pxelinux.cfg/01-<mac>     (copy tftp/ into the tftp_root)
+//   devices/<node>.conf
+//   device-types/<type>.conf              (copied byte for byte)
+// Returns the number of files written.
+int write_lab_files(const Inventory& inv, const std::string& out_dir);
+
+}  // namespace lab

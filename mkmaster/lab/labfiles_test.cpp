@@ -1,0 +1,84 @@
+#include "mkmaster/lab/labfiles.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mkmaster/lab/node_config.h"
+
+namespace lab {
+
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kDir = MKNODE_TEST_DATA;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  EXPECT_TRUE(in) << p;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Golden files were reviewed by hand against the seed's dnsmasq.conf sample.
+// MKNODE_UPDATE_GOLDEN=1 rewrites them (review the diff before committing).
+void expect_golden(const std::string& name, const std::string& actual) {
+  const fs::path golden = fs::path(kDir) / "golden" / name;
+  if (std::getenv("MKNODE_UPDATE_GOLDEN")) {
+    fs::create_directories(golden.parent_path());
+    std::ofstream(golden, std::ios::binary) << actual;
+  }
+  EXPECT_EQ(actual, slurp(golden)) << "golden file " << golden;
+}
+}  // namespace
+
+TEST(LabFiles, GoldenDnsmasqConf) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  expect_golden("dnsmasq.conf", render_dnsmasq_conf(inv));
+}
+
+TEST(LabFiles, GoldenTreeForTwoMachinesFourNodes) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  const fs::path out = fs::temp_directory_path() / ("mknode-labfiles-" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  EXPECT_EQ(write_lab_files(inv, out.string()), 1 + 4 * 2 + 1);
+  for (const char* f : {"tftp/master/pxelinux.cfg/01-fc-2f-40-17-da-28", "tftp/master/pxelinux.cfg/01-fc-2f-40-08-7e-4c",
+                        "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-10", "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-20",
+                        "devices/calxeda02-01.conf", "devices/calxeda03-02.conf", "dnsmasq.conf"})
+    expect_golden(f, slurp(out / f));
+  // The device type is copied byte for byte: the seed's file stays as it is.
+  EXPECT_EQ(slurp(out / "device-types/highbank.conf"), slurp(kDir + "/device-types/highbank.conf"));
+  // A generated per-node config merges with the device type the LAVA way.
+  DeviceConfig cfg;
+  cfg.load_file((out / "device-types/highbank.conf").string());
+  cfg.load_file((out / "devices/calxeda02-01.conf").string());
+  EXPECT_EQ(cfg.get("connection_command"), "ipmitool -I lanplus -U admin -P admin -H 192.168.2.78 sol activate");
+  fs::remove_all(out);
+}
+
+TEST(LabFiles, DnsmasqAcceptsTheGeneratedFile) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  const fs::path out = fs::temp_directory_path() / ("mknode-dnsmasq-" + std::to_string(::getpid()));
+  write_lab_files(inv, out.string());
+  const std::string cmd = "dnsmasq --test --conf-file=" + (out / "dnsmasq.conf").string() + " >" +
+                          (out / "dnsmasq.out").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  EXPECT_EQ(rc, 0) << slurp(out / "dnsmasq.out");
+  EXPECT_NE(slurp(out / "dnsmasq.out").find("syntax check OK"), std::string::npos);
+  fs::remove_all(out);
+}
+
+TEST(LabFiles, NodeConfigDefaultsAndOverrides) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto cfg = node_device_config(inv.node("calxeda03-02"));
+  EXPECT_EQ(cfg.get("power_on_cmd"), "ipmitool -I lanplus -C 3 -H 192.168.2.87 -p 6230 -U lava -E chassis power on");
+  EXPECT_EQ(cfg.get("connection_command"), "ipmitool -I lanplus -U admin -P admin -H 192.168.2.87 sol activate");
+  EXPECT_EQ(cfg.get_int("bootloader_serial_delay_ms"), 300);
+}
+
+}  // namespace lab
