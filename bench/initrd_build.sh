@@ -2,8 +2,8 @@
 # bench/initrd_build: `mkmaster build` vs `mkinitramfs` (initramfs-tools) in
 # one run, warm cache, printing both times and the ratio.
 #
-# Comparable content (what the seed's `update-initramfs` would have built):
-#  * mkmaster: hooks/master.manifest from the armhf sysroot (the seed's
+# Comparable content (what the LAVA Highbank setup's `update-initramfs` would have built):
+#  * mkmaster: hooks/master.manifest from the armhf sysroot (the LAVA Highbank setup's
 #    master-extras tools + busybox + ethtool, the 4 requested modules and
 #    their closure, /init, target-agent), gzip.
 #  * mkinitramfs: the same tool list as an initramfs-tools hook, taken from
@@ -29,7 +29,7 @@ MKMASTER=${MKMASTER:-build/host/mkmaster/mkmaster}
 CACHE=${MKMASTER_CACHE:-/var/cache/mkmaster}
 SYSROOT=$CACHE/armhf/sysroot
 RUNS=${RUNS:-3}
-# gzip (the seed's initrd.gz; both at gzip's default level 6) or zstd (mkmaster
+# gzip (the LAVA Highbank setup's initrd.gz; both at gzip's default level 6) or zstd (mkmaster
 # level 3, mkinitramfs its default -9).
 COMPRESS=${COMPRESS:-gzip}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/flash/run.sh — flash a 2 GiB ext4 image (~25 % data) through a link
 # shaped to 1 Gbit/s and time, in the same run:
-#   1. curl URL | dd of=TARGET            (the seed's wget|dd, plus conv=fsync)
+#   1. curl URL | dd of=TARGET            (the LAVA Highbank setup's wget|dd, plus conv=fsync)
 #   2. bmaptool copy --bmap B URL TARGET  (Debian bmap-tools)
 #   3. mkmaster push URL --bmap B         (host) -> target-agent (node)
 # then a reflash after changing 2 % of the image's blocks:

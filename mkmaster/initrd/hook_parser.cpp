@@ -66,7 +66,7 @@ Manifest parse_hook(std::string_view text, const std::string& filename) {
     if (line.empty() || line[0] == '#') continue;
     if (line == "set -e" || line == "exit 0" || line == "exit") continue;
 
-    // The seed's version-stamp idiom: mkmaster generates /sbin/lava-master-image-info.
+    // The LAVA Highbank setup's version-stamp idiom: mkmaster generates /sbin/lava-master-image-info.
     if (line.find(kStamp) != std::string::npos &&
         (line.rfind("echo ", 0) == 0 || line.rfind("chmod ", 0) == 0 || line.rfind("copy_exec ", 0) == 0)) {
       m.notes.push_back(fmt::format("{}: lava-master-image-info: mkmaster generates this stamp itself "

@@ -17,7 +17,7 @@ std::string error_of(std::string_view text) {
   return "no error";
 }
 
-// The seed's hook, copied verbatim into hooks/ (tests run in this folder).
+// The LAVA Highbank setup's hook, copied verbatim into hooks/ (tests run in this folder).
 TEST(HookParser, ReadsTheSeedsMasterExtras) {
   auto m = load_hook("../../hooks/master-extras");
   // 43 copy_exec lines; the stamp's copy_exec (line 50) is a note, not an item.

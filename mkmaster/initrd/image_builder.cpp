@@ -156,7 +156,7 @@ class Builder {
   }
 
   // The image path of a hook's `copy_exec SRC DEST`: initramfs-tools puts
-  // SRC into DEST when DEST is a directory (the seed: `copy_exec … /sbin`).
+  // SRC into DEST when DEST is a directory (the LAVA Highbank setup: `copy_exec … /sbin`).
   std::string hook_dest(const Item& it) const {
     const std::string& d = it.dest;
     if (d.back() == '/') return d + basename_of(it.path);

@@ -21,7 +21,7 @@ struct BuildError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// What a hook line naming a file the root lacks does (the seed's hook names
+// What a hook line naming a file the root lacks does (the LAVA Highbank setup's hook names
 // libnss_*-2.15.so and libtinfo.so.5, which bookworm does not have).
 enum class MissingPolicy { Error, Warn };
 MissingPolicy parse_missing_policy(const std::string& s);
@@ -56,7 +56,7 @@ struct BuiltImage {
   std::string stamp;                 // what lava-master-image-info prints
 };
 
-// The version stamp: the seed's date format (%Y.%m.%d-%H.%M.%S, UTC) from
+// The version stamp: the LAVA Highbank setup's date format (%Y.%m.%d-%H.%M.%S, UTC) from
 // SOURCE_DATE_EPOCH, then "mkmaster <version>".
 std::string version_stamp(int64_t epoch, const std::string& version);
 

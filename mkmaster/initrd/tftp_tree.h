@@ -1,5 +1,5 @@
 #pragma once
-// The TFTP tree the nodes boot from, as the seed lays it out:
+// The TFTP tree the nodes boot from, as the LAVA Highbank setup lays it out:
 //   OUT/master/pxelinux.cfg/default-arm-highbank   (from pxelinux/default-arm-highbank.in)
 //   OUT/master/files/highbank/{vmlinuz,initrd.gz,highbank.dtb}
 // Written all-or-nothing: every file goes to a temporary name beside its

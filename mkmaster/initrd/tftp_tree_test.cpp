@@ -28,7 +28,7 @@ fs::path fresh_dir(const std::string& name) {
   return d;
 }
 
-// The template in pxelinux/ renders to the seed's menu (plus the fdt line).
+// The template in pxelinux/ renders to the LAVA Highbank setup's menu (plus the fdt line).
 TEST(TftpTree, RendersTheSeedsMenu) {
   std::string tmpl = slurp("../../pxelinux/default-arm-highbank.in");
   auto files = tftp_files(tmpl, "t", Compression::Gzip, "I", "K", "D");

@@ -1,6 +1,6 @@
 #pragma once
 // A line-oriented INI reader with Python ConfigParser's rules, because LAVA
-// device configs (the seed's highbank.conf) are read by ConfigParser:
+// device configs (the LAVA Highbank setup's highbank.conf) are read by ConfigParser:
 // `key = value` or `key: value`, keys case-insensitive (lowercased), values
 // trimmed, `#`/`;` comment lines, indented continuation lines, no inline
 // comments (a '#' inside a value is part of it), duplicate keys or sections

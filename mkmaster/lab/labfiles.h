@@ -8,7 +8,7 @@
 namespace lab {
 
 std::string render_dnsmasq_conf(const Inventory& inv);
-// master/pxelinux.cfg/01-<mac>: the seed's default-arm-highbank menu for
+// master/pxelinux.cfg/01-<mac>: the LAVA Highbank setup's default-arm-highbank menu for
 // this node's device type.
 std::string render_pxelinux_config(const Node& node);
 // devices/<node>.conf (the per-node layer of node_device_config()).

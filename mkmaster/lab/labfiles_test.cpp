@@ -25,7 +25,7 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-// Golden files were reviewed by hand against the seed's dnsmasq.conf sample.
+// Golden files were reviewed by hand against the LAVA Highbank setup's dnsmasq.conf sample.
 // MKNODE_UPDATE_GOLDEN=1 rewrites them (review the diff before committing).
 void expect_golden(const std::string& name, const std::string& actual) {
   const fs::path golden = fs::path(kDir) / "golden" / name;
@@ -51,7 +51,7 @@ TEST(LabFiles, GoldenTreeForTwoMachinesFourNodes) {
                         "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-10", "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-20",
                         "devices/calxeda02-01.conf", "devices/calxeda03-02.conf", "dnsmasq.conf"})
     expect_golden(f, slurp(out / f));
-  // The device type is copied byte for byte: the seed's file stays as it is.
+  // The device type is copied byte for byte: the LAVA Highbank setup's file stays as it is.
   EXPECT_EQ(slurp(out / "device-types/highbank.conf"), slurp(kDir + "/device-types/highbank.conf"));
   // A generated per-node config merges with the device type the LAVA way.
   DeviceConfig cfg;

@@ -1,7 +1,7 @@
 #pragma once
 // The merged device configuration of one node, as LAVA builds it:
 // built-in defaults (the ipmitool templates), then the device-type file
-// (e.g. the seed's highbank.conf, loaded unchanged), then the node's own
+// (e.g. the LAVA Highbank setup's highbank.conf, loaded unchanged), then the node's own
 // values from the inventory (hostname, ecmeip, bmc_port, bmc_user, ...).
 #include <string>
 #include <utility>

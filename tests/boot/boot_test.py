@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Boot test of the master image: `mkmaster build`, then boot the built
 vmlinuz + highbank.dtb + initrd in `qemu-system-arm -M highbank` (as the
-seed's pxelinux menu would: console=ttyAMA0 nosplash break) to the initrd
-shell on ttyAMA0 and check what the seed's users do there.
+LAVA Highbank setup's pxelinux menu would: console=ttyAMA0 nosplash break) to the initrd
+shell on ttyAMA0 and check what the LAVA Highbank setup's users do there.
 
 Time-bounded: every wait has a timeout and the whole run is capped (default
 210 s); QEMU is always killed. Exit 0 = pass, 1 = a check failed.
 usage: boot_test.py MKMASTER [--keep DIR] [--agent PATH] [-- EXTRA mkmaster build ARGS]
-(e.g. `-- --hook hooks/master-extras --hook-missing=warn`: the seed's own hook)
+(e.g. `-- --hook hooks/master-extras --hook-missing=warn`: the LAVA Highbank setup's own hook)
 """
 import argparse
 import os
@@ -99,7 +99,7 @@ def main():
     qemu = ["qemu-system-arm", "-M", "highbank", "-m", "1024", "-nographic",
             "-kernel", os.path.join(files, "vmlinuz"), "-dtb", os.path.join(files, "highbank.dtb"),
             "-initrd", os.path.join(files, "initrd.gz"),
-            # The seed's menu line, plus the documented QEMU xgmac work-around.
+            # The LAVA Highbank setup's menu line, plus the documented QEMU xgmac work-around.
             "-append", append + " mkmaster.sg=off",
             "-drive", "file=%s,if=none,format=raw,id=d0" % disk, "-device", "ide-hd,drive=d0,bus=ide.0",
             "-nic", "user,model=xgmac", "-nic", "none"]
