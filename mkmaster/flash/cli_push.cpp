@@ -27,9 +27,9 @@ struct Args {
 
 void run_direct(Args& a) {
   if (a.agent.agent.empty() || a.agent.secret_file.empty())
-    throw std::runtime_error("push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)");
-  if (!a.nodes.empty())
-    throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
+    throw std::runtime_error(a.inventory.empty()
+                                 ? "push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"
+                                 : "push: --inventory given but no NODE to flash");
   push::PushOptions o = a.push;
   o.agent = a.agent.address();
   push::ProgressPrinter printer(a.json);
@@ -60,7 +60,8 @@ void print_event(const flash::NodeEvent& e, bool json) {
 }
 
 void run_nodes(Args& a) {
-  if (a.nodes.empty()) throw std::runtime_error("push: --inventory given but no NODE to flash");
+  if (a.inventory.empty())
+    throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
   if (!a.agent.agent.empty() || !a.agent.secret_file.empty())
     throw std::runtime_error("push: --agent/--secret-file address one running agent; with NODE… the pipeline starts "
                              "each node's agent itself");
@@ -110,24 +111,31 @@ void cli::add_push(CLI::App& app) {
                 "with --delta, also read back the blocks found unchanged (default: read back what this push wrote; "
                 "unchanged blocks were compared with the target by hash)")
       ->excludes(no_verify);
-  sub->add_option("--retries", p.retries, "reconnects without progress before giving up")->check(CLI::Range(0, 1000));
+  sub->add_option("--retries", p.retries, "reconnects without progress before giving up")
+      ->capture_default_str()->check(CLI::Range(0, 1000));
   sub->add_flag("--json", a->json,
                 "JSON lines on stdout: progress events and a summary (or, with NODEs, per-node step events)");
   // The pipeline's own options.
   flash::FlashOptions& f = a->flash;
   sub->add_option("--inventory,-i", a->inventory, "lab inventory (docs/inventory.md): flash these nodes")
       ->envname("MKMASTER_INVENTORY");
-  sub->add_option("--parallel,-j", f.parallel, "nodes flashed at once")->check(CLI::Range(1, 256));
-  sub->add_option("--log-dir", f.log_dir, "per-node logs and console transcripts");
+  sub->add_option("--parallel,-j", f.parallel, "nodes flashed at once")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  sub->add_option("--log-dir", f.log_dir, "per-node logs and console transcripts")
+      ->capture_default_str();
   sub->add_flag("--wait-login", f.wait_login, "after the reset, wait for a login prompt from the flashed system");
   sub->add_option("--boot-timeout", a->boot_timeout_s, "seconds from power-on to the initrd prompt")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--login-timeout", a->login_timeout_s, "seconds from reset to the login prompt")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->callback([a] {
     a->push.holes = a->holes == "skip" ? mkproto::HolesMode::kSkip : mkproto::HolesMode::kZero;
     a->push.verify = !a->no_verify;
-    if (a->inventory.empty())
+    // NODE… picks the pipeline, so a MKMASTER_INVENTORY in the environment
+    // does not turn a direct push into one.
+    if (a->nodes.empty())
       run_direct(*a);
     else
       run_nodes(*a);
