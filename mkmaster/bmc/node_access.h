@@ -4,6 +4,7 @@
 // console (SOL). The real ones are NodeControl (ipmi.h) and SolConsole
 // (sol_console.h); tests drive the pipeline with fakes.
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,8 +32,18 @@ struct ExpectResult {
   std::vector<std::string> groups;  // [0] = whole match, then sub-matches
 };
 
-// A shell on the node's serial console. Failures are ConsoleLost (the
-// session died: reconnect() and try again) or ConsoleTimeout (sol_console.h).
+// The session died (the BMC closed it, ipmitool exited): reconnect() and
+// try again.
+struct ConsoleLost : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// What was expected did not come in time.
+struct ConsoleTimeout : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A shell on the node's serial console. Failures are ConsoleLost or
+// ConsoleTimeout.
 class Console {
  public:
   virtual ~Console() = default;

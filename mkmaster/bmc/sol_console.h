@@ -44,13 +44,6 @@ struct ConsoleOptions {
   base::LogFn log;
 };
 
-struct ConsoleLost : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-struct ConsoleTimeout : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 class SolConsole : public Console {
  public:
   explicit SolConsole(ConsoleOptions options);

@@ -29,7 +29,8 @@ void run_direct(Args& a) {
   if (a.agent.agent.empty() || a.agent.secret_file.empty())
     throw std::runtime_error(a.inventory.empty()
                                  ? "push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"
-                                 : "push: --inventory given but no NODE to flash");
+                                 : "push: an inventory is given (--inventory or MKMASTER_INVENTORY) but no NODE to "
+                                   "flash; with --agent, push to that agent");
   push::PushOptions o = a.push;
   o.agent = a.agent.address();
   push::ProgressPrinter printer(a.json);
@@ -99,6 +100,8 @@ void cli::add_push(CLI::App& app) {
   sub->add_option("--target", p.target,
                   "device on the node (default: the agent's --target; with NODE…, " +
                       std::string(initrd::contract::kDefaultTarget) + ")");
+  // The pipeline's disk option before both forms shared --target.
+  sub->add_option("--node-target", p.target, "same as --target")->group("");
   sub->add_option("--bmap", p.bmap, "bmaptool .bmap of the image");
   sub->add_option("--holes", a->holes, "zero: holes read back as zeros (default); skip: holes are don't-care")
       ->check(CLI::IsMember({"zero", "skip"}));

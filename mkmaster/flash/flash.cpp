@@ -31,12 +31,12 @@ namespace {
 
 // The node's stream-image options: the user's, aimed at this node's agent.
 push::PushOptions node_push_options(const FlashOptions& opt, const lab::Node& node, const std::string& secret,
-                                    StepRunner& run) {
+                                    const std::string& target, StepRunner& run) {
   push::PushOptions o = opt.push;
+  o.target = target;
   o.agent.agent = fmt::format("{}:{}", node.agent_host, node.agent_port);
   o.agent.key = mkproto::derive_key(secret);
   o.agent.io_timeout = opt.timeouts.stream;
-  if (o.target.empty()) o.target = initrd::contract::kDefaultTarget;
   // push_image reports often; the node log and --json get one line a second.
   auto last = std::make_shared<Clock::time_point>(Clock::now() - std::chrono::seconds(1));
   o.on_progress = [&run, last](const push::Progress& p) {
@@ -60,6 +60,7 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
   req.connect_timeout = opt.timeouts.console;
   req.log = [&run](const std::string& l) { run.log(l); };
   NodeAccess access = opt.access ? opt.access(node, req) : bmc_access(node, req);
+  if (!access.power || !access.console) throw std::runtime_error("no power control or console for the node");
   for (const auto& s : access.secrets) run.add_secret(s);
   bmc::PowerControl& power = *access.power;
   bmc::Console& con = *access.console;
@@ -67,6 +68,7 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
   run.add_secret(secret);
   const NodeCommands& cmd = opt.on_node;
   const std::string secret_file = cmd.state_dir + "/agent.secret";
+  const std::string target = opt.push.target.empty() ? initrd::contract::kDefaultTarget : opt.push.target;
 
   run.step("power-off", [&] { power.power(bmc::PowerAction::Off); });
   run.step("bootdev-pxe", [&] { power.bootdev(bmc::BootDevice::Pxe); });
@@ -107,18 +109,21 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
   });
   run.step("start-agent", [&] {
     std::string line = fmt::format("{} {} {} {} {}", cmd.start_agent, node.agent_port, bmc::shell_quote(secret_file),
-                                   bmc::shell_quote(opt.push.target.empty() ? initrd::contract::kDefaultTarget
-                                                                            : opt.push.target),
-                                   bmc::shell_quote(cmd.state_dir));
+                                   bmc::shell_quote(target), bmc::shell_quote(cmd.state_dir));
     for (const auto& a : cmd.agent_options) line += " " + bmc::shell_quote(a);
-    if (con.run(line, opt.timeouts.agent) != 0)
+    const int rc = con.run(line, opt.timeouts.agent);
+    if (rc == 127)
+      throw std::runtime_error(fmt::format("{} is not in the node's image: boot a master image built by this mkmaster",
+                                           cmd.start_agent));
+    if (rc != 0)
       throw std::runtime_error(fmt::format(
-          "the agent did not start listening (its log, {}/agent.log on the node, is in the console transcript)",
-          cmd.state_dir));
+          "the agent did not start listening ({} exited {}; its log, {}/agent.log on the node, is in the console "
+          "transcript)",
+          cmd.start_agent, rc, cmd.state_dir));
   });
   run.step("stream-image", [&] {
     const auto push_image = opt.push_image ? opt.push_image : push::push_image;
-    result.push = push_image(node_push_options(opt, node, secret, run));
+    result.push = push_image(node_push_options(opt, node, secret, target, run));
     run.progress(fmt::format("{} bytes in {:.1f} s", result.push.image_size, result.push.seconds));
   });
   run.step("verify", [&] {

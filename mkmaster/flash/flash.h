@@ -28,7 +28,7 @@
 namespace flash {
 
 struct StepTimeouts {
-  std::chrono::seconds console{60};   // console-connect
+  std::chrono::seconds console{15};   // console-connect: each attempt to open the SOL session
   std::chrono::seconds boot{600};     // boot-master: power-on until the initrd prompt
   std::chrono::seconds network{180};  // configure-network
   std::chrono::seconds agent{120};    // send-secret + start-agent

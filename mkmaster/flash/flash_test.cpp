@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include "mkmaster/bmc/sol_console.h"
@@ -84,6 +83,7 @@ class FakeConsole : public bmc::Console {
   int run(const std::string& command, std::chrono::milliseconds timeout) override {
     j_.timeouts[command.substr(0, command.find(' '))] = timeout;
     j_.call("run " + command);
+    if (command.rfind("exit 127", 0) == 0) return 127;
     return command.find("false") != std::string::npos ? 1 : 0;
   }
 
@@ -268,10 +268,14 @@ TEST_F(Flash, UserStringsAreQuotedWhenTyped) {
 
 TEST_F(Flash, SecretsNeverReachLogsOrEvents) {
   auto o = options();
-  o.push_image = [](const push::PushOptions&) -> push::PushResult { throw std::runtime_error("agent said bmc-pw"); };
+  o.push_image = [this](const push::PushOptions& p) -> push::PushResult {
+    p.on_progress(push::Progress{push::Progress::Kind::kReconnect, 0, 0, 0, 0, 0, "echo " + j_.secret});
+    throw std::runtime_error("agent said bmc-pw " + j_.secret);
+  };
   const auto r = flash_nodes(inv_, o)[0];
   EXPECT_FALSE(r.ok);
-  EXPECT_THAT(r.error, HasSubstr("agent said ****"));
+  ASSERT_EQ(j_.secret.size(), 64u);
+  EXPECT_THAT(r.error, HasSubstr("agent said **** ****"));
   std::ifstream in(dir_ / "logs/calxeda02-01.log");
   std::stringstream log;
   log << in.rdbuf();
@@ -279,7 +283,83 @@ TEST_F(Flash, SecretsNeverReachLogsOrEvents) {
   EXPECT_THAT(log.str(), ::testing::Not(HasSubstr("bmc-pw")));
   EXPECT_THAT(log.str(), ::testing::Not(HasSubstr(j_.secret)));
   for (const auto& e : events_) EXPECT_THAT(e.message, ::testing::Not(HasSubstr("bmc-pw")));
-  EXPECT_EQ(fs::status(dir_ / "logs/calxeda02-01.log").permissions() & fs::perms::others_all, fs::perms::none);
+  for (const auto& e : events_) EXPECT_THAT(e.message, ::testing::Not(HasSubstr(j_.secret)));
+  EXPECT_THAT(events_, ::testing::Contains(::testing::Field(&NodeEvent::message, "reconnect: echo ****")));
+  EXPECT_EQ(fs::status(dir_ / "logs/calxeda02-01.log").permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+}
+
+// The stream step runs the user's push options, aimed at the node, and
+// turns the push's progress into step events (at most one a second for
+// plain progress).
+TEST_F(Flash, TheStreamStepRunsTheUsersPushOptionsAndReportsProgress) {
+  auto o = options();
+  o.push.image = "http://server/img.gz";
+  o.push.bmap = "img.bmap";
+  o.push.holes = mkproto::HolesMode::kSkip;
+  o.push.delta = true;
+  o.push.compress = true;
+  o.push.verify_kept = true;
+  o.push.retries = 9;
+  o.push_image = [this](const push::PushOptions& p) {
+    pushed_ = p;
+    using K = push::Progress::Kind;
+    p.on_progress(push::Progress{K::kProgress, 1024, 4096, 1024, 0, 0.1, ""});
+    p.on_progress(push::Progress{K::kProgress, 2048, 4096, 2048, 0, 0.2, ""});  // within the second: dropped
+    p.on_progress(push::Progress{K::kReconnect, 2048, 4096, 2048, 0, 0.3, "connection reset"});
+    p.on_progress(push::Progress{K::kVerify, 4096, 4096, 4096, 4096, 0.4, ""});
+    push::PushResult r;
+    r.image_size = 4096;
+    r.seconds = 0.5;
+    r.verified = true;
+    r.verify_message = "ok, 4096 bytes read back";
+    return r;
+  };
+  ASSERT_TRUE(flash_nodes(inv_, o)[0].ok);
+  EXPECT_EQ(pushed_.image, "http://server/img.gz");
+  EXPECT_EQ(pushed_.bmap, "img.bmap");
+  EXPECT_EQ(pushed_.holes, mkproto::HolesMode::kSkip);
+  EXPECT_TRUE(pushed_.delta);
+  EXPECT_TRUE(pushed_.compress);
+  EXPECT_TRUE(pushed_.verify_kept);
+  EXPECT_TRUE(pushed_.verify);
+  EXPECT_EQ(pushed_.retries, 9);
+  std::vector<std::string> progress;
+  for (const auto& e : events_)
+    if (e.event == "progress") progress.push_back(e.step + ": " + e.message);
+  EXPECT_EQ(progress, (std::vector<std::string>{"stream-image: 1024/4096 bytes (25%)",
+                                                "stream-image: reconnect: connection reset", "stream-image: verifying",
+                                                "stream-image: 4096 bytes in 0.5 s", "verify: ok, 4096 bytes read back"}));
+}
+
+TEST_F(Flash, NoVerifySkipsTheVerifyStepButStillRunsIt) {
+  auto o = options();
+  o.push.verify = false;
+  o.push_image = [](const push::PushOptions& p) {
+    EXPECT_FALSE(p.verify);
+    return push::PushResult{};
+  };
+  const auto r = flash_nodes(inv_, o)[0];
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(steps(r), kSteps);
+  EXPECT_THAT(events_, ::testing::Contains(::testing::Field(&NodeEvent::message, "skipped (--no-verify)")));
+}
+
+TEST_F(Flash, AMissingStartScriptSaysTheImageIsTooOld) {
+  auto o = options();
+  o.on_node.start_agent = "exit 127;";
+  const auto r = flash_nodes(inv_, o)[0];
+  EXPECT_EQ(r.failed_step, "start-agent");
+  EXPECT_THAT(r.error, HasSubstr("is not in the node's image"));
+}
+
+TEST_F(Flash, AWaitLoginTimeoutFailsTheLastStep) {
+  auto o = options();
+  o.wait_login = true;
+  j_.fail_on = "expect a login prompt";
+  const auto r = flash_nodes(inv_, o)[0];
+  EXPECT_EQ(r.failed_step, "wait-login");
+  EXPECT_EQ(steps(r), kSteps);  // the disk was flashed and the node reset before
 }
 
 TEST_F(Flash, BadNodeListsAreRefusedBeforeAnyStep) {

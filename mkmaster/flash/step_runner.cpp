@@ -1,10 +1,12 @@
 #include "mkmaster/flash/step_runner.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
+#include "mkmaster/bmc/command_template.h"
 #include "mkmaster/bmc/transcript.h"
 
 namespace flash {
@@ -19,10 +21,12 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 StepRunner::StepRunner(std::string node, const FlashOptions& options, std::mutex& event_mu, NodeResult& result)
     : node_(std::move(node)), opt_(options), event_mu_(event_mu), result_(result) {
   fs::create_directories(opt_.log_dir);
-  // The log names commands and hosts of the lab: not for other users.
-  const mode_t old = ::umask(077);
-  log_.open(fs::path(opt_.log_dir) / (node_ + ".log"), std::ios::app);
-  ::umask(old);
+  // The log names commands and hosts of the lab: not for other users. Made
+  // 0600 by open(2), not by umask, which other node threads share.
+  const fs::path path = fs::path(opt_.log_dir) / (node_ + ".log");
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+  log_.open(path, std::ios::app);
   if (!log_) throw std::runtime_error(fmt::format("cannot open the log {}/{}.log", opt_.log_dir, node_));
 }
 
@@ -67,10 +71,6 @@ void StepRunner::add_secret(const std::string& s) {
   if (!s.empty()) secrets_.push_back(s);
 }
 
-std::string StepRunner::mask(std::string text) const {
-  for (const auto& s : secrets_)
-    for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos)) text.replace(pos, s.size(), "****");
-  return text;
-}
+std::string StepRunner::mask(std::string text) const { return bmc::mask_secrets(std::move(text), secrets_); }
 
 }  // namespace flash

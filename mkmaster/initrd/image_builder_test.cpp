@@ -1,4 +1,5 @@
 #include "mkmaster/initrd/image_builder.h"
+#include "mkmaster/initrd/skel.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -114,6 +115,11 @@ TEST(ImageBuilder, GeneratedFilesKernelAndApplets) {
   for (const char* p : {"init", "scripts/functions", "usr/share/udhcpc/default.script", "sbin/target-agent",
                         "sbin/lava-master-image-info", "dev/console", "proc", "sys", "tmp", "lava"})
     EXPECT_TRUE(img.cpio.contains(p)) << p;
+  // The pipeline's start script, where the image contract says.
+  const auto* start = img.cpio.find(std::string(contract::kStartAgentPath).substr(1));
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->mode & 07777, 0755u);
+  EXPECT_EQ(start->data, skel("start-agent"));
   EXPECT_EQ(img.cpio.find("dev/console")->kind, CpioEntry::Kind::CharDev);
   EXPECT_EQ(img.cpio.find("sbin/lava-master-image-info")->data, "#!/bin/sh\necho '2023.11.14-22.13.20 mkmaster 9.9.9'\n");
   EXPECT_EQ(img.stamp, "2023.11.14-22.13.20 mkmaster 9.9.9");

@@ -1,5 +1,7 @@
 #include "mkmaster/initrd/skel.h"
 
+#include "mkmaster/initrd/image_contract.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -12,7 +14,7 @@ namespace {
 // The embedded copies are the files under skel/ byte for byte (tests run
 // in this folder), so editing a script and rebuilding is all it takes.
 TEST(Skel, EmbeddedCopiesMatchTheFiles) {
-  for (const char* name : {"init", "functions", "udhcpc.script"}) {
+  for (const char* name : {"init", "functions", "udhcpc.script", "start-agent"}) {
     std::ifstream f(std::string("skel/") + name, std::ios::binary);
     ASSERT_TRUE(f) << name;
     std::stringstream ss;
@@ -27,6 +29,15 @@ TEST(Skel, InitHonoursTheDocumentedCommandLine) {
   for (const char* want : {"break | break=*)", "mkmaster.sg=*)", "setsid cttyhack sh", "mount -t devtmpfs",
                            "/etc/mkmaster/modules", "ethtool -K"})
     EXPECT_NE(init.find(want), std::string_view::npos) << want;
+  EXPECT_NE(skel("functions").find("configure_networking()"), std::string_view::npos);
+}
+
+// The start script and the contract name the same agent and the same
+// configure_networking the pipeline types.
+TEST(Skel, StartAgentAndTheImageContractAgree) {
+  EXPECT_NE(skel("start-agent").find(std::string("${MKMASTER_AGENT:-") + contract::kAgentPath + "}"),
+            std::string_view::npos);
+  EXPECT_EQ(std::string(contract::kNetworkingCommand).rfind(std::string(". ") + contract::kFunctionsPath + ";", 0), 0u);
   EXPECT_NE(skel("functions").find("configure_networking()"), std::string_view::npos);
 }
 

@@ -8,8 +8,9 @@
 #include <fmt/format.h>
 #include <lzma.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <memory>
-#include <thread>
 
 #include "mkmaster/rootfs/file_source.h"
 #include "mkmaster/rootfs/path_util.h"

@@ -16,6 +16,7 @@
 
 #include "bmc_sim.h"
 #include "mkmaster/lab/inventory.h"
+#include "mkmaster/bmc/sol_console.h"
 #include "mkmaster/flash/flash.h"
 
 namespace flash {
@@ -79,7 +80,9 @@ class NodePush : public ::testing::Test {
     o.push.target = "disk.img";
     o.on_node.networking = "echo configuring eth0";  // the host shell has no /scripts/functions
     // The image's own start script, running the native agent.
-    o.on_node.start_agent = std::string("MKMASTER_AGENT=") + TARGET_AGENT_BIN + " sh " + START_AGENT_SCRIPT;
+    // busybox sh: the image's shell is busybox ash, not the host's sh.
+    o.on_node.start_agent = "MKMASTER_AGENT=" + bmc::shell_quote(TARGET_AGENT_BIN) + " busybox sh " +
+                            bmc::shell_quote(START_AGENT_SCRIPT);
     o.on_node.agent_options = {"--allow-file"};
     o.on_node.state_dir = "state";
     o.prompt_poke = 2s;

@@ -1,0 +1,58 @@
+// `mkmaster push` chooses between the direct push and the pipeline from
+// what the user typed: NODE… means the pipeline. Run as a user would, the
+// real binary; none of these cases reach a network or a BMC.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/subprocess.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+base::ProcessResult mkmaster(std::vector<std::string> args, const base::EnvVars& env = {}) {
+  args.insert(args.begin(), {MKMASTER_BIN, "push"});
+  return base::run_process(args, env, 30s);
+}
+
+TEST(PushModes, NeitherAgentNorNodesIsAClearError) {
+  const auto r = mkmaster({"img.raw"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("--agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"));
+}
+
+TEST(PushModes, NodesWithoutAnInventoryAreNamed) {
+  const auto r = mkmaster({"img.raw", "calxeda02-01"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("node names given (calxeda02-01…) but no --inventory"));
+}
+
+TEST(PushModes, AnInventoryFromTheEnvironmentLeavesADirectPushDirect) {
+  // Without NODE the pipeline is not chosen: the push goes for the agent
+  // (and fails on the missing secret file, not on the inventory).
+  const auto r = mkmaster({"img.raw", "--agent", "127.0.0.1:1", "--secret-file", "/nonexistent/secret"},
+                          {{"MKMASTER_INVENTORY", MKNODE_TEST_DATA "/lab.ini"}});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("/nonexistent/secret"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("NODE")));
+  const auto bare = mkmaster({"img.raw"}, {{"MKMASTER_INVENTORY", MKNODE_TEST_DATA "/lab.ini"}});
+  EXPECT_EQ(bare.exit_code, 1);
+  EXPECT_THAT(bare.output, HasSubstr("an inventory is given (--inventory or MKMASTER_INVENTORY) but no NODE"));
+}
+
+TEST(PushModes, AgentOptionsWithNodesAreRefused) {
+  const auto r = mkmaster({"img.raw", "calxeda02-01", "-i", MKNODE_TEST_DATA "/lab.ini", "--agent", "127.0.0.1:1",
+                           "--secret-file", "s"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("with NODE… the pipeline starts each node's agent itself"));
+}
+
+TEST(PushModes, AnUnknownNodeIsRefusedBeforeAnyStep) {
+  const auto r = mkmaster({"img.raw", "calxeda09-09", "-i", MKNODE_TEST_DATA "/lab.ini", "--log-dir", "/nonexistent/x"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("calxeda09-09"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("power-off")));
+}
+
+}  // namespace
