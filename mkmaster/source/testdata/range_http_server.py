@@ -8,6 +8,7 @@
   ?status=CODE  answer CODE with an empty body
 
 GET /_log lists the requests so far ("METHOD PATH RANGE" per line).
+GET /_sent lists the body bytes sent so far per path ("PATH BYTES" per line).
 Prints "PORT <n>" on stdout once listening (use --port 0 for any port).
 """
 import argparse
@@ -19,6 +20,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOG = []
+SENT = {}
 CUT_DONE = set()
 LOCK = threading.Lock()
 
@@ -44,6 +46,10 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_log":
             with LOCK:
                 body = ("\n".join(LOG) + "\n").encode()
+            return self.reply(200, body)
+        if url.path == "/_sent":
+            with LOCK:
+                body = "".join(f"{p} {n}\n" for p, n in SENT.items()).encode()
             return self.reply(200, body)
         if "status" in query:
             return self.reply(int(query["status"]), b"")
@@ -87,9 +93,11 @@ class Handler(BaseHTTPRequestHandler):
         with open(path, "rb") as f:
             try:
                 self.wfile.flush()
-                self.connection.sendfile(f, start, limit)
+                sent = self.connection.sendfile(f, start, limit)
             except (BrokenPipeError, ConnectionResetError):
-                pass
+                sent = 0
+            with LOCK:
+                SENT[url.path] = SENT.get(url.path, 0) + sent
         if cut is not None:
             self.close_connection = True
             try:
