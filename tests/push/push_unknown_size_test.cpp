@@ -1,6 +1,8 @@
 // Compressed images over http do not tell their size up front: the push
 // announces an unknown size, reads the image from the server once, and
 // tells the size at FINISH; the agent bounds the image by the target.
+#include <sstream>
+
 #include "mkmaster/source/test_files.h"
 #include "tests/push/drop_proxy.h"
 #include "tests/push/push_fixture.h"
@@ -10,10 +12,16 @@ using source::Compression;
 
 namespace {
 
-int count_gets(const std::string& log, const std::string& path) {
-  int n = 0;
-  for (size_t at = 0; (at = log.find("GET " + path + " ", at)) != std::string::npos; ++at) ++n;
-  return n;
+// Body bytes of each GET of `path`, in order (the server's log).
+std::vector<uint64_t> gets(const std::string& log, const std::string& path) {
+  std::vector<uint64_t> sent;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("GET " + path + " ", 0) != 0) continue;
+    size_t at = line.find(" sent=");
+    sent.push_back(at == std::string::npos ? 0 : std::stoull(line.substr(at + 6)));
+  }
+  return sent;
 }
 
 struct Served {
@@ -48,8 +56,7 @@ class PushUnknownSize : public PushTest {
     EXPECT_TRUE(r.verified) << r.verify_message;
     EXPECT_EQ(r.image_size, image.size());
     EXPECT_EQ(r.image_reads, 1);
-    EXPECT_EQ(count_gets(s.server->log(), "/" + name), 1) << s.server->log();
-    EXPECT_EQ(s.server->bytes_sent("/" + name), s.compressed.size());
+    EXPECT_EQ(gets(s.server->log(), "/" + name), std::vector<uint64_t>{s.compressed.size()}) << s.server->log();
   }
 };
 
@@ -60,11 +67,13 @@ TEST_F(PushUnknownSize, HttpGzipIsReadOnce) { push_once(Compression::gzip, "img.
 TEST_F(PushUnknownSize, HttpXzIsReadOnce) { push_once(Compression::xz, "img.xz", (8u << 20) + 1234); }
 TEST_F(PushUnknownSize, HttpZstdIsReadOnce) { push_once(Compression::zstd, "img.zst", (8u << 20) - 3 * 4096 + 17); }
 
-// After a drop the image is read again only from its start up to the
-// resume point and on to its end: one more GET, less than a second image.
+// After a drop a compressed stream cannot seek: the resume reads it again
+// from its start, through the resume point, to its end — one more GET. The
+// interrupted GET read no further than the drop plus the read-ahead (16 MiB
+// of image, the 8 MiB http ring, socket buffers), not the whole image.
 TEST_F(PushUnknownSize, ResumeRereadsOnlyWhatItNeeds) {
   if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
-  auto image = make_image(96u << 20, 42);
+  auto image = make_image(128u << 20, 42);
   auto s = serve(dir_.string(), "img.gz", image, Compression::gzip);
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 0x77));
   DropProxy proxy(agent_->address(), {5u << 20});
@@ -75,11 +84,10 @@ TEST_F(PushUnknownSize, ResumeRereadsOnlyWhatItNeeds) {
   EXPECT_TRUE(r.verified) << r.verify_message;
   EXPECT_EQ(r.reconnects, 1);
   EXPECT_EQ(r.image_reads, 2);
-  EXPECT_EQ(count_gets(s.server->log(), "/img.gz"), 2) << s.server->log();
-  uint64_t sent = s.server->bytes_sent("/img.gz");
-  std::printf("compressed %zu bytes, server sent %llu\n", s.compressed.size(), static_cast<unsigned long long>(sent));
-  EXPECT_GT(sent, s.compressed.size());
-  EXPECT_LT(sent, s.compressed.size() * 3 / 2);
+  auto sent = gets(s.server->log(), "/img.gz");
+  ASSERT_EQ(sent.size(), 2u) << s.server->log();
+  EXPECT_LT(sent[0], s.compressed.size() * 2 / 3) << s.server->log();
+  EXPECT_EQ(sent[1], s.compressed.size()) << s.server->log();
 }
 
 // The size is not known before the end, so the target's size is the bound:
