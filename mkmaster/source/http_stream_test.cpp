@@ -54,8 +54,9 @@ TEST_F(HttpSource, RawAndCompressedRoundTrip) {
 }
 
 // A compressed image over http tells its size only by ending. Ending on a
-// zero-block boundary once made the reader seek back one byte to check the
-// end, which a decompressor does by starting over: a second download.
+// zero-block boundary is the case to watch: checking the last byte again
+// would seek back, which a decompressor does by starting over — a second
+// download.
 TEST_F(HttpSource, CompressedImageOfUnknownSizeIsDownloadedOnce) {
   Bytes even = test::make_image(6 * 1024 * 1024, kBlock, 0.4, 22);
   for (auto kind : {Compression::gzip, Compression::xz, Compression::zstd}) {
