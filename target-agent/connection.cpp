@@ -249,16 +249,20 @@ void Connection::on_sync() {
 void Connection::on_finish(const Frame& f) {
   require_session(f);
   auto fin = mkproto::decode_finish(f);
-  const bool learned = session_->known_size == mkproto::kImageSizeUnknown;
-  if (learned ? fin.image_size > device_size_ : fin.image_size != session_->known_size)
-    throw ProtocolError(learned ? ErrorCode::kImageTooLarge : ErrorCode::kBadRequest,
-                        learned ? fmt::format("FINISH for image size {}: the target {} is only {} bytes", fin.image_size,
-                                              session_->path, device_size_)
-                                : fmt::format("FINISH for image size {}, session was opened for {}", fin.image_size,
-                                              session_->known_size));
+  if (session_->known_size == mkproto::kImageSizeUnknown) {  // FINISH tells the size
+    if (fin.image_size > device_size_)
+      throw ProtocolError(ErrorCode::kImageTooLarge, fmt::format("FINISH for image size {}: the target {} is only {} bytes",
+                                                                 fin.image_size, session_->path, device_size_));
+  } else if (fin.image_size != session_->known_size) {
+    throw ProtocolError(ErrorCode::kBadRequest, fmt::format("FINISH for image size {}, session was opened for {}",
+                                                            fin.image_size, session_->known_size));
+  }
   uint64_t w = writer_->drain_and_sync();
   sessions_.set_durable(*session_, w);
-  if (w != fin.image_size)
+  if (w > fin.image_size)
+    throw ProtocolError(ErrorCode::kBadRequest,
+                        fmt::format("FINISH for image size {}, but frames covered [0, {})", fin.image_size, w));
+  if (w < fin.image_size)
     throw ProtocolError(ErrorCode::kIncomplete,
                         fmt::format("FINISH with only [0, {}) of {} bytes covered", w, fin.image_size));
   // From here VERIFY and any resume of this session know the size.

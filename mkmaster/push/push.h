@@ -22,7 +22,7 @@ namespace push {
 struct Progress {
   enum class Kind { kStart, kProgress, kReconnect, kVerify, kDone } kind = Kind::kProgress;
   uint64_t position = 0;    // bytes of the image placed so far
-  uint64_t image_size = 0;
+  uint64_t image_size = 0;  // 0 while unknown (learned at the image's end)
   uint64_t bytes_sent = 0;  // image bytes sent in DATA frames
   uint64_t acked = 0;       // durable watermark
   double seconds = 0;
