@@ -1,5 +1,7 @@
 #include "protocol/block_digest.h"
 
+#include "protocol/messages.h"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -44,6 +46,19 @@ void BlockDigester::advance(uint64_t offset, uint64_t length, const uint8_t* byt
       digests_.push_back(cur_.digest());
       cur_.reset();
     }
+  }
+}
+
+void BlockDigester::end_at(uint64_t image_size) {
+  if (image_size != pos_)
+    throw std::logic_error(fmt::format("BlockDigester: image ends at {} but position is {}", image_size, pos_));
+  if (size_ == image_size) return;
+  if (size_ != kImageSizeUnknown)
+    throw std::logic_error(fmt::format("BlockDigester: image ends at {}, {} was announced", image_size, size_));
+  size_ = image_size;
+  if (pos_ % block_ != 0) {
+    digests_.push_back(cur_.digest());
+    cur_.reset();
   }
 }
 

@@ -14,6 +14,7 @@ namespace mkproto {
 
 class BlockDigester {
  public:
+  // image_size may be kImageSizeUnknown (messages.h): end_at() tells it.
   BlockDigester(uint64_t image_size, uint32_t block);
   // Contiguous, in order: each call starts where the previous ended.
   void data(uint64_t offset, std::span<const uint8_t> bytes);
@@ -22,9 +23,12 @@ class BlockDigester {
   // Restart at a block boundary <= the current position (resume); digests of
   // whole blocks before it are kept.
   void rewind(uint64_t block_aligned_offset);
+  // The image ends at position(): closes a short last block. With the size
+  // given up front it must be this size.
+  void end_at(uint64_t image_size);
   uint64_t position() const { return pos_; }
   uint32_t block() const { return block_; }
-  // Valid once position() == image_size.
+  // Valid once position() == image_size (and end_at() when it was unknown).
   const std::vector<Digest128>& digests() const { return digests_; }
   // XXH3-128 over the concatenated block digests.
   Digest128 overall() const;

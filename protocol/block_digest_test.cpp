@@ -1,4 +1,5 @@
 #include "protocol/block_digest.h"
+#include "protocol/messages.h"
 
 #include <gtest/gtest.h>
 
@@ -41,4 +42,22 @@ TEST(BlockDigest, RewindRecomputesFromABlockBoundary) {
   r.data(4096, std::span(d).subspan(4096));
   EXPECT_EQ(r.digests(), ref.digests());
   EXPECT_THROW(r.rewind(100), std::logic_error);
+}
+
+// A host that learns the size only at the image's end gets the digests it
+// would have got with the size up front, short last block included.
+TEST(BlockDigest, SizeLearnedAtTheEndGivesTheSameDigests) {
+  for (size_t size : {size_t{0}, size_t{4096}, size_t{3 * 4096}, size_t{3 * 4096 + 5}}) {
+    std::vector<uint8_t> d(size);
+    for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<uint8_t>(i * 7 + 1);
+    BlockDigester known(size, 4096), late(kImageSizeUnknown, 4096);
+    known.data(0, d);
+    late.data(0, std::span(d).first(size / 2));
+    late.zeros(size / 2, 0);
+    late.data(size / 2, std::span(d).subspan(size / 2));
+    late.end_at(size);
+    EXPECT_EQ(late.digests(), known.digests()) << size;
+    EXPECT_EQ(late.overall(), known.overall()) << size;
+    EXPECT_THROW(late.end_at(size + 1), std::logic_error);
+  }
 }

@@ -65,10 +65,15 @@ struct TargetInfo {
   bool mounted = false;
   std::string mount_point;
 };
+// OPEN's image_size when the host learns the size only at the end of the
+// image (a compressed stream that does not record it): placements are then
+// bounded by the target's size, and FINISH tells the size.
+inline constexpr uint64_t kImageSizeUnknown = UINT64_MAX;
+
 struct Open {
   SessionId session{};
   std::string path;
-  uint64_t image_size = 0;
+  uint64_t image_size = 0;  // or kImageSizeUnknown
   HolesMode holes = HolesMode::kZero;
 };
 struct Opened {

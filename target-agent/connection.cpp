@@ -112,7 +112,7 @@ void Connection::on_open(const Frame& f) {
   mkproto::TargetInfo info = inspect_target(cfg_, path);
   if (info.mounted)
     throw ProtocolError(ErrorCode::kMounted, fmt::format("refusing to write {}: it is mounted on {}", path, info.mount_point));
-  if (open.image_size > info.size)
+  if (open.image_size != mkproto::kImageSizeUnknown && open.image_size > info.size)
     throw ProtocolError(ErrorCode::kImageTooLarge,
                         fmt::format("refusing to write {}: image is {} bytes, target is only {} bytes", path,
                                     open.image_size, info.size));
@@ -134,8 +134,10 @@ void Connection::on_open(const Frame& f) {
   opened.resumed = resumed;
   opened.target = info;
   ch_.send(mkproto::encode(opened));
-  fmt::print(stderr, "target-agent: {} session for {} ({} bytes){}\n", resumed ? "resumed" : "new", path,
-             open.image_size, resumed ? fmt::format(" at {}", w) : "");
+  fmt::print(stderr, "target-agent: {} session for {} ({}){}\n", resumed ? "resumed" : "new", path,
+             open.image_size == mkproto::kImageSizeUnknown ? std::string("size told at FINISH")
+                                                           : fmt::format("{} bytes", open.image_size),
+             resumed ? fmt::format(" at {}", w) : "");
 }
 
 void Connection::require_session(const Frame& f) {
@@ -177,10 +179,7 @@ void Connection::on_place(Frame& f) {
     item.length = s.length;
     skip = s.reason;
   }
-  if (f.offset > session_->image_size || item.length > session_->image_size - f.offset)
-    throw ProtocolError(ErrorCode::kOutOfRange,
-                        fmt::format("frame {}: {} [{}, {}) reaches past the image size {}", f.seq, type_name(f.type),
-                                    f.offset, f.offset + item.length, session_->image_size));
+  check_in_image(f, item.length);
   if (!next_offset_) {
     uint64_t w = writer_->durable();
     if (f.offset > w)
@@ -209,6 +208,24 @@ void Connection::on_place(Frame& f) {
   writer_->push(std::move(item));
 }
 
+// Before anything of the frame is written: a frame past the image (or,
+// while its size is unknown, past the target) is refused whole.
+void Connection::check_in_image(const Frame& f, uint64_t length) const {
+  const uint64_t size = session_->known_size;
+  if (size == mkproto::kImageSizeUnknown) {
+    if (f.offset > device_size_ || length > device_size_ - f.offset)
+      throw ProtocolError(ErrorCode::kImageTooLarge,
+                          fmt::format("refusing frame {}: {} [{}, {}) reaches past the end of {} ({} bytes): the image "
+                                      "(size not announced) is larger than the target; nothing past its end was written",
+                                      f.seq, type_name(f.type), f.offset, f.offset + length, session_->path,
+                                      device_size_));
+    return;
+  }
+  if (f.offset > size || length > size - f.offset)
+    throw ProtocolError(ErrorCode::kOutOfRange, fmt::format("frame {}: {} [{}, {}) reaches past the image size {}",
+                                                            f.seq, type_name(f.type), f.offset, f.offset + length, size));
+}
+
 void Connection::on_hash_request(const Frame& f) {
   require_session(f);
   auto req = mkproto::decode_hash_request(f);
@@ -232,14 +249,24 @@ void Connection::on_sync() {
 void Connection::on_finish(const Frame& f) {
   require_session(f);
   auto fin = mkproto::decode_finish(f);
-  if (fin.image_size != session_->image_size)
+  if (session_->known_size == mkproto::kImageSizeUnknown) {  // FINISH tells the size
+    if (fin.image_size > device_size_)
+      throw ProtocolError(ErrorCode::kImageTooLarge, fmt::format("FINISH for image size {}: the target {} is only {} bytes",
+                                                                 fin.image_size, session_->path, device_size_));
+  } else if (fin.image_size != session_->known_size) {
     throw ProtocolError(ErrorCode::kBadRequest, fmt::format("FINISH for image size {}, session was opened for {}",
-                                                            fin.image_size, session_->image_size));
+                                                            fin.image_size, session_->known_size));
+  }
   uint64_t w = writer_->drain_and_sync();
   sessions_.set_durable(*session_, w);
-  if (w != session_->image_size)
+  if (w > fin.image_size)
+    throw ProtocolError(ErrorCode::kBadRequest,
+                        fmt::format("FINISH for image size {}, but frames covered [0, {})", fin.image_size, w));
+  if (w < fin.image_size)
     throw ProtocolError(ErrorCode::kIncomplete,
-                        fmt::format("FINISH with only [0, {}) of {} bytes covered", w, session_->image_size));
+                        fmt::format("FINISH with only [0, {}) of {} bytes covered", w, fin.image_size));
+  // From here VERIFY and any resume of this session know the size.
+  session_->known_size = fin.image_size;
   sessions_.set_finished(*session_, true);
   ch_.send(mkproto::encode_finished(w));
   fmt::print(stderr, "target-agent: {} written and synced ({} bytes)\n", session_->path, w);

@@ -31,6 +31,7 @@ class Connection {
   void on_put_file(const mkproto::Frame& f);
   void on_exec(const mkproto::Frame& f);
   void require_session(const mkproto::Frame& f);
+  void check_in_image(const mkproto::Frame& f, uint64_t length) const;
   // Drains the writer, records the durable watermark in the session and
   // releases it. Returns the watermark.
   uint64_t close_session() noexcept;

@@ -46,6 +46,7 @@ std::shared_ptr<Session> Sessions::acquire(const mkproto::Open& open, const std:
   s->id = open.session;
   s->path = path;
   s->image_size = open.image_size;
+  s->known_size = open.image_size;
   s->holes = open.holes;
   s->owner = me;
   resumed = false;

@@ -17,7 +17,10 @@ namespace agent {
 struct Session {
   mkproto::SessionId id{};
   std::string path;
-  uint64_t image_size = 0;
+  uint64_t image_size = 0;  // as OPEN announced it (a resume announces the same)
+  // The image's size once known: from OPEN, or from FINISH when OPEN said
+  // kImageSizeUnknown (until then placements are bounded by the target).
+  uint64_t known_size = mkproto::kImageSizeUnknown;
   mkproto::HolesMode holes = mkproto::HolesMode::kZero;
   // Guarded by Sessions::mutex_:
   uint64_t durable = 0;

@@ -78,7 +78,7 @@ void Connection::on_verify(const Frame& f) {
     throw ProtocolError(ErrorCode::kUnexpected, "VERIFY before the session is FINISHED");
   writer_->drain_and_sync();
   const std::string& path = session_->path;
-  const uint64_t size = session_->image_size;
+  const uint64_t size = session_->known_size;
   // Bypass the page cache so we read what the device holds, not what we
   // wrote into memory: O_DIRECT, else drop the cached pages first.
   bool direct = true;

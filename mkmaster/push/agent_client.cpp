@@ -176,6 +176,45 @@ void AgentClient::request_hashes(uint64_t offset, uint64_t length, uint32_t bloc
   ch_->send(mkproto::encode_hash_request(offset, mkproto::HashRequest{length, block}));
 }
 
+uint64_t AgentClient::bytes_sent() const { return ch_->bytes_sent(); }
+
+mkproto::Opened AgentClient::open(const mkproto::Open& request) {
+  ch_->send(mkproto::encode(request));
+  return mkproto::decode_opened(recv());
+}
+
+void AgentClient::send_data(uint64_t offset, uint16_t flags, std::span<const uint8_t> payload) {
+  ch_->send_raw(mkproto::FrameType::kData, flags, offset, payload);
+}
+void AgentClient::send_zero(uint64_t offset, uint64_t length) { ch_->send(mkproto::encode_zero(offset, length)); }
+void AgentClient::send_skip(uint64_t offset, uint64_t length, mkproto::SkipReason reason) {
+  ch_->send(mkproto::encode_skip(offset, length, reason));
+}
+
+uint64_t AgentClient::finish(uint64_t image_size, const std::function<void(uint64_t)>& on_ack) {
+  ch_->send(mkproto::encode(mkproto::Finish{image_size}));
+  return mkproto::decode_finished(recv(on_ack));
+}
+
+AgentClient::VerifyReply AgentClient::verify(const mkproto::Verify& request) {
+  ch_->send(mkproto::encode(request));
+  VerifyReply reply;
+  for (;;) {
+    mkproto::Frame f = recv();
+    if (f.type == mkproto::FrameType::kVerifyEnd) {
+      reply.end = mkproto::decode_verify_end(f);
+      return reply;
+    }
+    auto d = mkproto::decode_digests(f);
+    reply.digests.insert(reply.digests.end(), d.digests.begin(), d.digests.end());
+  }
+}
+
+void AgentClient::send(const mkproto::Frame& request) { ch_->send(request); }
+void AgentClient::send_file_data(uint64_t offset, std::span<const uint8_t> bytes) {
+  ch_->send_raw(mkproto::FrameType::kFileData, 0, offset, bytes);
+}
+
 void AgentClient::bye() noexcept {
   try {
     ch_->send(mkproto::encode_empty(mkproto::FrameType::kBye));

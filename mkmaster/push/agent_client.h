@@ -10,12 +10,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 
 #include "protocol/auth.h"
 #include "protocol/channel.h"
 #include "protocol/handshake.h"
+#include "protocol/messages.h"
 #include "mkmaster/push/hash_inbox.h"
 
 namespace push {
@@ -38,9 +40,29 @@ class AgentClient {
   ~AgentClient();
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;
-  // For sending (the reader thread owns receiving).
-  mkproto::SocketChannel& channel() { return *ch_; }
   const std::string& agent_name() const { return agent_name_; }
+  // Everything written to the socket so far, frame headers included.
+  uint64_t bytes_sent() const;
+
+  // Image session (docs/protocol.md): OPEN → OPENED.
+  mkproto::Opened open(const mkproto::Open& request);
+  // Placement frames; `flags` of DATA: kFlagZstd when `payload` is a zstd
+  // frame of the image bytes.
+  void send_data(uint64_t offset, uint16_t flags, std::span<const uint8_t> payload);
+  void send_zero(uint64_t offset, uint64_t length);
+  void send_skip(uint64_t offset, uint64_t length, mkproto::SkipReason reason);
+  // FINISH (the final image size) → FINISHED; returns the durable watermark.
+  uint64_t finish(uint64_t image_size, const std::function<void(uint64_t)>& on_ack);
+  // VERIFY → DIGESTS… VERIFY_END: the agent's digests of the target.
+  struct VerifyReply {
+    std::vector<mkproto::Digest128> digests;
+    mkproto::VerifyEnd end;
+  };
+  VerifyReply verify(const mkproto::Verify& request);
+  // A request whose answer the caller reads with recv() (files, exec).
+  void send(const mkproto::Frame& request);
+  void send_file_data(uint64_t offset, std::span<const uint8_t> bytes);
+
   // Next frame that is not an ACK (ACKs go to on_ack). An ERROR frame is
   // thrown as ProtocolError.
   mkproto::Frame recv(const std::function<void(uint64_t)>& on_ack = {});

@@ -19,7 +19,7 @@ using mkproto::FrameType;
 
 uint64_t pull_file(const AgentAddress& agent, const std::string& remote, const std::string& local) {
   AgentClient c(agent);
-  c.channel().send(mkproto::encode_get_file(mkproto::PathMsg{remote}));
+  c.send(mkproto::encode_get_file(mkproto::PathMsg{remote}));
   std::string part = local + ".part";
   int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", part, std::strerror(errno)));
@@ -72,7 +72,7 @@ uint64_t put_file(const AgentAddress& agent, const std::string& local, const std
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
     throw std::runtime_error(fmt::format("{}: not a regular file", local));
   AgentClient c(agent);
-  c.channel().send(mkproto::encode(
+  c.send(mkproto::encode(
       mkproto::PutFile{remote, static_cast<uint64_t>(st.st_size), static_cast<uint32_t>(st.st_mode & 07777)}));
   std::vector<uint8_t> buf(1u << 20);
   mkproto::Hash128 h;
@@ -85,11 +85,11 @@ uint64_t put_file(const AgentAddress& agent, const std::string& local, const std
     if (off + static_cast<uint64_t>(n) > static_cast<uint64_t>(st.st_size))
       throw std::runtime_error(fmt::format("{} grew while being sent", local));
     h.update(buf.data(), static_cast<size_t>(n));
-    c.channel().send_raw(FrameType::kFileData, 0, off, {buf.data(), static_cast<size_t>(n)});
+    c.send_file_data(off, {buf.data(), static_cast<size_t>(n)});
     off += static_cast<uint64_t>(n);
     c.poll({});  // an early ERROR (e.g. cannot create REMOTE) stops us
   }
-  c.channel().send(mkproto::encode(mkproto::FileEnd{off, h.digest()}));
+  c.send(mkproto::encode(mkproto::FileEnd{off, h.digest()}));
   Frame done = c.recv();
   mkproto::expect_type(done, FrameType::kFileDone);
   c.bye();
@@ -104,7 +104,7 @@ ExecResult exec_command(const AgentAddress& agent, const std::vector<std::string
   AgentAddress a = agent;
   a.io_timeout = timeout_s ? std::chrono::milliseconds((timeout_s + 30) * 1000ull) : std::chrono::milliseconds(0);
   AgentClient c(a);
-  c.channel().send(mkproto::encode(mkproto::ExecMsg{argv, timeout_s}));
+  c.send(mkproto::encode(mkproto::ExecMsg{argv, timeout_s}));
   for (;;) {
     Frame f = c.recv();
     if (f.type == FrameType::kOutput) {

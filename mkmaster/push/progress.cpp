@@ -54,6 +54,12 @@ void ProgressPrinter::operator()(const Progress& p) {
     return;
   }
   if (!tty_ || p.kind != Progress::Kind::kProgress) return;
+  if (p.image_size == 0) {  // not known before the image ends: no bar, no ETA
+    fmt::print(stderr, "\r{:>7.1f} MB of an image of unknown size {:>7.1f} MB/s  sent {:.1f} MB", p.position / 1e6,
+               mbps, p.bytes_sent / 1e6);
+    bar_shown_ = true;
+    return;
+  }
   const int width = 30;
   int filled = p.image_size ? static_cast<int>(width * p.position / p.image_size) : width;
   fmt::print(stderr, "\r[{}{}] {:>7.1f}/{:.1f} MB {:>7.1f} MB/s ETA {:>4.0f}s  sent {:.1f} MB", std::string(filled, '#'),

@@ -2,8 +2,10 @@
 // Host side of an image push (docs/protocol.md): stream an image source to
 // target-agent — sparse, optionally delta and zstd-compressed — reconnect
 // and resume from the acknowledged watermark, verify the read-back digest.
+// The image is read once: a source that cannot tell its size up front is
+// announced as of unknown size and its size is told at FINISH.
 // The CLI (`mkmaster push`) and the node pipeline (`push IMAGE NODE…`) call
-// push_image().
+// push_image(); PushSession (push_session.h) does the work.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,7 +22,7 @@ namespace push {
 struct Progress {
   enum class Kind { kStart, kProgress, kReconnect, kVerify, kDone } kind = Kind::kProgress;
   uint64_t position = 0;    // bytes of the image placed so far
-  uint64_t image_size = 0;
+  uint64_t image_size = 0;  // 0 while unknown (learned at the image's end)
   uint64_t bytes_sent = 0;  // image bytes sent in DATA frames
   uint64_t acked = 0;       // durable watermark
   double seconds = 0;
@@ -59,6 +61,9 @@ struct PushResult {
   uint64_t hole_bytes = 0;        // zeroed (ZERO) or skipped (dont-care)
   uint64_t kept_bytes = 0;        // delta: already right on the target
   int reconnects = 0;
+  // How often the image source was opened: 1, plus one per resume that read
+  // it again (and one more when delta had to learn an unrecorded size).
+  int image_reads = 0;
   double seconds = 0;
   // Where the time went (all attempts): the image stream, FINISH (the
   // agent's final sync), the read-back verify; and, inside the stream, the

@@ -53,6 +53,24 @@ TEST_F(HttpSource, RawAndCompressedRoundTrip) {
   }
 }
 
+// A compressed image over http tells its size only by ending. Ending on a
+// zero-block boundary is the case to watch: checking the last byte again
+// would seek back, which a decompressor does by starting over — a second
+// download.
+TEST_F(HttpSource, CompressedImageOfUnknownSizeIsDownloadedOnce) {
+  Bytes even = test::make_image(6 * 1024 * 1024, kBlock, 0.4, 22);
+  for (auto kind : {Compression::gzip, Compression::xz, Compression::zstd}) {
+    std::string name = std::string("even.") + compression_name(kind);
+    Bytes packed = test::compress(even, kind);
+    test::write_file(dir.file(name), packed);
+    auto r = open_image(server->url(name), {});
+    EXPECT_EQ(test::collect(*r).image, even) << name;
+    r.reset();
+    EXPECT_EQ(count("GET /" + name + " "), 1) << server->log();
+    EXPECT_EQ(server->bytes_sent("/" + name), packed.size()) << name;
+  }
+}
+
 TEST_F(HttpSource, SeekUsesARangeRequest) {
   // Further than the ring buffer holds: a new request from the offset.
   Bytes big = test::make_image(24 * 1024 * 1024, kBlock, 0.4, 23);

@@ -249,6 +249,10 @@ class ExtentReader final : public ImageReader {
     read_until_ = UINT64_MAX;
     if (checker_) checker_->drain();  // the image is not done before its last range is checked
     if (!end_ || *end_ == 0) return;
+    // The stream already ended exactly here: neither short nor long. Asking
+    // again would seek back, and a compressed stream seeks back by
+    // decompressing from its start (a whole second download over http).
+    if (stream_eof_ && buf_off_ + buf_len_ == *end_) return;
     if (ensure(*end_ - 1, 1) != 1) truncated();
     if (ensure(*end_, 1) != 0)
       throw SourceError(describe() + ": the stream has more than the " + std::to_string(*end_) + " bytes " +

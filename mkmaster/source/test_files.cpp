@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -188,10 +189,11 @@ std::string HttpServer::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(port) + "/" + path;
 }
 
-std::string HttpServer::log() const {
+namespace {
+std::string get(const std::string& url) {
   std::string body;
   CURL* c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, url("_log").c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* out) {
     static_cast<std::string*>(out)->append(p, s * n);
     return s * n;
@@ -200,6 +202,18 @@ std::string HttpServer::log() const {
   curl_easy_perform(c);
   curl_easy_cleanup(c);
   return body;
+}
+}  // namespace
+
+std::string HttpServer::log() const { return get(url("_log")); }
+
+uint64_t HttpServer::bytes_sent(const std::string& path) const {
+  std::istringstream in(get(url("_sent")));
+  std::string p;
+  uint64_t n = 0;
+  while (in >> p >> n)
+    if (p == path) return n;
+  return 0;
 }
 
 }  // namespace source::test

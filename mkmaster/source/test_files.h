@@ -48,6 +48,8 @@ struct HttpServer {
   ~HttpServer();
   std::string url(const std::string& path) const;
   std::string log() const;  // GET /_log
+  // Body bytes the server has sent for `path` ("/img.gz") so far.
+  uint64_t bytes_sent(const std::string& path) const;
   pid_t pid = -1;
   int port = 0;
 };

@@ -7,7 +7,9 @@
   ?norange=1    ignore Range (always 200 with the whole file)
   ?status=CODE  answer CODE with an empty body
 
-GET /_log lists the requests so far ("METHOD PATH RANGE" per line).
+GET /_log lists the requests so far ("METHOD PATH RANGE" per line, then
+" sent=N" once the body of N bytes went out).
+GET /_sent lists the body bytes sent so far per path ("PATH BYTES" per line).
 Prints "PORT <n>" on stdout once listening (use --port 0 for any port).
 """
 import argparse
@@ -19,6 +21,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOG = []
+SENT = {}
 CUT_DONE = set()
 LOCK = threading.Lock()
 
@@ -41,9 +44,14 @@ class Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range", "")
         with LOCK:
             LOG.append(f"{self.command} {url.path} {rng or '-'}")
+            self.log_index = len(LOG) - 1
         if url.path == "/_log":
             with LOCK:
                 body = ("\n".join(LOG) + "\n").encode()
+            return self.reply(200, body)
+        if url.path == "/_sent":
+            with LOCK:
+                body = "".join(f"{p} {n}\n" for p, n in SENT.items()).encode()
             return self.reply(200, body)
         if "status" in query:
             return self.reply(int(query["status"]), b"")
@@ -84,12 +92,20 @@ class Handler(BaseHTTPRequestHandler):
                     cut = int(query["cut_first"])
         if cut is not None:
             limit = min(limit, cut)
+        sent = 0  # counted as it goes: a client that hangs up got part of it
         with open(path, "rb") as f:
             try:
                 self.wfile.flush()
-                self.connection.sendfile(f, start, limit)
+                while sent < limit:
+                    n = os.sendfile(self.connection.fileno(), f.fileno(), start + sent, limit - sent)
+                    if n == 0:
+                        break
+                    sent += n
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            with LOCK:
+                SENT[url.path] = SENT.get(url.path, 0) + sent
+                LOG[self.log_index] += f" sent={sent}"
         if cut is not None:
             self.close_connection = True
             try:

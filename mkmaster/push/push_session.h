@@ -1,0 +1,60 @@
+#pragma once
+// One image push from start to end: the reconnect loop and everything that
+// must survive a reconnect — the image size once learned, the verify
+// digest, the target's delta hashes, the acknowledged watermark, the
+// counters and timings of the result. Each attempt is one AgentClient
+// connection; the protocol exchanges are AgentClient's, the data path
+// (source → planner → digest tee → frame sender) is stream()'s.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "mkmaster/push/frame_sender.h"
+#include "mkmaster/push/hash_inbox.h"
+#include "mkmaster/push/push.h"
+#include "protocol/block_digest.h"
+
+namespace push {
+
+class PushSession {
+ public:
+  // Opens the image (its size is learned here when the source knows it).
+  explicit PushSession(const PushOptions& options);
+  // Throws as push_image() does.
+  PushResult run();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool size_known() const { return size_ != mkproto::kImageSizeUnknown; }
+  // One connection: OPEN, stream from the watermark, FINISH, VERIFY, BYE.
+  void attempt(AgentClient& client);
+  // Plans the image from `read_from` (a verify-block boundary) and sends
+  // from `send_from` >= read_from on.
+  void stream(AgentClient& client, uint64_t read_from, uint64_t send_from);
+  void verify(AgentClient& client);
+  // The reader for this attempt: the one opened first, else a new one.
+  std::unique_ptr<source::ImageReader> take_reader();
+  void after_send(AgentClient& client, uint64_t position);
+  void report(Progress::Kind kind, const std::string& message, uint64_t position);
+  // After a failure: counts it, throws when retries are exhausted, waits.
+  void retry_or_throw(const std::exception& e, uint64_t progress_mark, bool dropped);
+  // The size the source gives up front, else (delta only) by reading it.
+  uint64_t initial_size();
+
+  const PushOptions& o_;
+  const Clock::time_point t0_ = Clock::now();
+  Clock::time_point last_report_{};
+  const mkproto::SessionId session_;
+  PushResult r_;
+  std::unique_ptr<source::ImageReader> first_reader_;
+  uint64_t announced_;  // OPEN's image_size for every attempt (kImageSizeUnknown or the size)
+  uint64_t size_;       // the image size once known
+  mkproto::BlockDigester dig_;
+  std::shared_ptr<HashInbox> hashes_;  // delta: kept across reconnects once complete
+  SendCounts counts_;
+  uint64_t acked_ = 0;
+  int failures_ = 0;
+};
+
+}  // namespace push

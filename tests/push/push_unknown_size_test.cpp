@@ -1,0 +1,112 @@
+// Compressed images over http do not tell their size up front: the push
+// announces an unknown size, reads the image from the server once, and
+// tells the size at FINISH; the agent bounds the image by the target.
+#include <sstream>
+
+#include "mkmaster/source/test_files.h"
+#include "tests/push/drop_proxy.h"
+#include "tests/push/push_fixture.h"
+
+using namespace push_test;
+using source::Compression;
+
+namespace {
+
+// Body bytes of each GET of `path`, in order (the server's log).
+std::vector<uint64_t> gets(const std::string& log, const std::string& path) {
+  std::vector<uint64_t> sent;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("GET " + path + " ", 0) != 0) continue;
+    size_t at = line.find(" sent=");
+    sent.push_back(at == std::string::npos ? 0 : std::stoull(line.substr(at + 6)));
+  }
+  return sent;
+}
+
+struct Served {
+  std::vector<uint8_t> compressed;
+  std::unique_ptr<source::test::HttpServer> server;
+};
+
+Served serve(const std::string& dir, const std::string& name, const std::vector<uint8_t>& image, Compression kind) {
+  Served s;
+  s.compressed = source::test::compress(image, kind);
+  write_file(dir + "/" + name, s.compressed);
+  s.server = std::make_unique<source::test::HttpServer>(dir);
+  return s;
+}
+
+class PushUnknownSize : public PushTest {
+ protected:
+  void push_once(Compression kind, const std::string& name, size_t size) {
+    if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
+    auto image = make_image(size, 41);
+    auto s = serve(dir_.string(), name, image, kind);
+    // The target is larger than the image: what lies past the image's end
+    // is not the image's business and stays as it was.
+    std::vector<uint8_t> disk(image.size() + (1u << 20), 0x6b);
+    write_file(path("disk"), disk);
+    auto r = push::push_image(options(s.server->url(name), path("disk")));
+    auto got = read_file(path("disk"));
+    ASSERT_EQ(got.size(), disk.size());
+    EXPECT_TRUE(std::equal(image.begin(), image.end(), got.begin()));
+    EXPECT_TRUE(std::all_of(got.begin() + static_cast<std::ptrdiff_t>(image.size()), got.end(),
+                            [](uint8_t b) { return b == 0x6b; }));
+    EXPECT_TRUE(r.verified) << r.verify_message;
+    EXPECT_EQ(r.image_size, image.size());
+    EXPECT_EQ(r.image_reads, 1);
+    EXPECT_EQ(gets(s.server->log(), "/" + name), std::vector<uint64_t>{s.compressed.size()}) << s.server->log();
+  }
+};
+
+}  // namespace
+
+// Ends on a 4 KiB boundary: the reader must not look back for the last byte.
+TEST_F(PushUnknownSize, HttpGzipIsReadOnce) { push_once(Compression::gzip, "img.gz", 8u << 20); }
+TEST_F(PushUnknownSize, HttpXzIsReadOnce) { push_once(Compression::xz, "img.xz", (8u << 20) + 1234); }
+TEST_F(PushUnknownSize, HttpZstdIsReadOnce) { push_once(Compression::zstd, "img.zst", (8u << 20) - 3 * 4096 + 17); }
+
+// After a drop a compressed stream cannot seek: the resume reads it again
+// from its start, through the resume point, to its end — one more GET. The
+// interrupted GET read no further than the drop plus the read-ahead (16 MiB
+// of image, the 8 MiB http ring, socket buffers), not the whole image.
+TEST_F(PushUnknownSize, ResumeRereadsOnlyWhatItNeeds) {
+  if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
+  auto image = make_image(128u << 20, 42);
+  auto s = serve(dir_.string(), "img.gz", image, Compression::gzip);
+  write_file(path("disk"), std::vector<uint8_t>(image.size(), 0x77));
+  DropProxy proxy(agent_->address(), {5u << 20});
+  auto o = options(s.server->url("img.gz"), path("disk"));
+  o.agent.agent = proxy.address();
+  auto r = push::push_image(o);
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  EXPECT_EQ(r.reconnects, 1);
+  EXPECT_EQ(r.image_reads, 2);
+  auto sent = gets(s.server->log(), "/img.gz");
+  ASSERT_EQ(sent.size(), 2u) << s.server->log();
+  EXPECT_LT(sent[0], s.compressed.size() * 2 / 3) << s.server->log();
+  EXPECT_EQ(sent[1], s.compressed.size()) << s.server->log();
+}
+
+// The size is not known before the end, so the target's size is the bound:
+// the frame that would cross it is refused before any of it is written.
+TEST_F(PushUnknownSize, LargerThanTheTargetIsRefusedAtTheEnd) {
+  if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
+  auto image = make_image(3u << 20, 43);
+  auto s = serve(dir_.string(), "img.gz", image, Compression::gzip);
+  std::vector<uint8_t> before((2u << 20) + 4096, 0x5a);
+  write_file(path("disk"), before);
+  try {
+    push::push_image(options(s.server->url("img.gz"), path("disk")));
+    FAIL() << "an image larger than the target was accepted";
+  } catch (const mkproto::ProtocolError& e) {
+    EXPECT_EQ(e.code, mkproto::ErrorCode::kImageTooLarge) << e.what();
+    std::string m = e.what();
+    EXPECT_NE(m.find("reaches past the end of " + path("disk") + " (2101248 bytes)"), std::string::npos) << m;
+    EXPECT_NE(m.find("larger than the target"), std::string::npos) << m;
+  }
+  // Nothing past the end: a regular file would have grown.
+  EXPECT_EQ(read_file(path("disk")).size(), before.size());
+}
