@@ -13,6 +13,12 @@ std::string trim_end(std::string_view s, std::string_view chars) {
   return e == std::string_view::npos ? std::string() : std::string(s.substr(0, e + 1));
 }
 
+std::string to_lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
 std::vector<std::string> split(std::string_view s, char sep) {
   std::vector<std::string> out;
   for (;;) {

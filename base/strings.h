@@ -15,6 +15,10 @@ std::string trim(std::string_view s, std::string_view chars = kWhitespace);
 // s without the trailing ones only.
 std::string trim_end(std::string_view s, std::string_view chars = kWhitespace);
 
+// ASCII letters lowered, every other byte kept (what tolower does in the C
+// locale): for case-insensitive keys, header names and hex digests.
+std::string to_lower(std::string s);
+
 // Every field between separators, empty ones included: "a::b" gives
 // {"a", "", "b"} and "" gives {""}, as PATH-like lists need.
 std::vector<std::string> split(std::string_view s, char sep);

@@ -27,6 +27,11 @@ TEST(Trim, End) {
   EXPECT_EQ(trim_end("a \n", "\n"), "a ");
 }
 
+TEST(ToLower, AsciiOnly) {
+  EXPECT_EQ(to_lower("Content-Length: ABCdef09"), "content-length: abcdef09");
+  EXPECT_EQ(to_lower("\xc3\x9c"), "\xc3\x9c");
+}
+
 TEST(Split, KeepsEmptyFields) {
   EXPECT_EQ(split("a:b", ':'), (V{"a", "b"}));
   EXPECT_EQ(split("a::b:", ':'), (V{"a", "", "b", ""}));
