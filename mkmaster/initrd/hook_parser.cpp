@@ -2,10 +2,10 @@
 
 #include <fmt/core.h>
 
-#include <fstream>
 #include <sstream>
 #include <vector>
 
+#include "base/read_file.h"
 #include "base/strings.h"
 
 namespace initrd {
@@ -117,11 +117,9 @@ Manifest parse_hook(std::string_view text, const std::string& filename) {
 }
 
 Manifest load_hook(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw ManifestError(fmt::format("{}: cannot read hook", path));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return parse_hook(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw ManifestError(fmt::format("{}: cannot read hook", path));
+  return parse_hook(*text, path);
 }
 
 }  // namespace initrd

@@ -5,9 +5,9 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "base/read_file.h"
 #include "base/strings.h"
 
 namespace initrd {
@@ -196,11 +196,9 @@ Manifest parse_manifest(std::string_view text, const std::string& filename) {
 }
 
 Manifest load_manifest(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw ManifestError(fmt::format("{}: cannot read manifest", path));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return parse_manifest(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw ManifestError(fmt::format("{}: cannot read manifest", path));
+  return parse_manifest(*text, path);
 }
 
 void merge(Manifest& a, Manifest b) {

@@ -3,10 +3,10 @@
 #include <fmt/core.h>
 
 #include <cctype>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "base/read_file.h"
 #include "base/strings.h"
 #include "mkmaster/lab/config_error.h"
 
@@ -71,11 +71,9 @@ IniFile parse_ini(const std::string& text, const std::string& path) {
 }
 
 IniFile read_ini_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_ini(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw ConfigError(fmt::format("{}: cannot open", path));
+  return parse_ini(*text, path);
 }
 
 }  // namespace lab

@@ -5,11 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
+#include "base/read_file.h"
 #include "base/strings.h"
 #include "mkmaster/source/digest.h"
 #include "mkmaster/source/image_reader.h"
@@ -218,11 +217,9 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
 }
 
 Bmap parse_bmap_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw SourceError(path + ": cannot open bmap file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_bmap(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw SourceError(path + ": cannot open bmap file");
+  return parse_bmap(*text, path);
 }
 
 }  // namespace source
