@@ -137,7 +137,10 @@ Child spawn(const SpawnOptions& opt) {
   if (c.pid_ == 0) {
     const int report_fd = above_stdio(report.write.get());
     int moved[3];
-    for (int i = 0; i < 3; ++i) moved[i] = above_stdio(source[i]);
+    for (int i = 0; i < 3; ++i) {
+      moved[i] = above_stdio(source[i]);
+      if (source[i] >= 0 && moved[i] < 0) child_fail(report_fd, Step::kRedirect);
+    }
     if (pty) {
       if (::setsid() < 0) child_fail(report_fd, Step::kSession);
       if (::ioctl(moved[0], TIOCSCTTY, 0) != 0) child_fail(report_fd, Step::kTerminal);
