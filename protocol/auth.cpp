@@ -6,10 +6,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <iterator>
-#include <sstream>
+
+#include "base/read_file.h"
 
 namespace mkproto {
 
@@ -37,11 +37,9 @@ Key load_key(const std::string& path) {
     // One line: on a console stdin is a terminal and never reaches EOF.
     std::getline(std::cin, secret);
   } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(fmt::format("secret file {}: cannot open: {}", path, std::strerror(errno)));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    secret = ss.str();
+    auto bytes = base::read_file(path);
+    if (!bytes) throw std::runtime_error(fmt::format("secret file {}: cannot open: {}", path, std::strerror(errno)));
+    secret = std::move(*bytes);
   }
   try {
     return derive_key(std::move(secret));

@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "protocol/block_digest.h"
 #include "target-agent/connection.h"
 #include "target-agent/read_pool.h"
@@ -82,26 +82,24 @@ void Connection::on_verify(const Frame& f) {
   // Bypass the page cache so we read what the device holds, not what we
   // wrote into memory: O_DIRECT, else drop the cached pages first.
   bool direct = true;
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) {
+  base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC));
+  if (!fd) {
     direct = false;
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw ProtocolError(ErrorCode::kIo, fmt::format("open {} for verify: {}", path, std::strerror(errno)));
+    fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw ProtocolError(ErrorCode::kIo, fmt::format("open {} for verify: {}", path, std::strerror(errno)));
   }
-  std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* p) { ::close(*p); });
   const size_t align = std::max<size_t>(4096, sector_);
   if (direct) {
     // Some devices want O_DIRECT aligned to a larger sector than they
     // report: probe once, and take the page-cache path if it fails.
     AlignedBuffer probe(align, align);
-    if (::pread(fd, probe.data(), align, 0) < 0) {
-      ::close(fd);
+    if (::pread(fd.get(), probe.data(), align, 0) < 0) {
       direct = false;
-      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw ProtocolError(ErrorCode::kIo, fmt::format("reopen {}: {}", path, std::strerror(errno)));
+      fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) throw ProtocolError(ErrorCode::kIo, fmt::format("reopen {}: {}", path, std::strerror(errno)));
     }
   }
-  if (!direct) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (!direct) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
 
   constexpr size_t kChunk = 2u << 20;   // largest read
   constexpr uint64_t kGap = 64u << 10;  // data pieces closer than this share a read
@@ -110,7 +108,7 @@ void Connection::on_verify(const Frame& f) {
   // and a disk queue serves several at once. At most 2 MiB of them (plus
   // the one being digested): a run of data is read a chunk at a time, as
   // before, and the agent stays in its 16 MiB.
-  ReadPool pool(fd, path, 16, kChunk, align);
+  ReadPool pool(fd.get(), path, 16, kChunk, align);
   // A hole of a sparse file target reads as zeros by definition: not reading
   // it saved most of the read-back time of a mostly-hole image. Kept delta
   // blocks (scope kWritten) were compared by hash in this session and are

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "base/strings.h"
 #include "mkmaster/bmc/command_template.h"
 #include "base/subprocess.h"
 
@@ -23,11 +24,6 @@ const char* to_string(PowerAction a) {
 const char* to_string(BootDevice d) { return d == BootDevice::Pxe ? "pxe" : "disk"; }
 
 namespace {
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 // What ipmitool's failure most likely means, for the error message.
 std::string diagnose(const std::string& output, const lab::Node& node) {
   if (output.find("Unable to establish IPMI") != std::string::npos)
@@ -54,7 +50,7 @@ std::string NodeControl::run(const std::string& key, const std::string& what, bo
     const auto start = std::chrono::steady_clock::now();
     const base::ProcessResult r = base::run_process(argv, {{"IPMI_PASSWORD", password_}}, retry_.command_timeout);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    const std::string output = mask_secrets(trim(r.output), {password_});
+    const std::string output = mask_secrets(base::trim_end(r.output), {password_});
     if (r.exit_code == 0) {
       if (log_) log_(fmt::format("{}: ok in {} ms: {}", what, ms.count(), output));
       return output;

@@ -1,5 +1,5 @@
 #pragma once
-// A child process on a pseudo-terminal (forkpty): the console command
+// A child process on a pseudo-terminal: the console command
 // (`ipmitool … sol activate`) wants a tty, and interactive `mkmaster console`
 // relays one. argv is exec'd directly, never through a shell.
 #include <sys/types.h>
@@ -7,14 +7,16 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "base/subprocess.h"
+#include "base/spawn.h"
 
 namespace bmc {
 
 class PtyProcess {
  public:
+  // Throws base::SpawnError if the command cannot be started.
   PtyProcess(const std::vector<std::string>& argv, const base::EnvVars& extra_env);
   ~PtyProcess();
   PtyProcess(const PtyProcess&) = delete;
@@ -30,13 +32,11 @@ class PtyProcess {
   // Non-blocking: has the child exited? (reaps it)
   bool exited();
   int exit_code() const { return exit_code_; }
-  pid_t pid() const { return pid_; }
-  int fd() const { return master_; }
+  pid_t pid() const { return child_.pid(); }
+  int fd() const { return child_.terminal.get(); }
 
  private:
-  int master_ = -1;
-  pid_t pid_ = -1;
-  bool reaped_ = false;
+  base::Child child_;
   int exit_code_ = -1;
 };
 

@@ -111,11 +111,13 @@ bool SolConsole::connect(bool do_resync) {
     clean_.clear();
     esc_state_ = 0;
     note(fmt::format("connect (attempt {}): {}", attempt, masked_command(opt_.connect_argv, opt_.secrets)));
-    proc_ = std::make_unique<PtyProcess>(opt_.connect_argv, opt_.env);
-    last_activity_ = Clock::now();
-    last_sent_ = '\n';
     std::string failure;
     try {
+      // Inside the try: a console command that cannot start is one more
+      // failed attempt, reported with the others.
+      proc_ = std::make_unique<PtyProcess>(opt_.connect_argv, opt_.env);
+      last_activity_ = Clock::now();
+      last_sent_ = '\n';
       if (is_ipmitool_) {
         expect({R"(SOL Session operational)"}, opt_.connect_timeout, "the SOL session to open");
       } else {
@@ -129,7 +131,7 @@ bool SolConsole::connect(bool do_resync) {
     }
     const bool busy = clean_.find("already active") != std::string::npos;
     note(fmt::format("connect failed: {}{}", failure, busy ? " (payload busy: deactivating)" : ""));
-    proc_->terminate(500ms);
+    if (proc_) proc_->terminate(500ms);
     proc_.reset();
     if (attempt >= opt_.max_reconnects)
       throw ConsoleLost(fmt::format("cannot open the console after {} attempts: {}", attempt, failure));

@@ -4,6 +4,7 @@
 // push with the same options.
 #include <fmt/core.h>
 
+#include "base/json.h"
 #include "mkmaster/cli/commands.h"
 #include "mkmaster/flash/flash.h"
 #include "mkmaster/lab/inventory.h"
@@ -44,7 +45,7 @@ void run_direct(Args& a) {
 }
 
 void print_event(const flash::NodeEvent& e, bool json) {
-  using push::json_escape;
+  using base::json_escape;
   if (json) {
     fmt::print("{{\"node\":\"{}\",\"step\":\"{}\",\"event\":\"{}\",\"seconds\":{:.3f},\"message\":\"{}\"}}\n",
                json_escape(e.node), json_escape(e.step), e.event, e.seconds, json_escape(e.message));

@@ -3,9 +3,8 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
+#include "base/read_file.h"
 #include "mkmaster/cli/commands.h"
 #include "mkmaster/initrd/hook_parser.h"
 #include "mkmaster/initrd/image_builder.h"
@@ -47,11 +46,9 @@ int64_t source_date_epoch() {
 }
 
 std::string read_text(const std::string& path, const std::string& what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(fmt::format("{}: cannot read {}", path, what));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  auto text = base::read_file(path);
+  if (!text) throw std::runtime_error(fmt::format("{}: cannot read {}", path, what));
+  return std::move(*text);
 }
 
 void run(const BuildArgs& a) {

@@ -9,9 +9,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "base/read_file.h"
 
 namespace initrd {
 
@@ -48,11 +49,9 @@ std::string deflate_raw(std::string_view in, int level) {
 }
 
 bool read_cache(const std::string& path, std::string& out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  out = ss.str();
+  auto bytes = base::read_file(path);
+  if (!bytes) return false;
+  out = std::move(*bytes);
   return !out.empty();
 }
 

@@ -2,22 +2,17 @@
 
 #include <fmt/core.h>
 
-#include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "base/read_file.h"
+#include "base/strings.h"
 
 namespace initrd {
 
 namespace {
 
 constexpr std::string_view kStamp = "/tmp/lava-master-image-info";
-
-std::string trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 // Words, with one level of '…' or "…" quoting removed. Shell expansions
 // ($VAR, $(…), globs) cannot be honoured without running the hook: the
@@ -62,7 +57,7 @@ Manifest parse_hook(std::string_view text, const std::string& filename) {
   };
   while (std::getline(in, raw)) {
     ++where.line;
-    std::string line = trim(raw);
+    std::string line = base::trim(raw);
     if (line.empty() || line[0] == '#') continue;
     if (line == "set -e" || line == "exit 0" || line == "exit") continue;
 
@@ -122,11 +117,9 @@ Manifest parse_hook(std::string_view text, const std::string& filename) {
 }
 
 Manifest load_hook(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw ManifestError(fmt::format("{}: cannot read hook", path));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return parse_hook(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw ManifestError(fmt::format("{}: cannot read hook", path));
+  return parse_hook(*text, path);
 }
 
 }  // namespace initrd

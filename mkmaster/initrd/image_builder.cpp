@@ -4,12 +4,11 @@
 #include <fmt/ranges.h>
 
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 
+#include "base/read_file.h"
 #include "mkmaster/initrd/busybox_applets.h"
 #include "mkmaster/initrd/skel.h"
 #include "mkmaster/rootfs/elf_closure.h"
@@ -42,16 +41,13 @@ std::string basename_of(const std::string& p) {
 }
 
 std::string read_host_file(const std::string& path, uint32_t* mode) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(fmt::format("{}: cannot read", path));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (!f.good() && !f.eof()) throw std::runtime_error(fmt::format("{}: read error", path));
+  auto bytes = base::read_file(path);
+  if (!bytes) throw std::runtime_error(fmt::format("{}: cannot read", path));
   if (mode) {
     struct stat st{};
     *mode = ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   }
-  return ss.str();
+  return std::move(*bytes);
 }
 
 class Builder {

@@ -5,8 +5,10 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
+
+#include "base/read_file.h"
+#include "base/strings.h"
 
 namespace initrd {
 
@@ -26,19 +28,6 @@ std::string_view kind_name(Item::Kind k) {
 }
 
 namespace {
-
-std::vector<std::string> split_words(std::string_view line) {
-  std::vector<std::string> words;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
-    if (j > i) words.emplace_back(line.substr(i, j - i));
-    i = j;
-  }
-  return words;
-}
 
 struct LineParser {
   Where where;
@@ -113,7 +102,7 @@ Manifest parse_manifest(std::string_view text, const std::string& filename) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
-    auto w = split_words(line);
+    auto w = base::split_words(line);
     if (w.empty()) continue;
     std::string word = w[0];
     bool optional = false;
@@ -207,11 +196,9 @@ Manifest parse_manifest(std::string_view text, const std::string& filename) {
 }
 
 Manifest load_manifest(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw ManifestError(fmt::format("{}: cannot read manifest", path));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return parse_manifest(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw ManifestError(fmt::format("{}: cannot read manifest", path));
+  return parse_manifest(*text, path);
 }
 
 void merge(Manifest& a, Manifest b) {

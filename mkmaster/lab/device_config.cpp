@@ -2,23 +2,16 @@
 
 #include <fmt/core.h>
 
-#include <cctype>
 #include <charconv>
 
+#include "base/strings.h"
 #include "mkmaster/lab/config_error.h"
 #include "mkmaster/lab/ini_file.h"
 
 namespace lab {
 
-namespace {
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-}  // namespace
-
 void DeviceConfig::set(const std::string& key, const std::string& raw, const std::string& origin) {
-  values_[lower(key)] = {raw, origin};
+  values_[base::to_lower(key)] = {raw, origin};
 }
 
 void DeviceConfig::load_file(const std::string& path) {
@@ -31,11 +24,11 @@ void DeviceConfig::load_file(const std::string& path) {
   }
 }
 
-bool DeviceConfig::has(const std::string& key) const { return values_.count(lower(key)) != 0; }
+bool DeviceConfig::has(const std::string& key) const { return values_.count(base::to_lower(key)) != 0; }
 
 std::string DeviceConfig::get(const std::string& key) const {
   if (!has(key)) throw ConfigError(fmt::format("device config: missing key '{}'", key));
-  return interpolate(lower(key), 0);
+  return interpolate(base::to_lower(key), 0);
 }
 
 std::optional<std::string> DeviceConfig::find(const std::string& key) const {
@@ -48,17 +41,17 @@ int DeviceConfig::get_int(const std::string& key) const {
   int out = 0;
   auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
   if (v.empty() || ec != std::errc{} || ptr != v.data() + v.size())
-    throw ConfigError(fmt::format("{}:{}: expected an integer, got '{}'", origin(key), lower(key), v));
+    throw ConfigError(fmt::format("{}:{}: expected an integer, got '{}'", origin(key), base::to_lower(key), v));
   return out;
 }
 
 std::string DeviceConfig::raw(const std::string& key) const {
-  auto it = values_.find(lower(key));
+  auto it = values_.find(base::to_lower(key));
   return it == values_.end() ? std::string() : it->second.first;
 }
 
 std::string DeviceConfig::origin(const std::string& key) const {
-  auto it = values_.find(lower(key));
+  auto it = values_.find(base::to_lower(key));
   return it == values_.end() ? std::string("<unset>") : it->second.second;
 }
 
@@ -81,7 +74,7 @@ std::string DeviceConfig::interpolate(const std::string& key, int depth) const {
     const std::size_t close = raw.find(")s", i);
     if (i + 1 >= raw.size() || raw[i + 1] != '(' || close == std::string::npos)
       throw ConfigError(fmt::format("{}:{}: '%' must be followed by '%' or '(name)s': {}", where, key, raw));
-    const std::string name = lower(raw.substr(i + 2, close - i - 2));
+    const std::string name = base::to_lower(raw.substr(i + 2, close - i - 2));
     if (!values_.count(name))
       throw ConfigError(fmt::format("{}:{}: refers to unknown key '{}' in %({})s", where, key, name, name));
     out += interpolate(name, depth + 1);

@@ -2,29 +2,17 @@
 
 #include <fmt/core.h>
 
-#include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "base/read_file.h"
+#include "base/strings.h"
 #include "mkmaster/lab/config_error.h"
 
 namespace lab {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  auto b = std::find_if(s.begin(), s.end(), not_space);
-  auto e = std::find_if(s.rbegin(), s.rend(), not_space).base();
-  return b < e ? std::string(b, e) : std::string();
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 }  // namespace
 
@@ -46,7 +34,7 @@ IniFile parse_ini(const std::string& text, const std::string& path) {
   while (std::getline(in, raw)) {
     ++lineno;
     if (!raw.empty() && raw.back() == '\r') raw.pop_back();
-    const std::string line = trim(raw);
+    const std::string line = base::trim(raw);
     if (line.empty()) {
       last = nullptr;
       continue;
@@ -59,7 +47,7 @@ IniFile parse_ini(const std::string& text, const std::string& path) {
     if (line[0] == '[') {
       if (line.back() != ']')
         throw ConfigError(fmt::format("{}:{}: section header without closing ']': {}", path, lineno, line));
-      const std::string name = trim(line.substr(1, line.size() - 2));
+      const std::string name = base::trim(line.substr(1, line.size() - 2));
       if (name.empty()) throw ConfigError(fmt::format("{}:{}: empty section name", path, lineno));
       if (!section_names.insert(name).second)
         throw ConfigError(fmt::format("{}:{}: duplicate section [{}]", path, lineno, name));
@@ -71,7 +59,7 @@ IniFile parse_ini(const std::string& text, const std::string& path) {
     const std::size_t sep = line.find_first_of("=:");
     if (sep == std::string::npos || sep == 0)
       throw ConfigError(fmt::format("{}:{}: expected 'key = value', got: {}", path, lineno, line));
-    IniEntry entry{lower(trim(line.substr(0, sep))), trim(line.substr(sep + 1)), lineno};
+    IniEntry entry{base::to_lower(base::trim(line.substr(0, sep))), base::trim(line.substr(sep + 1)), lineno};
     if (!keys.insert(entry.key).second)
       throw ConfigError(fmt::format("{}:{}:{}: duplicate key in {}", path, lineno, entry.key,
                                     file.sections.back().name.empty() ? std::string("file")
@@ -83,11 +71,9 @@ IniFile parse_ini(const std::string& text, const std::string& path) {
 }
 
 IniFile read_ini_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_ini(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw ConfigError(fmt::format("{}: cannot open", path));
+  return parse_ini(*text, path);
 }
 
 }  // namespace lab

@@ -10,8 +10,8 @@
 #include <optional>
 #include <regex>
 #include <set>
-#include <sstream>
 
+#include "base/read_file.h"
 #include "mkmaster/lab/config_error.h"
 #include "mkmaster/lab/ini_file.h"
 
@@ -242,11 +242,9 @@ Inventory parse_inventory(const std::string& text, const std::string& path) {
 }
 
 Inventory load_inventory(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open inventory", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_inventory(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw ConfigError(fmt::format("{}: cannot open inventory", path));
+  return parse_inventory(*text, path);
 }
 
 const Node& Inventory::node(const std::string& name) const {

@@ -4,22 +4,11 @@
 
 #include <fmt/core.h>
 
+#include "base/json.h"
+
 namespace push {
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      o.push_back('\\');
-      o.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      o += fmt::format("\\u{:04x}", c);
-    } else {
-      o.push_back(static_cast<char>(c));
-    }
-  }
-  return o;
-}
+using base::json_escape;
 
 ProgressPrinter::ProgressPrinter(bool json, std::FILE* out) : json_(json), tty_(::isatty(2) != 0), out_(out) {}
 

@@ -24,6 +24,4 @@ class ProgressPrinter {
   bool bar_shown_ = false;
 };
 
-std::string json_escape(const std::string& s);
-
 }  // namespace push

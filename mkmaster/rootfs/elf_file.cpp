@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <fmt/format.h>
 
+#include "base/strings.h"
 #include "mkmaster/rootfs/elf_closure.h"
 #include "mkmaster/rootfs/file_source.h"
 
@@ -160,15 +161,11 @@ bool is_elf(std::string_view bytes) {
 
 namespace {
 
+// DT_RPATH/DT_RUNPATH entries; an empty one names no directory here.
 std::vector<std::string> split_colon(std::string_view s) {
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(':', i);
-    if (j == std::string_view::npos) j = s.size();
-    if (j > i) out.emplace_back(s.substr(i, j - i));
-    i = j + 1;
-  }
+  for (auto& p : base::split(s, ':'))
+    if (!p.empty()) out.push_back(std::move(p));
   return out;
 }
 

@@ -2,20 +2,15 @@
 
 #include <fmt/format.h>
 
+#include "base/strings.h"
 #include "mkmaster/rootfs/file_source.h"
 
 namespace rootfs::path {
 
 std::vector<std::string> split(std::string_view p) {
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i < p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    std::string_view c = p.substr(i, j - i);
-    if (!c.empty() && c != ".") out.emplace_back(c);
-    i = j + 1;
-  }
+  for (auto& c : base::split(p, '/'))
+    if (!c.empty() && c != ".") out.push_back(std::move(c));
   return out;
 }
 

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
+#include "base/read_file.h"
+#include "base/strings.h"
 #include "mkmaster/source/digest.h"
 #include "mkmaster/source/image_reader.h"
 
@@ -18,12 +18,6 @@ namespace source {
 uint64_t Bmap::range_end(const BmapRange& r) const { return std::min((r.last + 1) * block_size, image_size); }
 
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
 
 struct Field {
   std::string text;
@@ -94,7 +88,7 @@ struct Parser {
 }
 
 uint64_t to_u64(const std::string& name, int line, const std::string& field, const std::string& raw) {
-  std::string s = trim(raw);
+  std::string s = base::trim(raw);
   uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size())
@@ -121,7 +115,7 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
 
   Bmap b;
   b.path = name;
-  b.version = trim(p.root_version);
+  b.version = base::trim(p.root_version);
   int major = 0, minor = 0;
   if (std::sscanf(b.version.c_str(), "%d.%d", &major, &minor) != 2)
     fail(name, 1, "bmap: version attribute '" + b.version + "' is not MAJOR.MINOR");
@@ -148,7 +142,7 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
   // 1.4 and 2.0 name the checksum type; 1.3 used SHA-1 under other names.
   std::string range_attr, file_field;
   if (major >= 2 || (major == 1 && minor >= 4)) {
-    b.checksum_type = trim(field("ChecksumType").text);
+    b.checksum_type = base::trim(field("ChecksumType").text);
     range_attr = "chksum";
     file_field = "BmapFileChecksum";
   } else if (major == 1 && minor == 3) {
@@ -176,7 +170,7 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
   for (const auto& raw : p.ranges) {
     BmapRange r;
     r.line = raw.line;
-    std::string s = trim(raw.text);
+    std::string s = base::trim(raw.text);
     auto dash = s.find('-');
     std::string a = dash == std::string::npos ? s : s.substr(0, dash);
     std::string z = dash == std::string::npos ? s : s.substr(dash + 1);
@@ -191,9 +185,7 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
     if (!range_attr.empty()) {
       auto it = raw.attrs.find(range_attr);
       if (it != raw.attrs.end()) {
-        r.checksum = trim(it->second);
-        std::transform(r.checksum.begin(), r.checksum.end(), r.checksum.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        r.checksum = base::to_lower(base::trim(it->second));
         check_hex("Range " + range_attr, r.line, r.checksum);
       }
     }
@@ -209,7 +201,7 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
   // replaced by zeros (bmaptool's definition).
   if (!file_field.empty() && p.fields.count(file_field)) {
     const Field& f = p.fields[file_field];
-    std::string want = trim(f.text);
+    std::string want = base::trim(f.text);
     check_hex(file_field, f.line, want);
     std::string zeroed = text;
     auto at = zeroed.find(want);
@@ -217,10 +209,7 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
     Digest d(b.checksum_type);
     d.update(zeroed.data(), zeroed.size());
     std::string got = d.hex();
-    std::string want_lower = want;
-    std::transform(want_lower.begin(), want_lower.end(), want_lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (got != want_lower)
+    if (got != base::to_lower(want))
       fail(name, f.line, file_field + ": the bmap file is corrupted (its " + b.checksum_type + " is " + got +
                              ", it records " + want + ")");
   }
@@ -228,11 +217,9 @@ Bmap parse_bmap(const std::string& text, const std::string& name) {
 }
 
 Bmap parse_bmap_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw SourceError(path + ": cannot open bmap file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_bmap(ss.str(), path);
+  const auto text = base::read_file(path);
+  if (!text) throw SourceError(path + ": cannot open bmap file");
+  return parse_bmap(*text, path);
 }
 
 }  // namespace source

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/unique_fd.h"
+
 namespace source {
 
 Compression detect_compression(const uint8_t* h, size_t n) {
@@ -40,13 +42,6 @@ const char* compression_name(Compression c) {
 }
 
 namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::optional<uint64_t> gzip_isize(int fd, uint64_t file_size) {
   constexpr uint64_t k4G = uint64_t{1} << 32;
@@ -108,14 +103,14 @@ std::optional<uint64_t> zstd_size(int fd, uint64_t file_size) {
 }  // namespace
 
 std::optional<uint64_t> recorded_size(const std::string& path, Compression c) {
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  const base::UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
-  if (f.fd < 0 || ::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   auto size = static_cast<uint64_t>(st.st_size);
   switch (c) {
-    case Compression::gzip: return gzip_isize(f.fd, size);
-    case Compression::xz: return xz_size(f.fd, size);
-    case Compression::zstd: return zstd_size(f.fd, size);
+    case Compression::gzip: return gzip_isize(f.get(), size);
+    case Compression::xz: return xz_size(f.get(), size);
+    case Compression::zstd: return zstd_size(f.get(), size);
     case Compression::bzip2:
     case Compression::none: break;
   }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/strings.h"
 #include "mkmaster/source/image_reader.h"
 
 namespace source {
@@ -18,17 +19,6 @@ namespace source {
 bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
 
 void global_init() {
   static std::once_flag once;
@@ -81,8 +71,8 @@ struct HttpStream::Impl {
     }
     auto colon = line.find(':');
     if (colon == std::string::npos) return size * n;
-    std::string name = lower(trim(line.substr(0, colon)));
-    std::string value = trim(line.substr(colon + 1));
+    std::string name = base::to_lower(base::trim(line.substr(0, colon)));
+    std::string value = base::trim(line.substr(colon + 1));
     if (name == "content-range") {
       // "bytes START-END/TOTAL" (TOTAL may be "*")
       unsigned long long a = 0, b = 0, t = 0;

@@ -1,0 +1,13 @@
+#pragma once
+// A whole file's bytes in one call. Callers word their own error (which file,
+// what it was for), so failure is a value, with errno saying why.
+#include <optional>
+#include <string>
+
+namespace base {
+
+// nullopt if the file cannot be opened or read (a directory cannot be
+// read); errno is set then.
+std::optional<std::string> read_file(const std::string& path);
+
+}  // namespace base
