@@ -80,7 +80,7 @@ void AgentClient::read_loop() noexcept {
         if (f.type == mkproto::FrameType::kHashesEnd) {
           inbox->end();
         } else {
-          auto h = mkproto::decode_hashes(f);
+          auto h = mkproto::decode<mkproto::Hashes>(f);
           inbox->add(f.offset, h.hashes);
         }
         continue;
@@ -136,7 +136,7 @@ mkproto::Frame AgentClient::recv(const std::function<void(uint64_t)>& on_ack) {
   for (;;) {
     mkproto::Frame f = next_frame();
     if (f.type == mkproto::FrameType::kAck) {
-      uint64_t d = mkproto::decode_ack(f).durable;
+      uint64_t d = mkproto::decode<mkproto::Ack>(f).durable;
       if (on_ack) on_ack(d);
       continue;
     }
@@ -158,7 +158,7 @@ void AgentClient::poll(const std::function<void(uint64_t)>& on_ack) {
     // Something arrived (an ACK or an ERROR; HASHES go to the inbox).
     mkproto::Frame f = next_frame();
     if (f.type == mkproto::FrameType::kAck) {
-      if (on_ack) on_ack(mkproto::decode_ack(f).durable);
+      if (on_ack) on_ack(mkproto::decode<mkproto::Ack>(f).durable);
     } else if (f.type == mkproto::FrameType::kError) {
       mkproto::throw_remote_error(f);
     } else {
@@ -173,12 +173,12 @@ void AgentClient::request_hashes(uint64_t offset, uint64_t length, uint32_t bloc
     std::lock_guard lk(m_);
     inbox_ = std::move(inbox);
   }
-  ch_->send(mkproto::encode_hash_request(offset, mkproto::HashRequest{length, block}));
+  ch_->send(mkproto::encode(mkproto::HashRequest{offset, length, block}));
 }
 
 void AgentClient::bye() noexcept {
   try {
-    ch_->send(mkproto::encode_empty(mkproto::FrameType::kBye));
+    ch_->send(mkproto::encode(mkproto::Bye{}));
     // Wait for the agent to close: it has then released the session, so a
     // following push to the same target is not refused as busy.
     for (int i = 0; i < 100; ++i) next_frame();

@@ -107,15 +107,15 @@ class Sender : public FrameSink {
     pending_ = false;
     switch (pending_kind_) {
       case RangeKind::kZero:
-        c_.channel().send(mkproto::encode_zero(pending_off_, pending_len_));
+        c_.channel().send(mkproto::encode(mkproto::Zero{pending_off_, pending_len_}));
         r_.hole_bytes += fresh(pending_off_, pending_len_);
         break;
       case RangeKind::kDontCare:
-        c_.channel().send(mkproto::encode_skip(pending_off_, pending_len_, mkproto::SkipReason::kDontCare));
+        c_.channel().send(mkproto::encode(mkproto::Skip{pending_off_, pending_len_, mkproto::SkipReason::kDontCare}));
         r_.hole_bytes += fresh(pending_off_, pending_len_);
         break;
       case RangeKind::kKeep:
-        c_.channel().send(mkproto::encode_skip(pending_off_, pending_len_, mkproto::SkipReason::kKeep));
+        c_.channel().send(mkproto::encode(mkproto::Skip{pending_off_, pending_len_, mkproto::SkipReason::kKeep}));
         r_.kept_bytes += fresh(pending_off_, pending_len_);
         break;
     }
@@ -270,7 +270,7 @@ void verify(AgentClient& c, const PushOptions& o, PushResult& r, const mkproto::
   for (;;) {
     Frame f = c.recv();
     if (f.type == FrameType::kVerifyEnd) {
-      auto end = mkproto::decode_verify_end(f);
+      auto end = mkproto::decode<mkproto::VerifyEnd>(f);
       if (n != want.size())
         throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent {} verify digests, {} expected", n, want.size()));
       if (!first_bad && end.overall != dig.overall()) first_bad = 0;
@@ -288,7 +288,7 @@ void verify(AgentClient& c, const PushOptions& o, PushResult& r, const mkproto::
         r.verify_message += fmt::format(", {} unchanged bytes checked by their delta hash", r.kept_bytes);
       return;
     }
-    auto d = mkproto::decode_digests(f);
+    auto d = mkproto::decode<mkproto::Digests>(f);
     for (auto& x : d.digests) {
       if (n < want.size() && x != want[n] && !first_bad) first_bad = n;
       ++n;
@@ -335,7 +335,7 @@ PushResult push_image(const PushOptions& o) {
       open.image_size = r.image_size;
       open.holes = o.holes;
       client->channel().send(mkproto::encode(open));
-      auto opened = mkproto::decode_opened(client->recv());
+      auto opened = mkproto::decode<mkproto::Opened>(client->recv());
       r.target = opened.target.path;
       acked = opened.watermark;
       auto lap = Clock::now();
@@ -364,7 +364,7 @@ PushResult push_image(const PushOptions& o) {
       phase(r.stream_seconds);
       if (hashes) r.hash_wait_seconds = hashes->waited_seconds();
       client->channel().send(mkproto::encode(mkproto::Finish{r.image_size}));
-      acked = mkproto::decode_finished(client->recv([&](uint64_t d) { acked = d; }));
+      acked = mkproto::decode<mkproto::Finished>(client->recv([&](uint64_t d) { acked = d; })).watermark;
       phase(r.finish_seconds);
       if (o.verify) {
         report(Progress::Kind::kVerify, "reading back");
