@@ -34,7 +34,8 @@
 
 namespace mkproto {
 
-// Rules -----------------------------------------------------------------
+// Rules: the optional third argument of a field, bounding its value or
+// saying where it lives. Checks are the decoder's; the encoder ignores them.
 
 struct NoRule {};
 // A string: u16 byte length, then the bytes.
@@ -100,9 +101,6 @@ template <class T>
 struct IsByteArray : std::false_type {};
 template <size_t N>
 struct IsByteArray<std::array<uint8_t, N>> : std::true_type {};
-
-template <class T>
-concept Integer = std::unsigned_integral<T> || std::same_as<T, int32_t>;
 
 // Rule checks, out of line: they only format failures.
 void check(const Reader& r, const char* name, uint64_t v, const PowerOfTwo& rule);
