@@ -81,7 +81,6 @@ Frame SocketChannel::recv() {
       if (errno == EINTR || errno == EAGAIN) continue;
       throw ConnectionClosed(fmt::format("recv: {}", std::strerror(errno)));
     }
-    bytes_received_ += static_cast<uint64_t>(n);
     decoder_.feed({rbuf_.data(), static_cast<size_t>(n)});
   }
 }

@@ -45,7 +45,6 @@ class SocketChannel : public Channel {
   uint64_t bytes_sent() const { return bytes_sent_; }
   // Sequence number of the next frame send() will emit (tests craft raw frames).
   uint32_t next_seq() const { return send_seq_; }
-  uint64_t bytes_received() const { return bytes_received_; }
 
  private:
   int fd_;
@@ -54,7 +53,7 @@ class SocketChannel : public Channel {
   uint32_t send_seq_ = 0;
   FrameDecoder decoder_;
   std::vector<uint8_t> rbuf_;
-  uint64_t bytes_sent_ = 0, bytes_received_ = 0;
+  uint64_t bytes_sent_ = 0;
 };
 
 // In-memory: recv() decodes the bytes given to feed(); send() appends the

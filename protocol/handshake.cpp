@@ -10,13 +10,13 @@ HandshakeResult client_handshake(Channel& ch, const Key& key, const std::string&
   hello.client = client_name;
   ch.send(encode(hello));
   Frame f = ch.recv();
-  Challenge c = decode_challenge(f);
+  Challenge c = decode<Challenge>(f);
   if (c.version < hello.min_version || c.version > hello.max_version)
     throw ProtocolError(ErrorCode::kBadVersion,
                         fmt::format("agent chose protocol version {}, outside {}..{}", c.version, hello.min_version,
                                     hello.max_version));
   ch.send(encode(Auth{host_proof(key, hello.nonce, c.nonce, c.version)}));
-  AuthOk ok = decode_auth_ok(ch.recv());
+  AuthOk ok = decode<AuthOk>(ch.recv());
   if (!check_agent_proof(key, hello.nonce, c.nonce, c.version, ok.mac))
     throw ProtocolError(ErrorCode::kAuthFailed,
                         fmt::format("agent '{}' could not prove it knows the session secret", c.agent));
@@ -53,7 +53,7 @@ HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string&
   ch.set_max_payload(kMaxPayloadUnauthenticated);
   Hello hello;
   try {
-    hello = decode_hello(recv_handshake(ch, FrameType::kHello));
+    hello = decode<Hello>(recv_handshake(ch, FrameType::kHello));
   } catch (const ProtocolError& e) {
     if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.detail);
     throw;
@@ -69,7 +69,7 @@ HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string&
   ch.send(encode(c));
   Auth auth;
   try {
-    auth = decode_auth(recv_handshake(ch, FrameType::kAuth));
+    auth = decode<Auth>(recv_handshake(ch, FrameType::kAuth));
   } catch (const ProtocolError& e) {
     if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.detail);
     throw;

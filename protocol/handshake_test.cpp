@@ -79,7 +79,7 @@ TEST(Handshake, FrameBeforeAuthIsRefused) {
   });
   p.host->send(encode(Open{}));
   try {
-    decode_challenge(p.host->recv());
+    decode<Challenge>(p.host->recv());
     ADD_FAILURE();
   } catch (const ProtocolError& e) {
     EXPECT_EQ(e.code, ErrorCode::kNotAuthenticated);
@@ -104,7 +104,7 @@ TEST(Handshake, OversizedFrameBeforeAuthIsRefused) {
   d.feed(in.sent);
   auto f = d.next();
   ASSERT_TRUE(f);
-  EXPECT_EQ(decode_error(*f).code, ErrorCode::kNotAuthenticated);
+  EXPECT_EQ(decode<ErrorMsg>(*f).code, ErrorCode::kNotAuthenticated);
 }
 
 TEST(Handshake, NoCommonVersion) {

@@ -1,13 +1,17 @@
 #pragma once
 // Message payloads, one struct per frame type (docs/protocol.md, "Frame
-// types"). encode() gives the Frame; decode() checks the type and every field
-// and throws ProtocolError(kMalformed) naming the field.
+// types"). Each declares its frame type and its fields in wire order;
+// encode(m) gives the Frame and decode<M>(f) checks the type and every field
+// (protocol/codec.h). DATA, FILE_DATA and OUTPUT carry raw bytes, not a
+// message: their senders build the Frame themselves.
 #include <array>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "protocol/checksum.h"
+#include "protocol/codec.h"
 #include "protocol/frame.h"
 
 namespace mkproto {
@@ -25,45 +29,96 @@ inline constexpr size_t kMaxHashesPerFrame = 8192;
 inline constexpr size_t kMaxDigestsPerFrame = 4096;
 inline constexpr size_t kMaxArgs = 256;
 
+inline constexpr Str kPath{kMaxPath};
+inline constexpr Str kFilePath{.max = kMaxPath, .non_empty = true};
+inline constexpr Str kArg{.max = kMaxPath, .no_nul = true};
+inline constexpr Str kName{kMaxText};
+inline constexpr PowerOfTwo kBlockSize{kMinBlock, kMaxBlock};
+
 using Nonce = std::array<uint8_t, kNonceSize>;
 using Mac = std::array<uint8_t, kMacSize>;
 using SessionId = std::array<uint8_t, kSessionIdSize>;
 
 enum class HolesMode : uint8_t { kZero = 0, kSkip = 1 };
+constexpr WireEnum wire_enum(HolesMode) { return {0, 1, "holes mode"}; }
 enum class SkipReason : uint8_t { kKeep = 0, kDontCare = 1 };
+constexpr WireEnum wire_enum(SkipReason) { return {0, 1, "skip reason"}; }
 enum class TargetKind : uint8_t { kBlockDevice = 1, kRegularFile = 2 };
+constexpr WireEnum wire_enum(TargetKind) { return {1, 2, "target kind"}; }
+// What VERIFY reads back. kAll: every byte that is not dont-care. kWritten:
+// also leaves out SKIP keep ranges — delta blocks this session compared by
+// hash against the target instead of writing them.
+enum class VerifyScope : uint8_t { kAll = 0, kWritten = 1 };
+constexpr WireEnum wire_enum(VerifyScope) { return {0, 1, "verify scope"}; }
+// Any code decodes: one this side does not know still reaches the user with
+// the peer's message.
+constexpr WireEnum wire_enum(ErrorCode) { return {0, UINT16_MAX, "error code"}; }
 
 struct Hello {
+  static constexpr FrameType kType = FrameType::kHello;
   uint16_t min_version = kProtocolVersion, max_version = kProtocolVersion;
   Nonce nonce{};
   std::string client;
+  static void fields(auto& m, auto& c) {
+    c(m.min_version, "min_version");
+    c(m.max_version, "max_version", AtLeast{m.min_version, "min_version"});
+    c(m.nonce, "nonce");
+    c(m.client, "client", kName);
+  }
 };
 struct Challenge {
+  static constexpr FrameType kType = FrameType::kChallenge;
   uint16_t version = kProtocolVersion;
   Nonce nonce{};
   std::string agent;
+  static void fields(auto& m, auto& c) {
+    c(m.version, "version");
+    c(m.nonce, "nonce");
+    c(m.agent, "agent", kName);
+  }
 };
 struct Auth {
+  static constexpr FrameType kType = FrameType::kAuth;
   Mac mac{};
+  static void fields(auto& m, auto& c) { c(m.mac, "mac"); }
 };
 struct AuthOk {
+  static constexpr FrameType kType = FrameType::kAuthOk;
   Mac mac{};
+  static void fields(auto& m, auto& c) { c(m.mac, "mac"); }
 };
 struct ErrorMsg {
+  static constexpr FrameType kType = FrameType::kError;
   ErrorCode code = ErrorCode::kNone;
   uint64_t watermark = 0;
   std::string message;
+  static void fields(auto& m, auto& c) {
+    c(m.code, "code");
+    c(m.watermark, "watermark");
+    c(m.message, "message", Str{.max = kMaxText, .truncate = true});
+  }
 };
 struct TargetQuery {
+  static constexpr FrameType kType = FrameType::kTargetQuery;
   std::string path;  // empty: the agent's --target
+  static void fields(auto& m, auto& c) { c(m.path, "path", kPath); }
 };
 struct TargetInfo {
+  static constexpr FrameType kType = FrameType::kTargetInfo;
   std::string path;
   TargetKind kind = TargetKind::kBlockDevice;
   uint64_t size = 0;
   uint32_t sector_size = 512;
   bool mounted = false;
   std::string mount_point;
+  static void fields(auto& m, auto& c) {
+    c(m.path, "path", kPath);
+    c(m.kind, "kind");
+    c(m.size, "size");
+    c(m.sector_size, "sector_size", PowerOfTwo{1, 65536});
+    c(m.mounted, "mounted");
+    c(m.mount_point, "mount_point", kPath);
+  }
 };
 // OPEN's image_size when the host learns the size only at the end of the
 // image (a compressed stream that does not record it): placements are then
@@ -71,125 +126,181 @@ struct TargetInfo {
 inline constexpr uint64_t kImageSizeUnknown = UINT64_MAX;
 
 struct Open {
+  static constexpr FrameType kType = FrameType::kOpen;
   SessionId session{};
   std::string path;
   uint64_t image_size = 0;  // or kImageSizeUnknown
   HolesMode holes = HolesMode::kZero;
+  static void fields(auto& m, auto& c) {
+    c(m.session, "session");
+    c(m.path, "path", kPath);
+    c(m.image_size, "image_size");
+    c(m.holes, "holes");
+  }
 };
 struct Opened {
+  static constexpr FrameType kType = FrameType::kOpened;
   uint64_t watermark = 0;
   bool resumed = false;
   TargetInfo target;
+  static void fields(auto& m, auto& c) {
+    c(m.watermark, "watermark");
+    c(m.resumed, "resumed");
+    c(m.target, "target");
+  }
 };
-struct ZeroRange {  // ZERO and SKIP: frame offset + this
+// [offset, offset + length) must read back as zeros.
+struct Zero {
+  static constexpr FrameType kType = FrameType::kZero;
+  uint64_t offset = 0;
   uint64_t length = 0;
-  SkipReason reason = SkipReason::kKeep;  // SKIP only
+  static void fields(auto& m, auto& c) {
+    c(m.offset, "offset", FrameOffset{});
+    c(m.length, "length", RangeAt{m.offset});
+  }
+};
+// [offset, offset + length) is not written.
+struct Skip {
+  static constexpr FrameType kType = FrameType::kSkip;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  SkipReason reason = SkipReason::kKeep;
+  static void fields(auto& m, auto& c) {
+    c(m.offset, "offset", FrameOffset{});
+    c(m.length, "length", RangeAt{m.offset});
+    c(m.reason, "reason");
+  }
+};
+struct Sync {
+  static constexpr FrameType kType = FrameType::kSync;
+  static void fields(auto&, auto&) {}
 };
 struct Ack {
+  static constexpr FrameType kType = FrameType::kAck;
   uint64_t durable = 0;
+  static void fields(auto& m, auto& c) { c(m.durable, "durable"); }
 };
 struct Finish {
+  static constexpr FrameType kType = FrameType::kFinish;
   uint64_t image_size = 0;
+  static void fields(auto& m, auto& c) { c(m.image_size, "image_size"); }
 };
-struct HashRequest {  // frame offset = start
+struct Finished {
+  static constexpr FrameType kType = FrameType::kFinished;
+  uint64_t watermark = 0;
+  static void fields(auto& m, auto& c) { c(m.watermark, "watermark"); }
+};
+// Hash [offset, offset + length) in blocks of `block` bytes.
+struct HashRequest {
+  static constexpr FrameType kType = FrameType::kHashRequest;
+  uint64_t offset = 0;
   uint64_t length = 0;
   uint32_t block = 0;
+  static void fields(auto& m, auto& c) {
+    c(m.offset, "offset", FrameOffset{});
+    c(m.length, "length", RangeAt{m.offset});
+    c(m.block, "block", kBlockSize);
+  }
 };
-struct Hashes {  // frame offset = offset of the first block
+struct Hashes {
+  static constexpr FrameType kType = FrameType::kHashes;
+  uint64_t offset = 0;  // of the first block
   std::vector<uint64_t> hashes;
+  static void fields(auto& m, auto& c) {
+    c(m.offset, "offset", FrameOffset{});
+    c(m.hashes, "count", List<uint32_t>{.item = "hash", .max = kMaxHashesPerFrame});
+  }
 };
-// What VERIFY reads back. kAll: every byte that is not dont-care. kWritten:
-// also leaves out SKIP keep ranges — delta blocks this session compared by
-// hash against the target instead of writing them.
-enum class VerifyScope : uint8_t { kAll = 0, kWritten = 1 };
+struct HashesEnd {
+  static constexpr FrameType kType = FrameType::kHashesEnd;
+  static void fields(auto&, auto&) {}
+};
 struct Verify {
+  static constexpr FrameType kType = FrameType::kVerify;
   uint32_t block = 0;
   VerifyScope scope = VerifyScope::kAll;  // absent on the wire (4-byte payload) = kAll
+  static void fields(auto& m, auto& c) {
+    c(m.block, "block", kBlockSize);
+    c(m.scope, "scope", Trailing{});
+  }
 };
-struct Digests {  // frame offset = offset of the first block
+struct Digests {
+  static constexpr FrameType kType = FrameType::kDigests;
+  uint64_t offset = 0;  // of the first block
   std::vector<Digest128> digests;
+  static void fields(auto& m, auto& c) {
+    c(m.offset, "offset", FrameOffset{});
+    c(m.digests, "count", List<uint32_t>{.item = "digest", .max = kMaxDigestsPerFrame});
+  }
 };
 struct VerifyEnd {
+  static constexpr FrameType kType = FrameType::kVerifyEnd;
   Digest128 overall{};  // XXH3-128 over the concatenated block digests
   uint64_t bytes_read = 0;
   bool direct_io = false;  // read back with O_DIRECT (else fadvise DONTNEED + re-read)
+  static void fields(auto& m, auto& c) {
+    c(m.overall, "overall");
+    c(m.bytes_read, "bytes_read");
+    c(m.direct_io, "direct_io");
+  }
 };
-struct PathMsg {  // GET_FILE
+struct GetFile {
+  static constexpr FrameType kType = FrameType::kGetFile;
   std::string path;
+  static void fields(auto& m, auto& c) { c(m.path, "path", kFilePath); }
 };
 struct PutFile {
+  static constexpr FrameType kType = FrameType::kPutFile;
   std::string path;
   uint64_t size = 0;
   uint32_t mode = 0644;
+  static void fields(auto& m, auto& c) {
+    c(m.path, "path", kFilePath);
+    c(m.size, "size");
+    c(m.mode, "mode", AtMost{07777});
+  }
 };
 struct FileEnd {
+  static constexpr FrameType kType = FrameType::kFileEnd;
   uint64_t size = 0;
   Digest128 digest{};
+  static void fields(auto& m, auto& c) {
+    c(m.size, "size");
+    c(m.digest, "digest");
+  }
+};
+struct FileDone {
+  static constexpr FrameType kType = FrameType::kFileDone;
+  static void fields(auto&, auto&) {}
 };
 struct ExecMsg {
+  static constexpr FrameType kType = FrameType::kExec;
   std::vector<std::string> argv;
   uint32_t timeout_s = 0;  // 0: none
+  static void fields(auto& m, auto& c) {
+    c(m.timeout_s, "timeout_s");
+    c(m.argv, "argc", List<uint16_t, Str>{.item = "argv", .min = 1, .max = kMaxArgs, .item_rule = kArg});
+  }
 };
 struct ExitMsg {
-  int32_t status = 0;      // exit code, or the signal number when signaled
+  static constexpr FrameType kType = FrameType::kExit;
+  int32_t status = 0;  // exit code, or the signal number when signaled
   bool signaled = false;
   bool timed_out = false;
+  static void fields(auto& m, auto& c) {
+    c(m.status, "status");
+    c(m.signaled, "signaled");
+    c(m.timed_out, "timed_out");
+  }
+};
+struct Bye {
+  static constexpr FrameType kType = FrameType::kBye;
+  static void fields(auto&, auto&) {}
 };
 
-Frame encode(const Hello&);
-Frame encode(const Challenge&);
-Frame encode(const Auth&);
-Frame encode(const AuthOk&);
-Frame encode(const ErrorMsg&);
-Frame encode(const TargetQuery&);
-Frame encode(const TargetInfo&);
-Frame encode(const Open&);
-Frame encode(const Opened&);
-Frame encode_zero(uint64_t offset, uint64_t length);
-Frame encode_skip(uint64_t offset, uint64_t length, SkipReason reason);
-Frame encode(const Ack&);
-Frame encode(const Finish&);
-Frame encode_finished(uint64_t watermark);
-Frame encode_hash_request(uint64_t offset, const HashRequest&);
-Frame encode_hashes(uint64_t offset, const Hashes&);
-Frame encode(const Verify&);
-Frame encode_digests(uint64_t offset, const Digests&);
-Frame encode(const VerifyEnd&);
-Frame encode_get_file(const PathMsg&);
-Frame encode(const PutFile&);
-Frame encode(const FileEnd&);
-Frame encode(const ExecMsg&);
-Frame encode(const ExitMsg&);
-Frame encode_empty(FrameType t, uint64_t offset = 0);
-
-// Throws ProtocolError(kUnexpected) when f.type is not `want`.
-void expect_type(const Frame& f, FrameType want);
-Hello decode_hello(const Frame&);
-Challenge decode_challenge(const Frame&);
-Auth decode_auth(const Frame&);
-AuthOk decode_auth_ok(const Frame&);
-ErrorMsg decode_error(const Frame&);
-TargetQuery decode_target_query(const Frame&);
-TargetInfo decode_target_info(const Frame&);
-Open decode_open(const Frame&);
-Opened decode_opened(const Frame&);
-ZeroRange decode_zero(const Frame&);
-ZeroRange decode_skip(const Frame&);
-Ack decode_ack(const Frame&);
-Finish decode_finish(const Frame&);
-uint64_t decode_finished(const Frame&);
-HashRequest decode_hash_request(const Frame&);
-Hashes decode_hashes(const Frame&);
-Verify decode_verify(const Frame&);
-Digests decode_digests(const Frame&);
-VerifyEnd decode_verify_end(const Frame&);
-PathMsg decode_get_file(const Frame&);
-PutFile decode_put_file(const Frame&);
-FileEnd decode_file_end(const Frame&);
-ExecMsg decode_exec(const Frame&);
-ExitMsg decode_exit(const Frame&);
-
-// An ERROR frame from the peer, as the exception the receiving side throws.
-[[noreturn]] void throw_remote_error(const Frame& f);
+// Every message type, for code that handles them all (the fuzzer, tests).
+using AllMessages = std::tuple<Hello, Challenge, Auth, AuthOk, ErrorMsg, TargetQuery, TargetInfo, Open, Opened, Zero,
+                               Skip, Sync, Ack, Finish, Finished, HashRequest, Hashes, HashesEnd, Verify, Digests,
+                               VerifyEnd, GetFile, PutFile, FileEnd, FileDone, ExecMsg, ExitMsg, Bye>;
 
 }  // namespace mkproto

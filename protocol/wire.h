@@ -29,6 +29,13 @@ class Writer {
   Writer& u32(uint32_t v) { return le(v, 4); }
   Writer& i32(int32_t v) { return le(static_cast<uint32_t>(v), 4); }
   Writer& u64(uint64_t v) { return le(v, 8); }
+  // The low n bytes of v.
+  Writer& le(uint64_t v, size_t n) {
+    size_t at = out_.size();
+    out_.resize(at + n);
+    put_le(out_.data() + at, v, n);
+    return *this;
+  }
   Writer& bytes(std::span<const uint8_t> b) {
     out_.insert(out_.end(), b.begin(), b.end());
     return *this;
@@ -42,12 +49,6 @@ class Writer {
   std::vector<uint8_t> take() { return std::move(out_); }
 
  private:
-  Writer& le(uint64_t v, size_t n) {
-    size_t at = out_.size();
-    out_.resize(at + n);
-    put_le(out_.data() + at, v, n);
-    return *this;
-  }
   std::vector<uint8_t> out_;
 };
 
@@ -59,6 +60,13 @@ class Reader {
   uint32_t u32(const char* f) { return static_cast<uint32_t>(le(4, f)); }
   int32_t i32(const char* f) { return static_cast<int32_t>(static_cast<uint32_t>(le(4, f))); }
   uint64_t u64(const char* f) { return le(8, f); }
+  // An n-byte unsigned integer.
+  uint64_t le(size_t n, const char* f) {
+    need(n, f);
+    uint64_t v = get_le(in_.data() + pos_, n);
+    pos_ += n;
+    return v;
+  }
   template <size_t N>
   std::array<uint8_t, N> fixed(const char* f) {
     need(N, f);
@@ -92,12 +100,6 @@ class Reader {
  private:
   void need(size_t n, const char* f) const {
     if (in_.size() - pos_ < n) fail(f, "truncated");
-  }
-  uint64_t le(size_t n, const char* f) {
-    need(n, f);
-    uint64_t v = get_le(in_.data() + pos_, n);
-    pos_ += n;
-    return v;
   }
   std::span<const uint8_t> in_;
   const char* what_;

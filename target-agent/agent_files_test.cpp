@@ -12,12 +12,12 @@ TEST_F(AgentFiles, GetFileStreamsContentAndDigest) {
   auto content = random_bytes((1 << 20) * 2 + 17, 11);
   write_file(path("f"), content);
   auto ch = connect();
-  ch->send(encode_get_file(PathMsg{path("f")}));
+  ch->send(encode(GetFile{path("f")}));
   std::vector<uint8_t> got;
   for (;;) {
     Frame f = ch->recv();
     if (f.type == FrameType::kFileEnd) {
-      auto end = decode_file_end(f);
+      auto end = decode<FileEnd>(f);
       EXPECT_EQ(end.size, content.size());
       EXPECT_EQ(end.digest, xxh3_128(content.data(), content.size()));
       break;
@@ -27,7 +27,7 @@ TEST_F(AgentFiles, GetFileStreamsContentAndDigest) {
     got.insert(got.end(), f.payload.begin(), f.payload.end());
   }
   EXPECT_EQ(got, content);
-  ch->send(encode_get_file(PathMsg{path("missing")}));
+  ch->send(encode(GetFile{path("missing")}));
   expect_error(*ch, ErrorCode::kNotFound);
 }
 
@@ -60,7 +60,7 @@ TEST_F(AgentFiles, ExecStreamsOutputAndExitStatus) {
   for (;;) {
     Frame f = ch->recv();
     if (f.type == FrameType::kExit) {
-      ex = decode_exit(f);
+      ex = decode<ExitMsg>(f);
       break;
     }
     ASSERT_EQ(f.type, FrameType::kOutput);
@@ -72,7 +72,7 @@ TEST_F(AgentFiles, ExecStreamsOutputAndExitStatus) {
   EXPECT_FALSE(ex.signaled);
   ch->send(encode(ExecMsg{{"sleep", "30"}, 1}));
   Frame f = ch->recv();
-  ex = decode_exit(f);
+  ex = decode<ExitMsg>(f);
   EXPECT_TRUE(ex.timed_out);
   EXPECT_TRUE(ex.signaled);
   ch->send(encode(ExecMsg{{"/nonexistent/program"}, 0}));

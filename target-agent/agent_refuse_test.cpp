@@ -189,7 +189,7 @@ TEST_F(AgentRefuse, MountedDevice) {
   {
     auto ch = connect();
     ch->send(encode(TargetQuery{dev}));
-    auto info = decode_target_info(ch->recv());
+    auto info = decode<TargetInfo>(ch->recv());
     EXPECT_TRUE(info.mounted);
     EXPECT_EQ(info.kind, TargetKind::kBlockDevice);
     EXPECT_EQ(info.size, 8u << 20);

@@ -66,7 +66,7 @@ mkproto::Opened AgentTest::open(mkproto::Channel& ch, const std::string& target,
   o.image_size = image_size;
   o.holes = holes;
   ch.send(mkproto::encode(o));
-  return mkproto::decode_opened(ch.recv());
+  return mkproto::decode<mkproto::Opened>(ch.recv());
 }
 
 mkproto::ErrorMsg AgentTest::expect_error(mkproto::Channel& ch, mkproto::ErrorCode code) {
@@ -74,14 +74,14 @@ mkproto::ErrorMsg AgentTest::expect_error(mkproto::Channel& ch, mkproto::ErrorCo
     mkproto::Frame f = ch.recv();
     if (f.type == mkproto::FrameType::kAck) continue;
     EXPECT_EQ(f.type, mkproto::FrameType::kError) << mkproto::type_name(f.type);
-    auto e = mkproto::decode_error(f);
+    auto e = mkproto::decode<mkproto::ErrorMsg>(f);
     EXPECT_EQ(e.code, code) << mkproto::error_name(e.code) << ": " << e.message;
     return e;
   }
 }
 
 void AgentTest::bye(mkproto::Channel& ch) {
-  ch.send(mkproto::encode_empty(mkproto::FrameType::kBye));
+  ch.send(mkproto::encode(mkproto::Bye{}));
   try {
     for (int i = 0; i < 100; ++i) ch.recv();
   } catch (const std::exception&) {

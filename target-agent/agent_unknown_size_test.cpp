@@ -36,13 +36,13 @@ TEST_F(AgentUnknownSize, FinishTellsTheSizeAndVerifyCoversExactlyIt) {
   open(*ch, path("disk"), kImageSizeUnknown);
   send_data(*ch, 0, image);
   ch->send(encode(Finish{size}));
-  EXPECT_EQ(decode_finished(next_not_ack(*ch)), size);
+  EXPECT_EQ(decode<Finished>(next_not_ack(*ch)).watermark, size);
   ch->send(encode(Verify{kVerifyBlock}));
   std::vector<Digest128> got;
   for (;;) {
     Frame f = next_not_ack(*ch);
     if (f.type == FrameType::kVerifyEnd) break;
-    auto d = decode_digests(f);
+    auto d = decode<Digests>(f);
     got.insert(got.end(), d.digests.begin(), d.digests.end());
   }
   BlockDigester want(kImageSizeUnknown, kVerifyBlock);
@@ -93,7 +93,7 @@ TEST_F(AgentUnknownSize, AResumeAnnouncesUnknownAgain) {
     open(*ch, path("disk"), kImageSizeUnknown, HolesMode::kZero, id);
     send_data(*ch, 0, image);
     ch->send(encode(Finish{image.size()}));
-    EXPECT_EQ(decode_finished(next_not_ack(*ch)), image.size());
+    EXPECT_EQ(decode<Finished>(next_not_ack(*ch)).watermark, image.size());
     bye(*ch);
   }
   auto ch = connect();
@@ -104,6 +104,6 @@ TEST_F(AgentUnknownSize, AResumeAnnouncesUnknownAgain) {
   EXPECT_TRUE(opened.resumed);
   EXPECT_EQ(opened.watermark, image.size());
   again->send(encode(Finish{image.size()}));
-  EXPECT_EQ(decode_finished(next_not_ack(*again)), image.size());
+  EXPECT_EQ(decode<Finished>(next_not_ack(*again)).watermark, image.size());
   bye(*again);
 }

@@ -23,11 +23,11 @@ std::vector<Digest128> verify(Channel& ch, VerifyEnd* end = nullptr) {
     Frame f = ch.recv();
     if (f.type == FrameType::kAck) continue;
     if (f.type == FrameType::kVerifyEnd) {
-      auto e = decode_verify_end(f);
+      auto e = decode<VerifyEnd>(f);
       if (end) *end = e;
       return out;
     }
-    auto d = decode_digests(f);
+    auto d = decode<Digests>(f);
     EXPECT_EQ(f.offset, uint64_t{kVerifyBlock} * out.size());
     out.insert(out.end(), d.digests.begin(), d.digests.end());
   }
@@ -37,7 +37,7 @@ uint64_t finish(Channel& ch, uint64_t size) {
   ch.send(encode(Finish{size}));
   for (;;) {
     Frame f = ch.recv();
-    if (f.type != FrameType::kAck) return decode_finished(f);
+    if (f.type != FrameType::kAck) return decode<Finished>(f).watermark;
   }
 }
 
@@ -79,7 +79,7 @@ TEST_F(AgentWrite, HolesAreZeroedExactlyOrLeftAloneWhenDontCare) {
     // data [0, 100000), hole [100000, 600001), data [600001, 700001), hole to the end
     send_data(*ch, 0, data);
     auto hole = [&](uint64_t off, uint64_t len) {
-      ch->send(mode == HolesMode::kZero ? encode_zero(off, len) : encode_skip(off, len, SkipReason::kDontCare));
+      ch->send(mode == HolesMode::kZero ? encode(Zero{off, len}) : encode(Skip{off, len, SkipReason::kDontCare}));
     };
     hole(100000, 500001);
     send_data(*ch, 600001, data);
@@ -161,8 +161,8 @@ TEST_F(AgentWrite, SyncAcknowledgesTheDurableWatermark) {
   auto ch = connect();
   open(*ch, path("disk"), image.size());
   send_data(*ch, 0, std::span(image).first(200000));
-  ch->send(encode_empty(FrameType::kSync));
-  EXPECT_EQ(decode_ack(ch->recv()).durable, 200000u);
+  ch->send(encode(Sync{}));
+  EXPECT_EQ(decode<Ack>(ch->recv()).durable, 200000u);
 }
 
 TEST_F(AgentWrite, HashesDescribeTheTargetBlocks) {
@@ -170,12 +170,12 @@ TEST_F(AgentWrite, HashesDescribeTheTargetBlocks) {
   write_file(path("disk"), disk);
   auto ch = connect();
   open(*ch, path("disk"), disk.size());
-  ch->send(encode_hash_request(65536, HashRequest{disk.size() - 65536, 65536}));
+  ch->send(encode(HashRequest{65536, disk.size() - 65536, 65536}));
   std::vector<uint64_t> got;
   for (;;) {
     Frame f = ch->recv();
     if (f.type == FrameType::kHashesEnd) break;
-    auto h = decode_hashes(f);
+    auto h = decode<Hashes>(f);
     EXPECT_EQ(f.offset, 65536 + 65536 * got.size());
     got.insert(got.end(), h.hashes.begin(), h.hashes.end());
   }
@@ -197,21 +197,21 @@ TEST_F(AgentWrite, HashesStreamWhileTheImageIsReceived) {
   open(*ch, path("disk"), size);
   const uint32_t block = 4096;
   const uint64_t from = 4u << 20;  // hashed: [4 MiB, 32 MiB); written: [0, 4 MiB)
-  ch->send(encode_hash_request(from, HashRequest{size - from, block}));
+  ch->send(encode(HashRequest{from, size - from, block}));
   auto image = random_bytes(from, 22);
   send_data(*ch, 0, image);
-  ch->send(encode_empty(FrameType::kSync));
+  ch->send(encode(Sync{}));
   std::vector<uint64_t> got;
   bool ended = false, acked = false;
   size_t hashes_after_ack = 0;
   while (!ended || !acked) {
     Frame f = ch->recv();
     if (f.type == FrameType::kAck) {
-      if (decode_ack(f).durable == from) acked = true;
+      if (decode<Ack>(f).durable == from) acked = true;
     } else if (f.type == FrameType::kHashesEnd) {
       ended = true;
     } else {
-      auto h = decode_hashes(f);
+      auto h = decode<Hashes>(f);
       ASSERT_EQ(f.offset, from + uint64_t{block} * got.size());
       got.insert(got.end(), h.hashes.begin(), h.hashes.end());
       if (acked) hashes_after_ack += h.hashes.size();
@@ -248,12 +248,12 @@ TEST_F(AgentWrite, HashesOfASparseTargetMatchItsBytes) {
   open(*ch, path("disk"), size);
   const uint32_t block = 4096;
   const uint64_t from = 4096;
-  ch->send(encode_hash_request(from, HashRequest{size - from, block}));
+  ch->send(encode(HashRequest{from, size - from, block}));
   std::vector<uint64_t> got;
   for (;;) {
     Frame f = ch->recv();
     if (f.type == FrameType::kHashesEnd) break;
-    auto h = decode_hashes(f);
+    auto h = decode<Hashes>(f);
     EXPECT_EQ(f.offset, from + uint64_t{block} * got.size());
     got.insert(got.end(), h.hashes.begin(), h.hashes.end());
   }
@@ -299,7 +299,7 @@ TEST_F(AgentWrite, VerifyOfASparseTargetSkipsHolesButCatchesBytesWrittenIntoThem
   auto ch = connect();
   open(*ch, path("disk"), size);
   send_data(*ch, 0, data);
-  ch->send(encode_zero(100000, size - 100000));
+  ch->send(encode(Zero{100000, size - 100000}));
   finish(*ch, size);
   BlockDigester expect(size, kVerifyBlock);
   expect.data(0, data);
@@ -341,15 +341,15 @@ TEST_F(AgentWrite, BlockDeviceHolesAndData) {
   {
     auto ch = connect();
     ch->send(encode(TargetQuery{dev}));
-    auto info = decode_target_info(ch->recv());
+    auto info = decode<TargetInfo>(ch->recv());
     EXPECT_EQ(info.kind, TargetKind::kBlockDevice);
     EXPECT_EQ(info.size, size);
     EXPECT_EQ(info.sector_size, 512u);
     EXPECT_FALSE(info.mounted);
     open(*ch, dev, size);
-    ch->send(encode_zero(0, 1000));  // unaligned: written, not BLKZEROOUT
+    ch->send(encode(Zero{0, 1000}));  // unaligned: written, not BLKZEROOUT
     send_data(*ch, 1000, data);
-    ch->send(encode_zero(301000, size - 301000));  // ragged head, aligned middle
+    ch->send(encode(Zero{301000, size - 301000}));  // ragged head, aligned middle
     EXPECT_EQ(finish(*ch, size), size);
     BlockDigester d(size, kVerifyBlock);
     d.data(0, expect);

@@ -72,13 +72,12 @@ void BlockHasher::hash() {
   AlignedBuffer buf(chunk);
   std::vector<uint8_t> zeros;
   uint64_t zero_hash = 0;
-  mkproto::Hashes out;
-  uint64_t out_offset = offset_;
+  mkproto::Hashes out{offset_, {}};
   auto emit = [&](uint64_t h) {
     out.hashes.push_back(h);
     if (out.hashes.size() == mkproto::kMaxHashesPerFrame) {
-      ch_.send(mkproto::encode_hashes(out_offset, out));
-      out_offset += uint64_t{block} * out.hashes.size();
+      ch_.send(mkproto::encode(out));
+      out.offset += uint64_t{block} * out.hashes.size();
       out.hashes.clear();
     }
   };
@@ -111,8 +110,8 @@ void BlockHasher::hash() {
     for (size_t b = 0; b < n; b += block) emit(mkproto::xxh3_64(buf.data() + b, std::min<size_t>(block, n - b)));
     pos = stop;
   }
-  if (!out.hashes.empty()) ch_.send(mkproto::encode_hashes(out_offset, out));
-  ch_.send(mkproto::encode_empty(mkproto::FrameType::kHashesEnd));
+  if (!out.hashes.empty()) ch_.send(mkproto::encode(out));
+  ch_.send(mkproto::encode(mkproto::HashesEnd{}));
 }
 
 }  // namespace agent

@@ -83,7 +83,7 @@ uint64_t Connection::close_session() noexcept {
 bool Connection::dispatch(Frame& f) {
   switch (f.type) {
     case FrameType::kTargetQuery: {
-      auto q = mkproto::decode_target_query(f);
+      auto q = mkproto::decode<mkproto::TargetQuery>(f);
       ch_.send(mkproto::encode(inspect_target(cfg_, resolve_target(cfg_, q.path))));
       return true;
     }
@@ -106,7 +106,7 @@ bool Connection::dispatch(Frame& f) {
 }
 
 void Connection::on_open(const Frame& f) {
-  auto open = mkproto::decode_open(f);
+  auto open = mkproto::decode<mkproto::Open>(f);
   if (session_) throw ProtocolError(ErrorCode::kUnexpected, "OPEN on a connection that already has a session");
   std::string path = resolve_target(cfg_, open.path);
   mkproto::TargetInfo info = inspect_target(cfg_, path);
@@ -172,9 +172,9 @@ void Connection::on_place(Frame& f) {
     item.payload = std::move(f.payload);
   } else if (f.type == FrameType::kZero) {
     item.kind = WriteItem::Kind::kZero;
-    item.length = mkproto::decode_zero(f).length;
+    item.length = mkproto::decode<mkproto::Zero>(f).length;
   } else {
-    auto s = mkproto::decode_skip(f);
+    auto s = mkproto::decode<mkproto::Skip>(f);
     item.kind = WriteItem::Kind::kSkip;
     item.length = s.length;
     skip = s.reason;
@@ -228,7 +228,7 @@ void Connection::check_in_image(const Frame& f, uint64_t length) const {
 
 void Connection::on_hash_request(const Frame& f) {
   require_session(f);
-  auto req = mkproto::decode_hash_request(f);
+  auto req = mkproto::decode<mkproto::HashRequest>(f);
   if (f.offset > device_size_ || req.length > device_size_ - f.offset)
     throw ProtocolError(ErrorCode::kOutOfRange, fmt::format("HASH_REQUEST [{}, {}) reaches past the target size {}",
                                                             f.offset, f.offset + req.length, device_size_));
@@ -248,7 +248,7 @@ void Connection::on_sync() {
 
 void Connection::on_finish(const Frame& f) {
   require_session(f);
-  auto fin = mkproto::decode_finish(f);
+  auto fin = mkproto::decode<mkproto::Finish>(f);
   if (session_->known_size == mkproto::kImageSizeUnknown) {  // FINISH tells the size
     if (fin.image_size > device_size_)
       throw ProtocolError(ErrorCode::kImageTooLarge, fmt::format("FINISH for image size {}: the target {} is only {} bytes",
@@ -268,7 +268,7 @@ void Connection::on_finish(const Frame& f) {
   // From here VERIFY and any resume of this session know the size.
   session_->known_size = fin.image_size;
   sessions_.set_finished(*session_, true);
-  ch_.send(mkproto::encode_finished(w));
+  ch_.send(mkproto::encode(mkproto::Finished{w}));
   fmt::print(stderr, "target-agent: {} written and synced ({} bytes)\n", session_->path, w);
 }
 

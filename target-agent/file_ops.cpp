@@ -33,7 +33,7 @@ void check_path(const std::string& p) {
 }  // namespace
 
 void Connection::on_get_file(const Frame& f) {
-  auto req = mkproto::decode_get_file(f);
+  auto req = mkproto::decode<mkproto::GetFile>(f);
   check_path(req.path);
   base::UniqueFd in(::open(req.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in)
@@ -59,7 +59,7 @@ void Connection::on_get_file(const Frame& f) {
 }
 
 void Connection::on_put_file(const Frame& f) {
-  auto req = mkproto::decode_put_file(f);
+  auto req = mkproto::decode<mkproto::PutFile>(f);
   check_path(req.path);
   std::string part = req.path + ".mkmaster-part";
   base::UniqueFd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(req.mode)));
@@ -76,7 +76,7 @@ void Connection::on_put_file(const Frame& f) {
   for (;;) {
     Frame d = ch_.recv();
     if (d.type == FrameType::kFileEnd) {
-      auto end = mkproto::decode_file_end(d);
+      auto end = mkproto::decode<mkproto::FileEnd>(d);
       if (end.size != off || off != req.size)
         throw ProtocolError(ErrorCode::kIncomplete,
                             fmt::format("{}: announced {} bytes, received {}, FILE_END says {}", req.path, req.size, off,
@@ -105,11 +105,11 @@ void Connection::on_put_file(const Frame& f) {
   if (::rename(part.c_str(), req.path.c_str()) != 0)
     throw ProtocolError(ErrorCode::kIo, fmt::format("rename {} to {}: {}", part, req.path, std::strerror(errno)));
   cleanup.keep = true;
-  ch_.send(mkproto::encode_empty(FrameType::kFileDone));
+  ch_.send(mkproto::encode(mkproto::FileDone{}));
 }
 
 void Connection::on_exec(const Frame& f) {
-  auto req = mkproto::decode_exec(f);
+  auto req = mkproto::decode<mkproto::ExecMsg>(f);
   base::Child child;
   try {
     child = base::spawn(base::SpawnOptions(req.argv));

@@ -73,7 +73,7 @@ class PieceWalker {
 
 void Connection::on_verify(const Frame& f) {
   require_session(f);
-  auto req = mkproto::decode_verify(f);
+  auto req = mkproto::decode<mkproto::Verify>(f);
   if (!sessions_.finished(*session_))
     throw ProtocolError(ErrorCode::kUnexpected, "VERIFY before the session is FINISHED");
   writer_->drain_and_sync();
@@ -138,7 +138,8 @@ void Connection::on_verify(const Frame& f) {
     while (sent < d.size() && (all || d.size() - sent >= 64)) {
       size_t n = std::min(d.size() - sent, mkproto::kMaxDigestsPerFrame);
       out.digests.assign(d.begin() + static_cast<std::ptrdiff_t>(sent), d.begin() + static_cast<std::ptrdiff_t>(sent + n));
-      ch_.send(mkproto::encode_digests(uint64_t{req.block} * sent, out));
+      out.offset = uint64_t{req.block} * sent;
+      ch_.send(mkproto::encode(out));
       sent += n;
     }
   };

@@ -80,7 +80,7 @@ void AgentClient::read_loop() noexcept {
         if (f.type == mkproto::FrameType::kHashesEnd) {
           inbox->end();
         } else {
-          auto h = mkproto::decode_hashes(f);
+          auto h = mkproto::decode<mkproto::Hashes>(f);
           inbox->add(f.offset, h.hashes);
         }
         continue;
@@ -136,7 +136,7 @@ mkproto::Frame AgentClient::recv(const std::function<void(uint64_t)>& on_ack) {
   for (;;) {
     mkproto::Frame f = next_frame();
     if (f.type == mkproto::FrameType::kAck) {
-      uint64_t d = mkproto::decode_ack(f).durable;
+      uint64_t d = mkproto::decode<mkproto::Ack>(f).durable;
       if (on_ack) on_ack(d);
       continue;
     }
@@ -158,7 +158,7 @@ void AgentClient::poll(const std::function<void(uint64_t)>& on_ack) {
     // Something arrived (an ACK or an ERROR; HASHES go to the inbox).
     mkproto::Frame f = next_frame();
     if (f.type == mkproto::FrameType::kAck) {
-      if (on_ack) on_ack(mkproto::decode_ack(f).durable);
+      if (on_ack) on_ack(mkproto::decode<mkproto::Ack>(f).durable);
     } else if (f.type == mkproto::FrameType::kError) {
       mkproto::throw_remote_error(f);
     } else {
@@ -173,27 +173,27 @@ void AgentClient::request_hashes(uint64_t offset, uint64_t length, uint32_t bloc
     std::lock_guard lk(m_);
     inbox_ = std::move(inbox);
   }
-  ch_->send(mkproto::encode_hash_request(offset, mkproto::HashRequest{length, block}));
+  ch_->send(mkproto::encode(mkproto::HashRequest{offset, length, block}));
 }
 
 uint64_t AgentClient::bytes_sent() const { return ch_->bytes_sent(); }
 
 mkproto::Opened AgentClient::open(const mkproto::Open& request) {
   ch_->send(mkproto::encode(request));
-  return mkproto::decode_opened(recv());
+  return mkproto::decode<mkproto::Opened>(recv());
 }
 
 void AgentClient::send_data(uint64_t offset, uint16_t flags, std::span<const uint8_t> payload) {
   ch_->send_raw(mkproto::FrameType::kData, flags, offset, payload);
 }
-void AgentClient::send_zero(uint64_t offset, uint64_t length) { ch_->send(mkproto::encode_zero(offset, length)); }
+void AgentClient::send_zero(uint64_t offset, uint64_t length) { ch_->send(mkproto::encode(mkproto::Zero{offset, length})); }
 void AgentClient::send_skip(uint64_t offset, uint64_t length, mkproto::SkipReason reason) {
-  ch_->send(mkproto::encode_skip(offset, length, reason));
+  ch_->send(mkproto::encode(mkproto::Skip{offset, length, reason}));
 }
 
 uint64_t AgentClient::finish(uint64_t image_size, const std::function<void(uint64_t)>& on_ack) {
   ch_->send(mkproto::encode(mkproto::Finish{image_size}));
-  return mkproto::decode_finished(recv(on_ack));
+  return mkproto::decode<mkproto::Finished>(recv(on_ack)).watermark;
 }
 
 AgentClient::VerifyReply AgentClient::verify(const mkproto::Verify& request) {
@@ -202,10 +202,10 @@ AgentClient::VerifyReply AgentClient::verify(const mkproto::Verify& request) {
   for (;;) {
     mkproto::Frame f = recv();
     if (f.type == mkproto::FrameType::kVerifyEnd) {
-      reply.end = mkproto::decode_verify_end(f);
+      reply.end = mkproto::decode<mkproto::VerifyEnd>(f);
       return reply;
     }
-    auto d = mkproto::decode_digests(f);
+    auto d = mkproto::decode<mkproto::Digests>(f);
     reply.digests.insert(reply.digests.end(), d.digests.begin(), d.digests.end());
   }
 }
@@ -217,7 +217,7 @@ void AgentClient::send_file_data(uint64_t offset, std::span<const uint8_t> bytes
 
 void AgentClient::bye() noexcept {
   try {
-    ch_->send(mkproto::encode_empty(mkproto::FrameType::kBye));
+    ch_->send(mkproto::encode(mkproto::Bye{}));
     // Wait for the agent to close: it has then released the session, so a
     // following push to the same target is not refused as busy.
     for (int i = 0; i < 100; ++i) next_frame();

@@ -19,7 +19,7 @@ using mkproto::FrameType;
 
 uint64_t pull_file(const AgentAddress& agent, const std::string& remote, const std::string& local) {
   AgentClient c(agent);
-  c.send(mkproto::encode_get_file(mkproto::PathMsg{remote}));
+  c.send(mkproto::encode(mkproto::GetFile{remote}));
   std::string part = local + ".part";
   int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", part, std::strerror(errno)));
@@ -29,7 +29,7 @@ uint64_t pull_file(const AgentAddress& agent, const std::string& remote, const s
     for (;;) {
       Frame f = c.recv();
       if (f.type == FrameType::kFileEnd) {
-        auto end = mkproto::decode_file_end(f);
+        auto end = mkproto::decode<mkproto::FileEnd>(f);
         if (end.size != off || end.digest != h.digest())
           throw std::runtime_error(fmt::format("pull {}: received {} bytes that do not match the agent's size {} / digest",
                                                remote, off, end.size));
@@ -111,7 +111,7 @@ ExecResult exec_command(const AgentAddress& agent, const std::vector<std::string
       if (on_output) on_output((f.flags & mkproto::kFlagStderr) != 0, f.payload);
       continue;
     }
-    auto ex = mkproto::decode_exit(f);
+    auto ex = mkproto::decode<mkproto::ExitMsg>(f);
     c.bye();
     return {ex.status, ex.signaled, ex.timed_out};
   }

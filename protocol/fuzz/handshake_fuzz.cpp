@@ -23,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FrameDecoder d;
   d.feed(ch.sent);
   while (auto f = d.next()) {
-    if (f->type == FrameType::kError) decode_error(*f);
-    else if (f->type == FrameType::kChallenge) decode_challenge(*f);
+    if (f->type == FrameType::kError) decode<ErrorMsg>(*f);
+    else if (f->type == FrameType::kChallenge) decode<Challenge>(*f);
     else __builtin_trap();
   }
   return 0;

@@ -24,13 +24,15 @@ static void put(const std::string& dir, const std::string& name, uint8_t first, 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;
   std::string frames = argv[1], hs = argv[2];
-  Frame data = encode_empty(FrameType::kData, 4096);
+  Frame data;
+  data.type = FrameType::kData;
+  data.offset = 4096;
   data.payload.assign(100, 7);
   put(frames, "open", 5, {encode(Open{SessionId{1}, "/dev/sda", 1 << 20, HolesMode::kZero})});
-  put(frames, "data-zero-skip", 17, {data, encode_zero(8192, 4096), encode_skip(12288, 4096, SkipReason::kDontCare)});
-  put(frames, "hashes", 3, {encode_hash_request(0, HashRequest{1 << 20, 65536}), encode_hashes(0, Hashes{{1, 2, 3}})});
-  put(frames, "verify", 9, {encode(Verify{1 << 20}), encode_digests(0, Digests{{Digest128{}}}), encode(VerifyEnd{})});
-  put(frames, "files", 40, {encode_get_file(PathMsg{"/etc/hostname"}), encode(PutFile{"/tmp/x", 3, 0644}),
+  put(frames, "data-zero-skip", 17, {data, encode(Zero{8192, 4096}), encode(Skip{12288, 4096, SkipReason::kDontCare})});
+  put(frames, "hashes", 3, {encode(HashRequest{0, 1 << 20, 65536}), encode(Hashes{0, {1, 2, 3}})});
+  put(frames, "verify", 9, {encode(Verify{1 << 20}), encode(Digests{0, {Digest128{}}}), encode(VerifyEnd{})});
+  put(frames, "files", 40, {encode(GetFile{"/etc/hostname"}), encode(PutFile{"/tmp/x", 3, 0644}),
                             encode(FileEnd{3, Digest128{}})});
   put(frames, "exec", 1, {encode(ExecMsg{{"sh", "-c", "true"}, 5}), encode(ExitMsg{0, false, false})});
   put(frames, "target", 2, {encode(TargetInfo{"/dev/sda", TargetKind::kBlockDevice, 1 << 30, 512, true, "/"}),
