@@ -7,18 +7,18 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
 #include <mutex>
 #include <random>
 #include <regex>
 #include <thread>
 
-#include "spawn.h"
+#include "testing/child.h"
+#include "testing/files.h"
+#include "testing/temp_dir.h"
 
-namespace faults {
+namespace mktest {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
 using namespace std::chrono_literals;
 
 // Accepts connections one after the other and keeps what each one sent.
@@ -84,39 +84,22 @@ void send_through(int port, const Bytes& data) {
 }
 
 struct ProxyRun {
-  std::string log_path;
+  TempDir dir{"fault-proxy"};
+  std::string log_path = dir.file("log");
   Child child;
   int port = 0;
   ProxyRun(int target, const std::vector<std::string>& extra) {
-    log_path = (std::filesystem::temp_directory_path() / ("fault-proxy-" + std::to_string(getpid()) + "-" +
-                                                          std::to_string(counter()++) + ".log")).string();
-    std::filesystem::remove(log_path);
     std::vector<std::string> argv = {python3(), std::string(FAULTS_DIR) + "/fault_proxy.py", "--target",
                                      "127.0.0.1:" + std::to_string(target), "--log", log_path};
     argv.insert(argv.end(), extra.begin(), extra.end());
     child = spawn(argv, log_path + ".stderr");
     port = read_port(child, 10s);
   }
-  ~ProxyRun() {
-    std::filesystem::remove(log_path);
-    std::filesystem::remove(log_path + ".stderr");
-  }
   std::string finish() {
     child.terminate();
     return slurp(log_path);
   }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
 };
-
-Bytes pattern(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes b(n);
-  for (auto& x : b) x = static_cast<uint8_t>(rng());
-  return b;
-}
 
 int summary_field(const std::string& log, const std::string& name) {
   std::smatch m;
@@ -136,7 +119,7 @@ std::vector<std::string> fault_positions(const std::string& log) {
 TEST(FaultProxy, FlipsOneBitPerFaultedConnectionPastTheGrace) {
   Sink sink;
   ProxyRun proxy(sink.port, {"--seed", "3", "--flips", "5", "--grace", "1000", "--max-gap", "500000"});
-  Bytes data = pattern(1 << 20, 1);
+  Bytes data = random_bytes(1 << 20, 1);
   for (int i = 0; i < 8; ++i) send_through(proxy.port, data);
   std::string log = proxy.finish();
   std::lock_guard lk(sink.m);
@@ -168,7 +151,7 @@ TEST(FaultProxy, FlipsOneBitPerFaultedConnectionPastTheGrace) {
 TEST(FaultProxy, DropsCutConnectionsShort) {
   Sink sink;
   ProxyRun proxy(sink.port, {"--seed", "4", "--drops", "3", "--max-gap", "600000"});
-  Bytes data = pattern(1 << 20, 2);
+  Bytes data = random_bytes(1 << 20, 2);
   for (int i = 0; i < 6; ++i) send_through(proxy.port, data);
   std::string log = proxy.finish();
   std::lock_guard lk(sink.m);
@@ -187,7 +170,7 @@ TEST(FaultProxy, DropsCutConnectionsShort) {
 }
 
 TEST(FaultProxy, SameSeedSameFaults) {
-  Bytes data = pattern(1 << 20, 3);
+  Bytes data = random_bytes(1 << 20, 3);
   auto run = [&](const std::string& seed) {
     Sink sink;
     ProxyRun proxy(sink.port, {"--seed", seed, "--drops", "2", "--flips", "2", "--max-gap", "300000"});
@@ -210,4 +193,4 @@ TEST(FaultProxy, BoundedInTime) {
 }
 
 }  // namespace
-}  // namespace faults
+}  // namespace mktest

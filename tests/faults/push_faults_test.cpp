@@ -13,28 +13,15 @@
 #include <regex>
 #include <sstream>
 
-#include "spawn.h"
+#include "testing/child.h"
+#include "testing/files.h"
+#include "testing/temp_dir.h"
 
-namespace faults {
+namespace mktest {
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-struct Dir {
-  fs::path path;
-  Dir() {
-    char tmpl[] = "/tmp/mkmaster-faults-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    path = tmpl;
-  }
-  ~Dir() { fs::remove_all(path); }
-  std::string file(const std::string& n) const { return (path / n).string(); }
-};
-
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
 
 // Half the 64 KiB chunks random data, the rest zeros (holes to zero out).
 std::string make_image(size_t size, uint32_t seed) {
@@ -79,16 +66,16 @@ uint64_t json_number(const std::string& line, const std::string& key) {
 }
 
 TEST(PushFaults, TwentyDropsAndBitFlipsResumeAndAreDetected) {
-  Dir dir;
+  TempDir dir("mkmaster-faults");
   const size_t kSize = 48u << 20;
   const std::string image = make_image(kSize, 5);
-  write(dir.file("image.raw"), image);
+  write_file(dir.file("image.raw"), image);
   // The target starts as garbage: holes must be zeroed, not left stale.
   std::string garbage(kSize, '\0');
   std::mt19937_64 rng(9);
   for (auto& ch : garbage) ch = static_cast<char>(rng());
-  write(dir.file("target.img"), garbage);
-  write(dir.file("secret"), "faults-test-secret-0123456789abcdef\n");
+  write_file(dir.file("target.img"), garbage);
+  write_file(dir.file("secret"), "faults-test-secret-0123456789abcdef\n");
 
   Child agent = spawn({"sh", "-c",
                        std::string("exec '") + TARGET_AGENT + "' serve --listen 127.0.0.1:0 --secret-file " +
@@ -164,4 +151,4 @@ TEST(PushFaults, TwentyDropsAndBitFlipsResumeAndAreDetected) {
 }
 
 }  // namespace
-}  // namespace faults
+}  // namespace mktest

@@ -1,14 +1,14 @@
 // Dropped connections: the push reconnects and continues from the
 // acknowledged watermark; the result equals the image and verifies.
-#include "tests/push/drop_proxy.h"
-#include "tests/push/push_fixture.h"
+#include "testing/drop_proxy.h"
+#include "testing/push_fixture.h"
 
-using namespace push_test;
+using namespace mktest;
 
 class PushResume : public PushTest {};
 
 TEST_F(PushResume, ManyDropsAllResume) {
-  auto image = make_image(64 << 20, 10);
+  auto image = make_sparse_image(64 << 20, 10);
   write_file(path("img.raw"), image);
   std::vector<uint8_t> g(image.size(), 0x77);
   write_file(path("disk"), g);
@@ -32,7 +32,7 @@ TEST_F(PushResume, ManyDropsAllResume) {
 }
 
 TEST_F(PushResume, EveryFlippedBitIsDetectedAndRepaired) {
-  auto image = make_image(24 << 20, 12);
+  auto image = make_sparse_image(24 << 20, 12);
   write_file(path("img.raw"), image);
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 0x77));
   // One flipped bit in each of the first 8 connections, in headers and
@@ -54,7 +54,7 @@ TEST_F(PushResume, EveryFlippedBitIsDetectedAndRepaired) {
 // blocks already written must keep the decision made from the target as it
 // was, or the host and the agent would disagree on what VERIFY leaves out.
 TEST_F(PushResume, DeltaResumesWhileHashesAreStillArriving) {
-  auto image = make_image(96u << 20, 31);
+  auto image = make_sparse_image(96u << 20, 31);
   write_file(path("img.raw"), image);
   auto disk = image;
   for (size_t mib = 1; mib < 96; mib += 2) disk[(mib << 20) + 12345] ^= 0x5a;  // every other MiB differs

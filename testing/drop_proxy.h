@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-namespace push_test {
+namespace mktest {
 
 class DropProxy {
  public:
@@ -35,4 +35,4 @@ class DropProxy {
   std::thread acceptor_;
 };
 
-}  // namespace push_test
+}  // namespace mktest

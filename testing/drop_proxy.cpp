@@ -1,4 +1,4 @@
-#include "tests/push/drop_proxy.h"
+#include "testing/drop_proxy.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,7 +8,7 @@
 
 #include "protocol/channel.h"
 
-namespace push_test {
+namespace mktest {
 
 DropProxy::DropProxy(std::string upstream, std::vector<uint64_t> cuts, bool flip)
     : upstream_(std::move(upstream)), cuts_(std::move(cuts)), flip_(flip) {
@@ -92,4 +92,4 @@ void DropProxy::pipe(int client) {
   ::close(server);
 }
 
-}  // namespace push_test
+}  // namespace mktest
