@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "testing/drop_proxy.h"
+#include "testing/fault_proxy.h"
 #include "testing/push_fixture.h"
 
 extern char** environ;
@@ -90,7 +90,7 @@ TEST_F(ArmhfAgent, PushDeltaAndResumeAgainstTheQemuAgent) {
   // Delta + zstd after a small change, through a proxy that drops twice.
   image[3 << 20] ^= 1;
   write_file(path("img.raw"), image);
-  DropProxy proxy(agent.address(), {200, 300000});
+  FaultProxy proxy(agent.address(), {Fault::drop(200), Fault::drop(300000)});
   o.agent.agent = proxy.address();
   o.delta = true;
   o.compress = true;
