@@ -31,7 +31,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "testing"))
 import inventory  # noqa: E402
+import ipmi_sim_conf  # noqa: E402
 import make_test_image  # noqa: E402
 
 SOL_PORT_BASE = 40000
@@ -166,30 +168,6 @@ def labd_request(state, req, timeout=20):
 
 # ------------------------------------------------------------------ files
 
-LAN_CONF = """# ipmi_sim configuration for lab node {name} (written by tests/lab/lab.py)
-name "{name}"
-set_working_mc 0x20
-  startlan 1
-    addr {host} {port}
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid {guid}
-  endlan
-  chassis_control "{chassis}"
-  sol "tcp:127.0.0.1:{sol_port}" 115200
-  user 2 true "{user}" "{password}" admin 10 none md2 md5 straight
-"""
-
-BMC_EMU = """mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-sel_enable 0x20 1000 0x0a
-mc_enable 0x20
-"""
-
-
 def dnsmasq_conf(inv):
     """The seed's dnsmasq.conf lines for the inventory.  TODO(integrator):
     switch to the file mkmaster/node generates once its generator is
@@ -203,10 +181,10 @@ def dnsmasq_conf(inv):
 
 
 def check_password(node, pw):
-    # It goes into lan.conf between double quotes: keep it a plain token.
-    if not pw or len(pw) > 20 or any(c in pw for c in '"\\\n\r') or not pw.isprintable():
-        raise LabError(f"node {node.name}: the BMC password must be 1-20 printable "
-                       "characters without quotes or backslashes (ipmi_sim lan.conf)")
+    try:
+        ipmi_sim_conf.check_password(pw)
+    except ipmi_sim_conf.ConfError as e:
+        raise LabError(f"node {node.name}: {e}")
 
 
 # ------------------------------------------------------------------ up
@@ -328,20 +306,12 @@ def build_network(state, cfg):
 def write_bmc_files(state, ncfg, node):
     pw = node.password()
     check_password(node, pw)
-    bdir = state.p("nodes", ncfg["name"], "bmc")
     chassis = " ".join(shlex.quote(x) for x in
                        [sys.executable, os.path.join(HERE, "chassis.py"), state.path, ncfg["name"]])
     if '"' in chassis:
         raise LabError(f"state path {state.path} must not contain quotes")
-    guid = hashlib.md5(ncfg["name"].encode()).hexdigest()
-    conf = os.path.join(bdir, "lan.conf")
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(LAN_CONF.format(name=ncfg["name"], host=ncfg["bmc_host"], port=ncfg["bmc_port"],
-                                guid=guid, chassis=chassis, sol_port=ncfg["sol_port"],
-                                user=ncfg["bmc_user"], password=pw))
-    with open(os.path.join(bdir, "bmc.emu"), "w") as f:
-        f.write(BMC_EMU)
+    ipmi_sim_conf.write(state.p("nodes", ncfg["name"], "bmc"), ncfg["name"], ncfg["bmc_host"],
+                        ncfg["bmc_port"], ncfg["bmc_user"], pw, chassis, ncfg["sol_port"])
 
 
 def start_dnsmasq(state, cfg):
