@@ -18,8 +18,8 @@ struct Command {
 // In the order `mkmaster --help` lists them: the image, the lab, the nodes,
 // the data path.
 constexpr Command kCommands[] = {
-    {cli::add_build},   {cli::add_labfiles}, {cli::add_power}, {cli::add_bootdev}, {cli::add_console},
-    {cli::add_push},    {cli::add_pull},     {cli::add_put},   {cli::add_exec},
+    {cli::add_build}, {cli::add_labfiles}, {cli::add_inventory}, {cli::add_power}, {cli::add_bootdev},
+    {cli::add_console}, {cli::add_push},   {cli::add_pull},      {cli::add_put},   {cli::add_exec},
 };
 
 }  // namespace

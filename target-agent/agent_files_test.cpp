@@ -1,10 +1,10 @@
 // pull / put / exec through the agent.
 #include <sys/stat.h>
 
-#include "target-agent/agent_test_util.h"
+#include "testing/agent_fixture.h"
 
 using namespace mkproto;
-using namespace agent_test;
+using namespace mktest;
 
 class AgentFiles : public AgentTest {};
 

@@ -7,10 +7,10 @@
 #include <cstdlib>
 
 #include "protocol/wire.h"
-#include "target-agent/agent_test_util.h"
+#include "testing/agent_fixture.h"
 
 using namespace mkproto;
-using namespace agent_test;
+using namespace mktest;
 
 class AgentRefuse : public AgentTest {
  protected:

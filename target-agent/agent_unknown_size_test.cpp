@@ -2,10 +2,10 @@
 // as unknown, the target's size bounds the placements, FINISH tells it.
 #include "protocol/block_digest.h"
 #include "protocol/messages.h"
-#include "target-agent/agent_test_util.h"
+#include "testing/agent_fixture.h"
 
 using namespace mkproto;
-using namespace agent_test;
+using namespace mktest;
 
 namespace {
 

@@ -6,10 +6,10 @@
 #include <zstd.h>
 
 #include "protocol/block_digest.h"
-#include "target-agent/agent_test_util.h"
+#include "testing/agent_fixture.h"
 
 using namespace mkproto;
-using namespace agent_test;
+using namespace mktest;
 
 namespace {
 

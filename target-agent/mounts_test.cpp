@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "target-agent/agent_test_util.h"
+#include "testing/files.h"
+#include "testing/temp_dir.h"
 
 using namespace agent;
 
@@ -13,20 +14,15 @@ TEST(Mounts, UnescapesOctal) {
 }
 
 TEST(Mounts, FindsAFileMountedDirectlyAndIgnoresOthers) {
-  auto dir = std::filesystem::temp_directory_path() / ("mounts-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  mktest::TempDir dir("mounts-test");
   std::string img = (dir / "my img").string(), other = (dir / "other").string();
-  agent_test::write_file(img, {1});
-  agent_test::write_file(other, {1});
+  mktest::write_file(img, mktest::Bytes{1});
+  mktest::write_file(other, mktest::Bytes{1});
   std::string table = (dir / "mounts").string();
   std::string escaped = (dir / "my\\040img").string();
-  agent_test::write_file(table, [&] {
-    std::string t = "proc /proc proc rw 0 0\n" + escaped + " /mnt/x\\040y ext4 rw 0 0\n";
-    return std::vector<uint8_t>(t.begin(), t.end());
-  }());
+  mktest::write_file(table, "proc /proc proc rw 0 0\n" + escaped + " /mnt/x\\040y ext4 rw 0 0\n");
   auto m = find_mount(img, table);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->mount_point, "/mnt/x y");
   EXPECT_FALSE(find_mount(other, table));
-  std::filesystem::remove_all(dir);
 }

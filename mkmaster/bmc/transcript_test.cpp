@@ -11,12 +11,13 @@
 #include <thread>
 
 #include "mkmaster/bmc/pty_process.h"
+#include "testing/temp_dir.h"
 
 namespace bmc {
 
 TEST(Transcript, TimestampedLinesWithSecretsMasked) {
-  const std::string path = ::testing::TempDir() + "/mknode-transcript-" + std::to_string(::getpid());
-  std::filesystem::remove(path);
+  const mktest::TempDir dir("transcript");
+  const std::string path = dir.file("transcript.log");
   {
     Transcript t(path);
     t.add_secret("0123456789abcdef");
@@ -43,7 +44,6 @@ TEST(Transcript, TimestampedLinesWithSecretsMasked) {
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 077, 0u);
-  std::filesystem::remove(path);
 }
 
 TEST(PtyProcess, RunsOnATerminal) {

@@ -8,6 +8,7 @@ namespace cli {
 
 void add_build(CLI::App& app);     // mkmaster/initrd/cli_build.cpp
 void add_labfiles(CLI::App& app);  // mkmaster/lab/cli_labfiles.cpp
+void add_inventory(CLI::App& app); // mkmaster/lab/cli_inventory.cpp
 void add_power(CLI::App& app);     // mkmaster/bmc/cli_power.cpp
 void add_bootdev(CLI::App& app);   // mkmaster/bmc/cli_bootdev.cpp
 void add_console(CLI::App& app);   // mkmaster/bmc/cli_console.cpp

@@ -32,24 +32,24 @@ TEST(PushModes, AnInventoryFromTheEnvironmentLeavesADirectPushDirect) {
   // Without NODE the pipeline is not chosen: the push goes for the agent
   // (and fails on the missing secret file, not on the inventory).
   const auto r = mkmaster({"img.raw", "--agent", "127.0.0.1:1", "--secret-file", "/nonexistent/secret"},
-                          {{"MKMASTER_INVENTORY", MKNODE_TEST_DATA "/lab.ini"}});
+                          {{"MKMASTER_INVENTORY", MKMASTER_TEST_DATA "/lab.ini"}});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("/nonexistent/secret"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("NODE")));
-  const auto bare = mkmaster({"img.raw"}, {{"MKMASTER_INVENTORY", MKNODE_TEST_DATA "/lab.ini"}});
+  const auto bare = mkmaster({"img.raw"}, {{"MKMASTER_INVENTORY", MKMASTER_TEST_DATA "/lab.ini"}});
   EXPECT_EQ(bare.exit_code, 1);
   EXPECT_THAT(bare.output, HasSubstr("an inventory is given (--inventory or MKMASTER_INVENTORY) but no NODE"));
 }
 
 TEST(PushModes, AgentOptionsWithNodesAreRefused) {
-  const auto r = mkmaster({"img.raw", "calxeda02-01", "-i", MKNODE_TEST_DATA "/lab.ini", "--agent", "127.0.0.1:1",
+  const auto r = mkmaster({"img.raw", "calxeda02-01", "-i", MKMASTER_TEST_DATA "/lab.ini", "--agent", "127.0.0.1:1",
                            "--secret-file", "s"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("with NODE… the pipeline starts each node's agent itself"));
 }
 
 TEST(PushModes, AnUnknownNodeIsRefusedBeforeAnyStep) {
-  const auto r = mkmaster({"img.raw", "calxeda09-09", "-i", MKNODE_TEST_DATA "/lab.ini", "--log-dir", "/nonexistent/x"});
+  const auto r = mkmaster({"img.raw", "calxeda09-09", "-i", MKMASTER_TEST_DATA "/lab.ini", "--log-dir", "/nonexistent/x"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("calxeda09-09"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("power-off")));

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "mkmaster/bmc/sol_console.h"
+#include "testing/temp_dir.h"
 
 namespace flash {
 namespace {
@@ -94,8 +95,6 @@ class FakeConsole : public bmc::Console {
 class Flash : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mkmaster-flash-test-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
     fs::create_directories(dir_ / "types");
     std::ofstream(dir_ / "types/highbank.conf") << "client_type = highbank\n";
     std::ofstream(dir_ / "lab.ini") << "[lab]\ndevice_types = types\n"
@@ -104,7 +103,6 @@ class Flash : public ::testing::Test {
                                        "bmc = 10.0.0.2\nagent_port = 7070\n";
     inv_ = lab::load_inventory((dir_ / "lab.ini").string());
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   FlashOptions options() {
     FlashOptions o;
@@ -139,7 +137,8 @@ class Flash : public ::testing::Test {
     return s;
   }
 
-  fs::path dir_;
+  mktest::TempDir tmp_{"mkmaster-flash-test"};
+  fs::path dir_ = tmp_.path();
   lab::Inventory inv_;
   Journal j_;
   push::PushOptions pushed_;

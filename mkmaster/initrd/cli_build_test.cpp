@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testing/temp_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -30,12 +32,7 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-fs::path work(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / ("mkmaster-build-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path work(const std::string& name) { return mktest::scratch_dir(name); }
 
 // A stand-in for the static armhf agent: an ELF header is all the checks read.
 std::string agent() {

@@ -1,4 +1,5 @@
 #include "mkmaster/initrd/gzip_segments.h"
+#include "testing/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -58,8 +59,7 @@ TEST(GzipSegments, SingleMemberThatRoundTrips) {
 TEST(GzipSegments, CacheGivesTheSameBytesAndIsUsed) {
   std::string data = sample();
   std::vector<ByteRange> ranges = {{0, 200000}, {200000, 450000}};
-  fs::path dir = fs::path(::testing::TempDir()) / ("gzcache-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  fs::path dir = mktest::scratch() / "gzcache";
   GzipStats cold, warm;
   std::string a = gzip_segmented(data, ranges, dir.string(), 6, &cold);
   std::string b = gzip_segmented(data, ranges, dir.string(), 6, &warm);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mkmaster/initrd/hook_parser.h"
+#include "testing/temp_dir.h"
 
 namespace initrd {
 namespace {
@@ -66,7 +67,7 @@ std::string tiny_arm_elf(uint16_t machine = 40) {
 }
 
 std::string temp_file(const std::string& name, const std::string& data) {
-  std::string p = ::testing::TempDir() + "/" + name + "-" + std::to_string(::getpid());
+  std::string p = mktest::scratch().file(name);
   std::ofstream(p, std::ios::binary) << data;
   return p;
 }

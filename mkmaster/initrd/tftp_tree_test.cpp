@@ -1,4 +1,5 @@
 #include "mkmaster/initrd/tftp_tree.h"
+#include "testing/temp_dir.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -21,12 +22,7 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / (name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return mktest::scratch_dir(name); }
 
 // The template in pxelinux/ renders to the LAVA Highbank setup's menu (plus the fdt line).
 TEST(TftpTree, RendersTheSeedsMenu) {

@@ -8,13 +8,13 @@ namespace lab {
 
 TEST(DeviceConfig, SeedHighbankConfLoadsUnchanged) {
   DeviceConfig cfg;
-  cfg.load_file(MKNODE_TEST_DATA "/device-types/highbank.conf");
+  cfg.load_file(MKMASTER_TEST_DATA "/device-types/highbank.conf");
   cfg.set("ecmeip", "calxeda02-01-02", "node");
   EXPECT_EQ(cfg.get("client_type"), "highbank");
   EXPECT_EQ(cfg.get("connection_command"), "ipmitool -I lanplus -U admin -P admin -H calxeda02-01-02 sol activate");
   EXPECT_EQ(cfg.get_int("bootloader_serial_delay_ms"), 300);
   EXPECT_EQ(cfg.get_int("test_shell_serial_delay_ms"), 100);
-  EXPECT_EQ(cfg.origin("client_type"), MKNODE_TEST_DATA "/device-types/highbank.conf:1");
+  EXPECT_EQ(cfg.origin("client_type"), MKMASTER_TEST_DATA "/device-types/highbank.conf:1");
 }
 
 TEST(DeviceConfig, InterpolationLikeConfigParser) {
@@ -54,7 +54,7 @@ TEST(DeviceConfig, ClearErrors) {
 
 TEST(DeviceConfig, SectionsOtherThanDefaultAreRejected) {
   DeviceConfig cfg;
-  EXPECT_THROW(cfg.load_file(MKNODE_TEST_DATA "/lab.ini"), ConfigError);
+  EXPECT_THROW(cfg.load_file(MKMASTER_TEST_DATA "/lab.ini"), ConfigError);
 }
 
 }  // namespace lab

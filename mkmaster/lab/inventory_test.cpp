@@ -8,11 +8,12 @@
 #include <fstream>
 
 #include "mkmaster/lab/config_error.h"
+#include "testing/temp_dir.h"
 
 namespace lab {
 
 namespace {
-const std::string kDir = MKNODE_TEST_DATA;
+const std::string kDir = MKMASTER_TEST_DATA;
 
 // Parses an inventory placed in the sample directory (so device-types/
 // resolves) and returns the error message, or "" if it loaded.
@@ -90,8 +91,7 @@ TEST(Inventory, ErrorsNameFileLineField) {
 }
 
 TEST(Inventory, ReadsPasswordsFromEnvOrPrivateFile) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mknode-inv-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const mktest::TempDir dir("mknode-inv");
   std::filesystem::copy(kDir + "/device-types", dir / "device-types", std::filesystem::copy_options::recursive |
                                                                           std::filesystem::copy_options::overwrite_existing);
   const auto pw = dir / "pw";
@@ -113,7 +113,6 @@ TEST(Inventory, ReadsPasswordsFromEnvOrPrivateFile) {
   }
   ::setenv("PW", "envpw", 1);
   EXPECT_EQ(read_bmc_password(inv.nodes[1]), "envpw");
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace lab

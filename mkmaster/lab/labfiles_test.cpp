@@ -9,13 +9,14 @@
 #include <sstream>
 
 #include "mkmaster/lab/node_config.h"
+#include "testing/temp_dir.h"
 
 namespace lab {
 
 namespace fs = std::filesystem;
 
 namespace {
-const std::string kDir = MKNODE_TEST_DATA;
+const std::string kDir = MKMASTER_TEST_DATA;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -44,8 +45,7 @@ TEST(LabFiles, GoldenDnsmasqConf) {
 
 TEST(LabFiles, GoldenTreeForTwoMachinesFourNodes) {
   const auto inv = load_inventory(kDir + "/lab.ini");
-  const fs::path out = fs::temp_directory_path() / ("mknode-labfiles-" + std::to_string(::getpid()));
-  fs::remove_all(out);
+  const fs::path out = mktest::scratch_dir("labfiles");
   EXPECT_EQ(write_lab_files(inv, out.string()), 1 + 4 * 2 + 1);
   for (const char* f : {"tftp/master/pxelinux.cfg/01-fc-2f-40-17-da-28", "tftp/master/pxelinux.cfg/01-fc-2f-40-08-7e-4c",
                         "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-10", "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-20",
@@ -58,19 +58,17 @@ TEST(LabFiles, GoldenTreeForTwoMachinesFourNodes) {
   cfg.load_file((out / "device-types/highbank.conf").string());
   cfg.load_file((out / "devices/calxeda02-01.conf").string());
   EXPECT_EQ(cfg.get("connection_command"), "ipmitool -I lanplus -U admin -P admin -H 192.168.2.78 sol activate");
-  fs::remove_all(out);
 }
 
 TEST(LabFiles, DnsmasqAcceptsTheGeneratedFile) {
   const auto inv = load_inventory(kDir + "/lab.ini");
-  const fs::path out = fs::temp_directory_path() / ("mknode-dnsmasq-" + std::to_string(::getpid()));
+  const fs::path out = mktest::scratch_dir("dnsmasq");
   write_lab_files(inv, out.string());
   const std::string cmd = "dnsmasq --test --conf-file=" + (out / "dnsmasq.conf").string() + " >" +
                           (out / "dnsmasq.out").string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
   EXPECT_EQ(rc, 0) << slurp(out / "dnsmasq.out");
   EXPECT_NE(slurp(out / "dnsmasq.out").find("syntax check OK"), std::string::npos);
-  fs::remove_all(out);
 }
 
 TEST(LabFiles, NodeConfigDefaultsAndOverrides) {

@@ -7,14 +7,14 @@
 #include <set>
 
 #include "mkmaster/rootfs/elf_closure.h"
-#include "mkmaster/rootfs/test_support.h"
+#include "testing/rootfs_fakes.h"
 
 namespace rootfs {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
-using test::TempDir;
+using mktest::RootDir;
 
 std::vector<std::string> paths(const std::vector<Needed>& n) {
   std::vector<std::string> out;
@@ -30,7 +30,7 @@ const Needed* find(const std::vector<Needed>& n, const std::string& p) {
 
 TEST(ElfClosure, BashFromSysroot) {
   REQUIRE_ARMHF_DATA();
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   auto t0 = std::chrono::steady_clock::now();
   auto n = elf_closure(*fs, {"/bin/bash"}, EM_ARM);
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -47,9 +47,9 @@ TEST(ElfClosure, BashFromSysroot) {
 
 TEST(ElfClosure, SameFromDebsAsFromSysroot) {
   REQUIRE_ARMHF_DATA();
-  auto sys = open_sysroot(test::sysroot_dir());
+  auto sys = open_sysroot(mktest::sysroot_dir());
   auto t0 = std::chrono::steady_clock::now();
-  auto debs = open_debs({test::debs_dir()});
+  auto debs = open_debs({mktest::debs_dir()});
   auto s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // The one-off cost a `--debs` build pays (xz allows no skipping):
   // reported, and bounded so a regression (e.g. one pass per file) shows.
@@ -86,15 +86,15 @@ TEST(ElfClosure, SameFromDebsAsFromSysroot) {
 }
 
 TEST(ElfClosure, ScriptsPullNothing) {
-  TempDir t;
-  t.file("/bin/script", "#!/bin/sh\necho hi\n");
+  RootDir t;
+  t.add_file("/bin/script", "#!/bin/sh\necho hi\n");
   auto fs = open_sysroot(t.path());
   EXPECT_TRUE(elf_closure(*fs, {"/bin/script"}, EM_ARM).empty());
 }
 
 TEST(ElfClosure, HostBinaryInArmhfRootIsRejected) {
-  TempDir t;
-  t.file("/bin/ls", test::slurp("/bin/ls"));
+  RootDir t;
+  t.add_file("/bin/ls", mktest::slurp("/bin/ls"));
   auto fs = open_sysroot(t.path());
   try {
     elf_closure(*fs, {"/bin/ls"}, EM_ARM);
@@ -109,13 +109,13 @@ TEST(ElfClosure, HostBinaryInArmhfRootIsRejected) {
 // A root with bash, libc and the loader but no libtinfo.
 TEST(ElfClosure, MissingLibraryNamesItAndWhoNeedsIt) {
   REQUIRE_ARMHF_DATA();
-  const std::string s = test::sysroot_dir();
-  TempDir t;
-  t.file("/bin/bash", test::slurp(s + "/bin/bash"));
-  t.file("/lib/arm-linux-gnueabihf/libc.so.6", test::slurp(s + "/lib/arm-linux-gnueabihf/libc.so.6"));
-  t.file("/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3",
-         test::slurp(s + "/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3"));
-  t.link("/lib/ld-linux-armhf.so.3", "arm-linux-gnueabihf/ld-linux-armhf.so.3");
+  const std::string s = mktest::sysroot_dir();
+  RootDir t;
+  t.add_file("/bin/bash", mktest::slurp(s + "/bin/bash"));
+  t.add_file("/lib/arm-linux-gnueabihf/libc.so.6", mktest::slurp(s + "/lib/arm-linux-gnueabihf/libc.so.6"));
+  t.add_file("/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3",
+         mktest::slurp(s + "/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3"));
+  t.add_link("/lib/ld-linux-armhf.so.3", "arm-linux-gnueabihf/ld-linux-armhf.so.3");
   auto fs = open_sysroot(t.path());
   try {
     elf_closure(*fs, {"/bin/bash"}, EM_ARM);
@@ -125,7 +125,7 @@ TEST(ElfClosure, MissingLibraryNamesItAndWhoNeedsIt) {
     EXPECT_THAT(e.what(), HasSubstr("needed by /bin/bash"));
   }
   // Truncated library: named, not a crash.
-  t.file("/lib/arm-linux-gnueabihf/libtinfo.so.6", test::slurp(s + "/lib/arm-linux-gnueabihf/libtinfo.so.6.4").substr(0, 3000));
+  t.add_file("/lib/arm-linux-gnueabihf/libtinfo.so.6", mktest::slurp(s + "/lib/arm-linux-gnueabihf/libtinfo.so.6.4").substr(0, 3000));
   auto fs2 = open_sysroot(t.path());
   try {
     elf_closure(*fs2, {"/bin/bash"}, EM_ARM);
@@ -139,8 +139,8 @@ TEST(ElfClosure, MissingLibraryNamesItAndWhoNeedsIt) {
 // ignored when RUNPATH is present; RPATH inherited by what the object
 // loads; wrong-machine candidates skipped.
 TEST(ElfClosure, SearchOrderRpathRunpathOrigin) {
-  TempDir t;
-  auto lib = [&](const std::string& p, test::ElfSpec s = {}) { t.file(p, test::make_elf32(s)); };
+  RootDir t;
+  auto lib = [&](const std::string& p, mktest::ElfSpec s = {}) { t.add_file(p, mktest::make_elf32(s)); };
   lib("/opt/app/bin/app", {EM_ARM, "", {"libfoo.so.1", "libbar.so.1"}, "/opt/ignored", "$ORIGIN/../lib"});
   lib("/opt/app/lib/libfoo.so.1");
   lib("/lib/arm-linux-gnueabihf/libfoo.so.1");  // decoy: RUNPATH comes first
@@ -161,10 +161,10 @@ TEST(ElfClosure, SearchOrderRpathRunpathOrigin) {
 }
 
 TEST(ElfClosure, LibraryOnlyInLdSoConfDirGetsAHint) {
-  TempDir t;
-  t.file("/usr/bin/app", test::make_elf32({EM_ARM, "", {"libx.so.1"}, "", ""}));
-  t.file("/opt/x/lib/libx.so.1", test::make_elf32({}));
-  t.file("/etc/ld.so.conf.d/x.conf", "# x\n/opt/x/lib  \n");
+  RootDir t;
+  t.add_file("/usr/bin/app", mktest::make_elf32({EM_ARM, "", {"libx.so.1"}, "", ""}));
+  t.add_file("/opt/x/lib/libx.so.1", mktest::make_elf32({}));
+  t.add_file("/etc/ld.so.conf.d/x.conf", "# x\n/opt/x/lib  \n");
   auto fs = open_sysroot(t.path());
   try {
     elf_closure(*fs, {"/usr/bin/app"}, EM_ARM);
@@ -179,13 +179,13 @@ TEST(ElfClosure, LibraryOnlyInLdSoConfDirGetsAHint) {
 // A merged-/usr root (/lib -> usr/lib): the link itself is part of what
 // the image needs, or /lib/ld-linux-armhf.so.3 would not exist there.
 TEST(ElfClosure, MergedUsrRootIncludesTheDirectoryLinks) {
-  TempDir t;
-  t.link("/lib", "usr/lib");
-  t.link("/bin", "usr/bin");
-  t.file("/usr/bin/app", test::make_elf32({EM_ARM, "/lib/ld-linux-armhf.so.3", {"libc.so.6"}, "", ""}));
-  t.link("/usr/lib/ld-linux-armhf.so.3", "arm-linux-gnueabihf/ld-linux-armhf.so.3");
-  t.file("/usr/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3", test::make_elf32({}));
-  t.file("/usr/lib/arm-linux-gnueabihf/libc.so.6", test::make_elf32({EM_ARM, "", {"ld-linux-armhf.so.3"}, "", ""}));
+  RootDir t;
+  t.add_link("/lib", "usr/lib");
+  t.add_link("/bin", "usr/bin");
+  t.add_file("/usr/bin/app", mktest::make_elf32({EM_ARM, "/lib/ld-linux-armhf.so.3", {"libc.so.6"}, "", ""}));
+  t.add_link("/usr/lib/ld-linux-armhf.so.3", "arm-linux-gnueabihf/ld-linux-armhf.so.3");
+  t.add_file("/usr/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3", mktest::make_elf32({}));
+  t.add_file("/usr/lib/arm-linux-gnueabihf/libc.so.6", mktest::make_elf32({EM_ARM, "", {"ld-linux-armhf.so.3"}, "", ""}));
   auto fs = open_sysroot(t.path());
   auto r = resolve(*fs, "/bin/app");
   ASSERT_TRUE(r);

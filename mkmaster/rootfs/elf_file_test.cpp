@@ -7,7 +7,7 @@
 
 #include "mkmaster/rootfs/elf_closure.h"
 #include "mkmaster/rootfs/elf_file.h"
-#include "mkmaster/rootfs/test_support.h"
+#include "testing/rootfs_fakes.h"
 
 namespace rootfs {
 namespace {
@@ -17,7 +17,7 @@ using ::testing::HasSubstr;
 
 TEST(ElfParse, RealArmhfBash) {
   REQUIRE_ARMHF_DATA();
-  const std::string bytes = test::slurp(test::sysroot_dir() + "/bin/bash");
+  const std::string bytes = mktest::slurp(mktest::sysroot_dir() + "/bin/bash");
   ASSERT_TRUE(is_elf(bytes));
   ElfInfo info = parse_elf(bytes, "/bin/bash");
   EXPECT_EQ(info.machine, EM_ARM);
@@ -29,7 +29,7 @@ TEST(ElfParse, RealArmhfBash) {
 }
 
 TEST(ElfParse, HostBinaryIsX86_64) {
-  const std::string bytes = test::slurp("/bin/ls");
+  const std::string bytes = mktest::slurp("/bin/ls");
   ASSERT_FALSE(bytes.empty());
   ElfInfo info = parse_elf(bytes, "/bin/ls");
   EXPECT_EQ(info.machine, EM_X86_64);
@@ -39,7 +39,7 @@ TEST(ElfParse, HostBinaryIsX86_64) {
 }
 
 TEST(ElfParse, SyntheticRpathRunpathInterp) {
-  const std::string bytes = test::make_elf32(
+  const std::string bytes = mktest::make_elf32(
       {EM_ARM, "/lib/ld-linux-armhf.so.3", {"liba.so.1", "libb.so.2"}, "/opt/r1:$ORIGIN/../r2", "/opt/ru"});
   ElfInfo info = parse_elf(bytes, "synthetic");
   EXPECT_EQ(info.interp, "/lib/ld-linux-armhf.so.3");
@@ -50,12 +50,12 @@ TEST(ElfParse, SyntheticRpathRunpathInterp) {
 
 TEST(ElfParse, SectionLookupOnRealModule) {
   REQUIRE_ARMHF_DATA();
-  auto mods = test::sysroot_dir() + "/lib/modules";
+  auto mods = mktest::sysroot_dir() + "/lib/modules";
   std::string ko;
   for (const auto& e : std::filesystem::recursive_directory_iterator(mods))
     if (e.path().filename() == "xgmac.ko") ko = e.path().string();
   ASSERT_FALSE(ko.empty());
-  const std::string bytes = test::slurp(ko);
+  const std::string bytes = mktest::slurp(ko);
   elf::File f(bytes, ko);
   EXPECT_EQ(f.type(), ET_REL);
   auto s = f.section(".modinfo");
@@ -80,7 +80,7 @@ TEST(ElfParse, NotElf) {
 // section header table sits at the end, so no prefix is a complete ELF.
 TEST(ElfParse, EveryTruncationOfBashThrows) {
   REQUIRE_ARMHF_DATA();
-  const std::string bytes = test::slurp(test::sysroot_dir() + "/bin/bash");
+  const std::string bytes = mktest::slurp(mktest::sysroot_dir() + "/bin/bash");
   std::vector<size_t> cuts = {0, 3, 4, 20, 51, 52, 60, 100, 300, 1000};
   for (size_t c = 2000; c < bytes.size(); c += 7919) cuts.push_back(c);
   cuts.push_back(bytes.size() - 1);
@@ -96,7 +96,7 @@ TEST(ElfParse, EveryTruncationOfBashThrows) {
 }
 
 TEST(ElfParse, TruncatedDynamicStringsThrow) {
-  std::string bytes = test::make_elf32({EM_ARM, "", {"libfoo.so.1"}, "", ""});
+  std::string bytes = mktest::make_elf32({EM_ARM, "", {"libfoo.so.1"}, "", ""});
   // Cut inside the dynamic array (it is last in the synthetic layout).
   EXPECT_THROW(parse_elf(std::string_view(bytes).substr(0, bytes.size() - 4), "short"), RootfsError);
 }
@@ -105,7 +105,7 @@ TEST(ElfParse, TruncatedDynamicStringsThrow) {
 // either parses or throws RootfsError.
 TEST(ElfParse, CorruptedHeadersNeverCrash) {
   REQUIRE_ARMHF_DATA();
-  const std::string orig = test::slurp(test::sysroot_dir() + "/bin/bash");
+  const std::string orig = mktest::slurp(mktest::sysroot_dir() + "/bin/bash");
   std::mt19937 rng(12345);
   int threw = 0;
   for (int i = 0; i < 2000; ++i) {

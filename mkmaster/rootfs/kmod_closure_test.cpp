@@ -8,7 +8,7 @@
 
 #include "mkmaster/rootfs/elf_file.h"
 #include "mkmaster/rootfs/kmod_closure.h"
-#include "mkmaster/rootfs/test_support.h"
+#include "testing/rootfs_fakes.h"
 
 namespace rootfs {
 namespace {
@@ -16,10 +16,10 @@ namespace {
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using test::TempDir;
+using mktest::RootDir;
 
 std::string module_path(const std::string& name) {
-  for (const auto& e : std::filesystem::recursive_directory_iterator(test::sysroot_dir() + "/lib/modules"))
+  for (const auto& e : std::filesystem::recursive_directory_iterator(mktest::sysroot_dir() + "/lib/modules"))
     if (e.path().filename() == name) return e.path().string();
   return {};
 }
@@ -28,19 +28,19 @@ TEST(Modinfo, RealSoftdepAndAlias) {
   REQUIRE_ARMHF_DATA();
   const std::string crc = module_path("crc-t10dif.ko");
   ASSERT_FALSE(crc.empty());
-  ModInfo a = parse_modinfo(test::slurp(crc), crc);
+  ModInfo a = parse_modinfo(mktest::slurp(crc), crc);
   EXPECT_EQ(a.name, "crc_t10dif");
   EXPECT_THAT(a.depends, ElementsAre("crct10dif_common"));
   EXPECT_THAT(a.softdep_pre, ElementsAre("crct10dif"));
   EXPECT_TRUE(a.softdep_post.empty());
 
   const std::string gen = module_path("crct10dif_generic.ko");
-  ModInfo g = parse_modinfo(test::slurp(gen), gen);
+  ModInfo g = parse_modinfo(mktest::slurp(gen), gen);
   EXPECT_EQ(g.name, "crct10dif_generic");
   EXPECT_THAT(g.aliases, Contains("crct10dif"));
 
   const std::string hb = module_path("sata_highbank.ko");
-  ModInfo h = parse_modinfo(test::slurp(hb), hb);
+  ModInfo h = parse_modinfo(mktest::slurp(hb), hb);
   EXPECT_THAT(h.depends, ElementsAre("libata", "libahci"));
 }
 
@@ -48,14 +48,14 @@ TEST(Modinfo, BadInput) {
   EXPECT_THROW(parse_modinfo("not a module", "x.ko"), RootfsError);
   // An ELF without .modinfo (the synthetic shared object has no sections).
   try {
-    parse_modinfo(test::make_elf32({}), "/lib/modules/x/none.ko");
+    parse_modinfo(mktest::make_elf32({}), "/lib/modules/x/none.ko");
     FAIL();
   } catch (const RootfsError& e) {
     EXPECT_THAT(e.what(), HasSubstr("none.ko"));
     EXPECT_THAT(e.what(), HasSubstr(".modinfo"));
   }
   REQUIRE_ARMHF_DATA();
-  const std::string ko = test::slurp(module_path("xgmac.ko"));
+  const std::string ko = mktest::slurp(module_path("xgmac.ko"));
   EXPECT_THROW(parse_modinfo(std::string_view(ko).substr(0, ko.size() / 2), "cut.ko"), RootfsError);
 }
 
@@ -85,7 +85,7 @@ std::vector<std::string> names(const std::vector<Module>& mods) {
 
 TEST(ModuleClosure, HighbankModulesFromSysroot) {
   REQUIRE_ARMHF_DATA();
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   auto kvers = kernel_versions(*fs);
   ASSERT_EQ(kvers.size(), 1u);
   auto t0 = std::chrono::steady_clock::now();
@@ -121,7 +121,7 @@ TEST(ModuleClosure, HighbankModulesFromSysroot) {
 // (sata_highbank itself only needs libata + libahci).
 TEST(ModuleClosure, AhciPlatformPullsLibahciPlatform) {
   REQUIRE_ARMHF_DATA();
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   auto mods = module_closure(*fs, "", {"ahci_platform"});
   EXPECT_THAT(names(mods), ElementsAre("scsi_common", "scsi_mod", "libata", "libahci", "libahci_platform",
                                        "ahci_platform"));
@@ -131,7 +131,7 @@ TEST(ModuleClosure, AhciPlatformPullsLibahciPlatform) {
 
 TEST(ModuleClosure, SameFromKernelDeb) {
   REQUIRE_ARMHF_DATA();
-  const std::string deb = test::find_deb("linux-image-6");
+  const std::string deb = mktest::find_deb("linux-image-6");
   ASSERT_FALSE(deb.empty());
   auto t0 = std::chrono::steady_clock::now();
   auto debfs = open_debs({deb});
@@ -140,7 +140,7 @@ TEST(ModuleClosure, SameFromKernelDeb) {
   auto t2 = std::chrono::steady_clock::now();
   std::cerr << "open kernel .deb: " << std::chrono::duration<double>(t1 - t0).count()
             << " s, closure: " << std::chrono::duration<double, std::milli>(t2 - t1).count() << " ms\n";
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   auto from_sys = module_closure(*fs, "", kWanted);
   ASSERT_EQ(from_deb.size(), from_sys.size());
   for (size_t i = 0; i < from_deb.size(); ++i) {
@@ -153,7 +153,7 @@ TEST(ModuleClosure, SameFromKernelDeb) {
 
 TEST(ModuleClosure, UnknownModuleAndKernel) {
   REQUIRE_ARMHF_DATA();
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   try {
     module_closure(*fs, "", {"xgmac", "no_such_module"});
     FAIL();
@@ -166,7 +166,7 @@ TEST(ModuleClosure, UnknownModuleAndKernel) {
   } catch (const RootfsError& e) {
     EXPECT_THAT(e.what(), HasSubstr("9.9.9-none"));
   }
-  TempDir empty;
+  RootDir empty;
   auto none = open_sysroot(empty.path());
   EXPECT_TRUE(kernel_versions(*none).empty());
   EXPECT_THROW(module_closure(*none, "", {"xgmac"}), RootfsError);
@@ -194,18 +194,18 @@ TEST(ModuleClosure, CompressedModulesBuiltinsAndPostSoftdeps) {
     buf.resize(used);
     return buf;
   };
-  const std::string xgmac = test::slurp(module_path("xgmac.ko"));
-  const std::string hb = test::slurp(module_path("sata_highbank.ko"));
-  const std::string ahci = test::slurp(module_path("libahci.ko"));
-  TempDir t;
+  const std::string xgmac = mktest::slurp(module_path("xgmac.ko"));
+  const std::string hb = mktest::slurp(module_path("sata_highbank.ko"));
+  const std::string ahci = mktest::slurp(module_path("libahci.ko"));
+  RootDir t;
   const std::string k = "/usr/lib/modules/9.9";
-  t.link("/lib", "usr/lib");
-  t.file(k + "/kernel/net/xgmac.ko.xz", compress(xgmac, ARCHIVE_FILTER_XZ));
-  t.file(k + "/kernel/ata/sata_highbank.ko.zst", compress(hb, ARCHIVE_FILTER_ZSTD));
-  t.file(k + "/kernel/ata/libahci.ko", ahci);
+  t.add_link("/lib", "usr/lib");
+  t.add_file(k + "/kernel/net/xgmac.ko.xz", compress(xgmac, ARCHIVE_FILTER_XZ));
+  t.add_file(k + "/kernel/ata/sata_highbank.ko.zst", compress(hb, ARCHIVE_FILTER_ZSTD));
+  t.add_file(k + "/kernel/ata/libahci.ko", ahci);
   // libata and scsi_mod are built in here.
-  t.file(k + "/modules.builtin", "kernel/drivers/ata/libata.ko\nkernel/drivers/scsi/scsi_mod.ko\n");
-  t.file(k + "/kernel/ata/broken.ko.xz", "not xz at all");
+  t.add_file(k + "/modules.builtin", "kernel/drivers/ata/libata.ko\nkernel/drivers/scsi/scsi_mod.ko\n");
+  t.add_file(k + "/kernel/ata/broken.ko.xz", "not xz at all");
   auto fs = open_sysroot(t.path());
   EXPECT_THAT(kernel_versions(*fs), ElementsAre("9.9"));
   auto mods = module_closure(*fs, "9.9", {"sata_highbank", "xgmac"});

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "mkmaster/rootfs/kmod_closure.h"
-#include "mkmaster/rootfs/test_support.h"
+#include "testing/rootfs_fakes.h"
 
 namespace rootfs {
 namespace {
@@ -30,13 +30,13 @@ TEST(KmodOracle, SameModulesAsModprobe) {
   REQUIRE_ARMHF_DATA();
   ASSERT_TRUE(std::filesystem::exists("/usr/sbin/depmod") || std::filesystem::exists("/sbin/depmod"))
       << "kmod (depmod/modprobe) missing: scripts/setup-host.sh installs it";
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   auto kvers = kernel_versions(*fs);
   ASSERT_EQ(kvers.size(), 1u);
   const std::string kver = kvers[0];
-  const std::string real = test::sysroot_dir() + "/lib/modules/" + kver;
+  const std::string real = mktest::sysroot_dir() + "/lib/modules/" + kver;
 
-  test::TempDir t;
+  mktest::RootDir t;
   const std::string farm = t.host("/lib/modules/" + kver);
   // One link to the real tree (depmod follows it): depmod writes its
   // indexes here, never into the shared sysroot.

@@ -4,18 +4,18 @@
 #include <gtest/gtest.h>
 
 #include "mkmaster/rootfs/file_source.h"
-#include "mkmaster/rootfs/test_support.h"
+#include "testing/rootfs_fakes.h"
 
 namespace rootfs {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using test::TempDir;
+using mktest::RootDir;
 
 TEST(Resolve, RealLoaderChain) {
   REQUIRE_ARMHF_DATA();
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   auto r = resolve(*fs, "/lib/ld-linux-armhf.so.3");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->path, "/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3");
@@ -27,7 +27,7 @@ TEST(Resolve, RealLoaderChain) {
 // /bin/wget must still find it.
 TEST(Resolve, RealUsrmergeFallback) {
   REQUIRE_ARMHF_DATA();
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   ASSERT_FALSE(fs->lstat("/bin/wget"));
   ASSERT_TRUE(fs->lstat("/usr/bin/wget"));
   auto r = resolve(*fs, "/bin/wget");
@@ -41,11 +41,11 @@ TEST(Resolve, RealUsrmergeFallback) {
 }
 
 TEST(Resolve, SyntheticUsrmerge) {
-  TempDir t;
-  t.file("/usr/sbin/foo");
-  t.file("/sbin/bar");
-  t.dir("/bin");
-  t.file("/usr/lib/arm-linux-gnueabihf/libz.so.1");
+  RootDir t;
+  t.add_file("/usr/sbin/foo");
+  t.add_file("/sbin/bar");
+  t.add_dir("/bin");
+  t.add_file("/usr/lib/arm-linux-gnueabihf/libz.so.1");
   auto fs = open_sysroot(t.path());
   EXPECT_EQ(resolve(*fs, "/sbin/foo")->path, "/usr/sbin/foo");
   EXPECT_EQ(resolve(*fs, "/usr/sbin/bar")->path, "/sbin/bar");
@@ -56,11 +56,11 @@ TEST(Resolve, SyntheticUsrmerge) {
 
 // A merged-/usr root: /bin is a link, so the link is part of the chain.
 TEST(Resolve, MergedRootLinksAreInTheChain) {
-  TempDir t;
-  t.file("/usr/bin/sh", "root's sh");
-  t.link("/bin", "usr/bin");
-  t.link("/lib", "/usr/lib");  // absolute, to the ROOT's /usr/lib
-  t.file("/usr/lib/libc.so.6");
+  RootDir t;
+  t.add_file("/usr/bin/sh", "root's sh");
+  t.add_link("/bin", "usr/bin");
+  t.add_link("/lib", "/usr/lib");  // absolute, to the ROOT's /usr/lib
+  t.add_file("/usr/lib/libc.so.6");
   auto fs = open_sysroot(t.path());
   auto r = resolve(*fs, "/bin/sh");
   ASSERT_TRUE(r);
@@ -74,11 +74,11 @@ TEST(Resolve, MergedRootLinksAreInTheChain) {
 }
 
 TEST(Resolve, AbsoluteLinkStaysInsideTheRoot) {
-  TempDir t;
-  t.file("/etc/hostname", "inside");
-  t.link("/usr/share/h", "/etc/hostname");
-  t.link("/usr/share/passwd", "/etc/passwd");  // exists on the host, not in the root
-  t.link("/usr/share/up", "../../../../../etc/hostname");  // ".." cannot climb out of the root
+  RootDir t;
+  t.add_file("/etc/hostname", "inside");
+  t.add_link("/usr/share/h", "/etc/hostname");
+  t.add_link("/usr/share/passwd", "/etc/passwd");  // exists on the host, not in the root
+  t.add_link("/usr/share/up", "../../../../../etc/hostname");  // ".." cannot climb out of the root
   auto fs = open_sysroot(t.path());
   auto r = resolve(*fs, "/usr/share/h");
   ASSERT_TRUE(r);
@@ -90,10 +90,10 @@ TEST(Resolve, AbsoluteLinkStaysInsideTheRoot) {
 }
 
 TEST(Resolve, RelativeChainWithDotDot) {
-  TempDir t;
-  t.file("/usr/lib/x/libfoo.so.1.2.3");
-  t.link("/usr/lib/x/libfoo.so.1", "libfoo.so.1.2.3");
-  t.link("/opt/lib/libfoo.so", "../../usr/lib/x/libfoo.so.1");
+  RootDir t;
+  t.add_file("/usr/lib/x/libfoo.so.1.2.3");
+  t.add_link("/usr/lib/x/libfoo.so.1", "libfoo.so.1.2.3");
+  t.add_link("/opt/lib/libfoo.so", "../../usr/lib/x/libfoo.so.1");
   auto fs = open_sysroot(t.path());
   auto r = resolve(*fs, "/opt/lib/libfoo.so");
   ASSERT_TRUE(r);
@@ -102,10 +102,10 @@ TEST(Resolve, RelativeChainWithDotDot) {
 }
 
 TEST(Resolve, LoopsThrowNamingThePath) {
-  TempDir t;
-  t.link("/etc/a", "b");
-  t.link("/etc/b", "/etc/a");
-  t.link("/etc/self", "self");
+  RootDir t;
+  t.add_link("/etc/a", "b");
+  t.add_link("/etc/b", "/etc/a");
+  t.add_link("/etc/self", "self");
   auto fs = open_sysroot(t.path());
   for (const char* p : {"/etc/a", "/etc/self", "/etc/a/below"}) {
     SCOPED_TRACE(p);
@@ -120,9 +120,9 @@ TEST(Resolve, LoopsThrowNamingThePath) {
 }
 
 TEST(Resolve, DanglingAndBadPaths) {
-  TempDir t;
-  t.link("/etc/dangling", "nowhere");
-  t.file("/etc/file");
+  RootDir t;
+  t.add_link("/etc/dangling", "nowhere");
+  t.add_file("/etc/file");
   auto fs = open_sysroot(t.path());
   EXPECT_FALSE(resolve(*fs, "/etc/dangling"));
   EXPECT_FALSE(resolve(*fs, "/etc/file/below"));
@@ -134,8 +134,8 @@ TEST(Resolve, DanglingAndBadPaths) {
 // Same semantics over .deb contents (the absolute link points at the deb's
 // own tree).
 TEST(Resolve, InsideDebs) {
-  TempDir t;
-  test::make_deb(t.host("/p_1_armhf.deb"), {{"./usr/lib/libq.so.1.0", 'f', "Q"},
+  RootDir t;
+  mktest::make_deb(t.host("/p_1_armhf.deb"), {{"./usr/lib/libq.so.1.0", 'f', "Q"},
                                             {"./usr/lib/libq.so.1", 'l', "libq.so.1.0"},
                                             {"./lib/libq.so.1", 'l', "/usr/lib/libq.so.1"},
                                             {"./lib/loop", 'l', "loop"}});

@@ -6,24 +6,24 @@
 #include <chrono>
 
 #include "mkmaster/rootfs/file_source.h"
-#include "mkmaster/rootfs/test_support.h"
+#include "testing/rootfs_fakes.h"
 
 namespace rootfs {
 namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
-using test::TempDir;
+using mktest::RootDir;
 
 TEST(SysrootSource, RealBashAndLoaderLink) {
   REQUIRE_ARMHF_DATA();
   auto t0 = std::chrono::steady_clock::now();
-  auto fs = open_sysroot(test::sysroot_dir());
+  auto fs = open_sysroot(mktest::sysroot_dir());
   auto bash = fs->lstat("/bin/bash");
   ASSERT_TRUE(bash);
   EXPECT_EQ(bash->type, FileType::Regular);
   EXPECT_EQ(bash->mode, 0755u);
-  EXPECT_EQ(fs->read("/bin/bash"), test::slurp(test::sysroot_dir() + "/bin/bash"));
+  EXPECT_EQ(fs->read("/bin/bash"), mktest::slurp(mktest::sysroot_dir() + "/bin/bash"));
   EXPECT_EQ(bash->size, fs->read("/bin/bash").size());
 
   auto ld = fs->lstat("/lib/ld-linux-armhf.so.3");
@@ -37,7 +37,7 @@ TEST(SysrootSource, RealBashAndLoaderLink) {
   EXPECT_THAT(names, Contains("arm-linux-gnueabihf"));
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_TRUE(fs->list("/no/such/dir").empty());
-  EXPECT_EQ(fs->origin("/bin/bash"), "sysroot " + test::sysroot_dir() + "/bin/bash");
+  EXPECT_EQ(fs->origin("/bin/bash"), "sysroot " + mktest::sysroot_dir() + "/bin/bash");
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   RecordProperty("sysroot_ms", std::to_string(ms));
   EXPECT_LT(ms, 1000.0);
@@ -45,8 +45,8 @@ TEST(SysrootSource, RealBashAndLoaderLink) {
 
 TEST(SysrootSource, MissingRootAndBadPaths) {
   EXPECT_THROW(open_sysroot("/nonexistent/sysroot"), RootfsError);
-  TempDir t;
-  t.file("/etc/f", "data");
+  RootDir t;
+  t.add_file("/etc/f", "data");
   auto fs = open_sysroot(t.path());
   EXPECT_THROW(fs->lstat("relative/path"), RootfsError);
   EXPECT_THROW(fs->read("/etc"), RootfsError);
@@ -63,9 +63,9 @@ TEST(SysrootSource, MissingRootAndBadPaths) {
 // /usr/lib inside the root means the root's /usr/lib, which here lacks the
 // os-release that the host's /usr/lib has.
 TEST(SysrootSource, IntermediateSymlinksAreNotFollowedOnTheHost) {
-  TempDir t;
-  t.dir("/usr/lib");
-  t.link("/hostlib", "/usr/lib");
+  RootDir t;
+  t.add_dir("/usr/lib");
+  t.add_link("/hostlib", "/usr/lib");
   ASSERT_TRUE(std::filesystem::exists("/usr/lib/os-release")) << "test premise: host has /usr/lib/os-release";
   auto fs = open_sysroot(t.path());
   EXPECT_FALSE(fs->lstat("/hostlib/os-release"));
@@ -76,10 +76,10 @@ TEST(SysrootSource, IntermediateSymlinksAreNotFollowedOnTheHost) {
 
 TEST(DebSource, RealBashDebMatchesSysroot) {
   REQUIRE_ARMHF_DATA();
-  const std::string deb = test::find_deb("bash_");
+  const std::string deb = mktest::find_deb("bash_");
   ASSERT_FALSE(deb.empty());
   auto fs = open_debs({deb});
-  auto sys = open_sysroot(test::sysroot_dir());
+  auto sys = open_sysroot(mktest::sysroot_dir());
   auto st = fs->lstat("/bin/bash");
   ASSERT_TRUE(st);
   EXPECT_EQ(st->type, FileType::Regular);
@@ -95,8 +95,8 @@ TEST(DebSource, RealBashDebMatchesSysroot) {
 }
 
 TEST(DebSource, SyntheticLinksHardlinksAndImplicitParents) {
-  TempDir t;
-  test::make_deb(t.host("/a_1_armhf.deb"), {{"./usr/bin/tool", 'f', "TOOL"},
+  RootDir t;
+  mktest::make_deb(t.host("/a_1_armhf.deb"), {{"./usr/bin/tool", 'f', "TOOL"},
                                             {"./usr/bin/tool2", 'h', "./usr/bin/tool"},
                                             {"./bin/t", 'l', "/usr/bin/tool"}});
   for (uint64_t budget : {uint64_t{1} << 30, uint64_t{0}}) {
@@ -112,9 +112,9 @@ TEST(DebSource, SyntheticLinksHardlinksAndImplicitParents) {
 }
 
 TEST(DebSource, FirstInSortedOrderWinsAndConflictIsReported) {
-  TempDir t;
-  test::make_deb(t.host("/b_1_armhf.deb"), {{"./etc/conf", 'f', "from b"}, {"./etc/same", 'f', "same"}});
-  test::make_deb(t.host("/a_1_armhf.deb"), {{"./etc/conf", 'f', "from a"}, {"./etc/same", 'f', "same"}});
+  RootDir t;
+  mktest::make_deb(t.host("/b_1_armhf.deb"), {{"./etc/conf", 'f', "from b"}, {"./etc/same", 'f', "same"}});
+  mktest::make_deb(t.host("/a_1_armhf.deb"), {{"./etc/conf", 'f', "from a"}, {"./etc/same", 'f', "same"}});
   auto fs = open_debs({t.host("/b_1_armhf.deb"), t.host("/a_1_armhf.deb")});
   EXPECT_EQ(fs->read("/etc/conf"), "from a");
   EXPECT_EQ(fs->origin("/etc/conf"), "a_1_armhf.deb");
@@ -126,14 +126,14 @@ TEST(DebSource, FirstInSortedOrderWinsAndConflictIsReported) {
 
 TEST(DebSource, GarbageTruncatedAndEmptyDebsAreNamed) {
   REQUIRE_ARMHF_DATA();
-  TempDir t;
-  const std::string real = test::slurp(test::find_deb("bash_"));
+  RootDir t;
+  const std::string real = mktest::slurp(mktest::find_deb("bash_"));
   ASSERT_GT(real.size(), 100000u);
-  t.file("/garbage_1_armhf.deb", std::string(5000, 'G'));
-  t.file("/cut-header_1_armhf.deb", real.substr(0, 30));
-  t.file("/cut-data_1_armhf.deb", real.substr(0, real.size() / 2));
-  t.file("/cut-end_1_armhf.deb", real.substr(0, real.size() - 100));
-  test::make_deb(t.host("/nodata_1_armhf.deb"), {}, /*with_data=*/false);
+  t.add_file("/garbage_1_armhf.deb", std::string(5000, 'G'));
+  t.add_file("/cut-header_1_armhf.deb", real.substr(0, 30));
+  t.add_file("/cut-data_1_armhf.deb", real.substr(0, real.size() / 2));
+  t.add_file("/cut-end_1_armhf.deb", real.substr(0, real.size() - 100));
+  mktest::make_deb(t.host("/nodata_1_armhf.deb"), {}, /*with_data=*/false);
   for (const char* name : {"/garbage_1_armhf.deb", "/cut-header_1_armhf.deb", "/cut-data_1_armhf.deb",
                            "/cut-end_1_armhf.deb", "/nodata_1_armhf.deb"}) {
     SCOPED_TRACE(name);
@@ -145,7 +145,7 @@ TEST(DebSource, GarbageTruncatedAndEmptyDebsAreNamed) {
     }
   }
   EXPECT_THROW(open_debs({t.host("/does-not-exist.deb")}), RootfsError);
-  TempDir empty;
+  RootDir empty;
   EXPECT_THROW(open_debs({empty.path()}), RootfsError);
 }
 

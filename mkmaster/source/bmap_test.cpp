@@ -6,12 +6,13 @@
 #include <cstdlib>
 
 #include "mkmaster/source/image_reader.h"
-#include "test_files.h"
+#include "testing/source_images.h"
+#include "testing/temp_dir.h"
 
 namespace source {
 namespace {
 
-using test::Bytes;
+using mktest::Bytes;
 using ::testing::HasSubstr;
 
 std::string error_of(const std::string& text) {
@@ -63,8 +64,8 @@ TEST(Bmap, LastBlockCutByImageSize) {
 }
 
 TEST(Bmap, ChecksummedFileFromOurWriterVerifies) {
-  Bytes img = test::make_image(10 * 4096, 4096, 0.5, 1);
-  std::string text = test::make_bmap(img, 4096, {{0, 2}, {5, 9}});
+  Bytes img = mktest::make_image(10 * 4096, 4096, 0.5, 1);
+  std::string text = mktest::make_bmap(img, 4096, {{0, 2}, {5, 9}});
   Bmap b = parse_bmap(text, "ok.bmap");
   ASSERT_EQ(b.ranges.size(), 2u);
   EXPECT_EQ(b.ranges[0].checksum.size(), 64u);
@@ -87,9 +88,9 @@ TEST(Bmap, Version13UsesSha1Attributes) {
 
 TEST(Bmap, ReadsWhatBmaptoolWrites) {
   // Interoperability with Debian's bmap-tools (installed by setup-host.sh).
-  test::TempDir dir;
-  Bytes img = test::make_image(64 * 4096, 4096, 0.3, 2);
-  test::write_file(dir.file("img.raw"), img);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(64 * 4096, 4096, 0.3, 2);
+  mktest::write_file(dir.file("img.raw"), img);
   // Make the zero blocks real holes so bmaptool leaves them unmapped.
   std::string cmd = "fallocate --dig-holes " + dir.file("img.raw") + " && bmaptool -q create -o " +
                     dir.file("img.bmap") + " " + dir.file("img.raw");

@@ -5,25 +5,26 @@
 #include <gtest/gtest.h>
 
 #include "mkmaster/source/image_reader.h"
-#include "test_files.h"
+#include "testing/source_images.h"
+#include "testing/temp_dir.h"
 
 namespace source {
 namespace {
 
-using test::Bytes;
+using mktest::Bytes;
 using ::testing::HasSubstr;
 
 constexpr uint32_t kBlock = 4096;
 
 struct HttpSource : ::testing::Test {
-  test::TempDir dir;
-  Bytes img = test::make_image(6 * 1024 * 1024 + 777, kBlock, 0.4, 21);
-  std::unique_ptr<test::HttpServer> server;
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(6 * 1024 * 1024 + 777, kBlock, 0.4, 21);
+  std::unique_ptr<mktest::HttpServer> server;
   void SetUp() override {
-    test::write_file(dir.file("img.raw"), img);
-    test::write_file(dir.file("img.raw.gz"), test::compress(img, Compression::gzip));
-    test::write_file(dir.file("img.xz"), test::compress(img, Compression::xz));
-    server = std::make_unique<test::HttpServer>(dir.path);
+    mktest::write_file(dir.file("img.raw"), img);
+    mktest::write_file(dir.file("img.raw.gz"), mktest::compress(img, Compression::gzip));
+    mktest::write_file(dir.file("img.xz"), mktest::compress(img, Compression::xz));
+    server = std::make_unique<mktest::HttpServer>(dir.path());
   }
   std::string error_of(const std::function<void()>& f) {
     try {
@@ -44,12 +45,12 @@ struct HttpSource : ::testing::Test {
 TEST_F(HttpSource, RawAndCompressedRoundTrip) {
   auto raw = open_image(server->url("img.raw"), {});
   EXPECT_EQ(raw->size(), img.size());  // Content-Length
-  EXPECT_EQ(test::collect(*raw).image, img);
+  EXPECT_EQ(mktest::collect(*raw).image, img);
   for (const char* name : {"img.raw.gz", "img.xz"}) {
     auto r = open_image(server->url(name), {});
     EXPECT_EQ(r->size(), std::nullopt) << "Content-Length is the compressed size";
     EXPECT_THAT(r->describe(), HasSubstr(server->url(name)));
-    EXPECT_EQ(test::collect(*r).image, img) << name;
+    EXPECT_EQ(mktest::collect(*r).image, img) << name;
   }
 }
 
@@ -58,13 +59,13 @@ TEST_F(HttpSource, RawAndCompressedRoundTrip) {
 // would seek back, which a decompressor does by starting over — a second
 // download.
 TEST_F(HttpSource, CompressedImageOfUnknownSizeIsDownloadedOnce) {
-  Bytes even = test::make_image(6 * 1024 * 1024, kBlock, 0.4, 22);
+  Bytes even = mktest::make_image(6 * 1024 * 1024, kBlock, 0.4, 22);
   for (auto kind : {Compression::gzip, Compression::xz, Compression::zstd}) {
     std::string name = std::string("even.") + compression_name(kind);
-    Bytes packed = test::compress(even, kind);
-    test::write_file(dir.file(name), packed);
+    Bytes packed = mktest::compress(even, kind);
+    mktest::write_file(dir.file(name), packed);
     auto r = open_image(server->url(name), {});
-    EXPECT_EQ(test::collect(*r).image, even) << name;
+    EXPECT_EQ(mktest::collect(*r).image, even) << name;
     r.reset();
     EXPECT_EQ(count("GET /" + name + " "), 1) << server->log();
     EXPECT_EQ(server->bytes_sent("/" + name), packed.size()) << name;
@@ -73,14 +74,14 @@ TEST_F(HttpSource, CompressedImageOfUnknownSizeIsDownloadedOnce) {
 
 TEST_F(HttpSource, SeekUsesARangeRequest) {
   // Further than the ring buffer holds: a new request from the offset.
-  Bytes big = test::make_image(24 * 1024 * 1024, kBlock, 0.4, 23);
-  test::write_file(dir.file("big.raw"), big);
+  Bytes big = mktest::make_image(24 * 1024 * 1024, kBlock, 0.4, 23);
+  mktest::write_file(dir.file("big.raw"), big);
   OpenOptions opt;
   opt.prefetch_bytes = 0;  // no read-ahead: the seek is the only reason for a request
   auto r = open_image(server->url("big.raw"), opt);
   const uint64_t at = 20 * 1024 * 1024 + 3;
   r->seek(at);
-  auto c = test::collect(*r);
+  auto c = mktest::collect(*r);
   EXPECT_TRUE(std::equal(big.begin() + at, big.end(), c.image.begin() + at));
   EXPECT_EQ(count("GET /big.raw bytes=" + std::to_string(at) + "-"), 1) << server->log();
 }
@@ -116,7 +117,7 @@ TEST_F(HttpSource, AServerThatAlwaysCutsShortFails) {
   // Through open_image too, on a compressed body.
   OpenOptions o;
   o.http_retries = 0;
-  EXPECT_THAT(error_of([&] { test::collect(*open_image(server->url("img.xz?cut=50000"), o)); }),
+  EXPECT_THAT(error_of([&] { mktest::collect(*open_image(server->url("img.xz?cut=50000"), o)); }),
               HasSubstr("cut the body short"));
 }
 
@@ -137,15 +138,15 @@ TEST_F(HttpSource, BadStatusAndConnectionErrors) {
 TEST_F(HttpSource, BmapOverHttpSkipsUnmappedWithRanges) {
   // Map only the first and last MiB of 40 MiB: the middle (more than the
   // ring buffer holds) is never downloaded.
-  Bytes big = test::make_image(40 * 1024 * 1024, kBlock, 0.4, 22);
-  test::write_file(dir.file("big.raw"), big);
+  Bytes big = mktest::make_image(40 * 1024 * 1024, kBlock, 0.4, 22);
+  mktest::write_file(dir.file("big.raw"), big);
   img = big;
   uint64_t blocks = (img.size() + kBlock - 1) / kBlock;
-  test::write_file(dir.file("img.bmap"), test::make_bmap(img, kBlock, {{0, 255}, {blocks - 256, blocks - 1}}));
+  mktest::write_file(dir.file("img.bmap"), mktest::make_bmap(img, kBlock, {{0, 255}, {blocks - 256, blocks - 1}}));
   OpenOptions opt;
   opt.bmap_path = dir.file("img.bmap");
   auto r = open_image(server->url("big.raw"), opt);
-  auto c = test::collect(*r);
+  auto c = mktest::collect(*r);
   EXPECT_EQ(c.data_bytes + c.hole_bytes, img.size());
   for (uint64_t o = (blocks - 256) * kBlock; o < img.size(); ++o) ASSERT_EQ(c.image[o], img[o]);
   EXPECT_EQ(count("GET /big.raw bytes=" + std::to_string((blocks - 256) * kBlock) + "-"), 1) << server->log();

@@ -5,18 +5,19 @@
 
 #include "mkmaster/source/zero_scan.h"
 #include <zstd.h>
-#include "test_files.h"
+#include "testing/source_images.h"
+#include "testing/temp_dir.h"
 
 namespace source {
 namespace {
 
-using test::Bytes;
+using mktest::Bytes;
 using ::testing::HasSubstr;
 
 constexpr uint32_t kBlock = 4096;
 
 // The invariants every extent stream must keep.
-void check_shape(const test::Collected& c, const Bytes& img, const OpenOptions& opt) {
+void check_shape(const mktest::Collected& c, const Bytes& img, const OpenOptions& opt) {
   uint64_t at = 0;
   const Extent* prev = nullptr;
   for (const auto& e : c.extents) {
@@ -37,9 +38,9 @@ void check_shape(const test::Collected& c, const Bytes& img, const OpenOptions& 
   EXPECT_EQ(at, img.size());
 }
 
-test::Collected read_all(const std::string& path, const OpenOptions& opt = {}) {
+mktest::Collected read_all(const std::string& path, const OpenOptions& opt = {}) {
   auto r = open_image(path, opt);
-  return test::collect(*r);
+  return mktest::collect(*r);
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -52,13 +53,13 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 TEST(ImageReader, RawRoundTripWithHoles) {
-  test::TempDir dir;
-  Bytes img = test::make_image(3 * 1024 * 1024 + 123, kBlock, 0.3, 7);
-  test::write_file(dir.file("a.img"), img);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(3 * 1024 * 1024 + 123, kBlock, 0.3, 7);
+  mktest::write_file(dir.file("a.img"), img);
   auto r = open_image(dir.file("a.img"), {});
   EXPECT_EQ(r->size(), img.size());
   EXPECT_EQ(r->describe(), dir.file("a.img"));
-  auto c = test::collect(*r);
+  auto c = mktest::collect(*r);
   EXPECT_EQ(c.image, img);
   EXPECT_GT(c.hole_bytes, img.size() / 2);
   EXPECT_LT(c.data_bytes, img.size() / 2);
@@ -66,8 +67,8 @@ TEST(ImageReader, RawRoundTripWithHoles) {
 }
 
 TEST(ImageReader, EachCompressionRoundTripsDetectedByContent) {
-  test::TempDir dir;
-  Bytes img = test::make_image(2 * 1024 * 1024 + 5000, kBlock, 0.25, 9);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(2 * 1024 * 1024 + 5000, kBlock, 0.25, 9);
   struct Case {
     Compression kind;
     bool size_known;
@@ -77,14 +78,14 @@ TEST(ImageReader, EachCompressionRoundTripsDetectedByContent) {
     SCOPED_TRACE(compression_name(c.kind));
     // Named .img on purpose: detection is by magic, not by name.
     std::string path = dir.file(std::string("img-") + compression_name(c.kind) + ".img");
-    test::write_file(path, test::compress(img, c.kind));
+    mktest::write_file(path, mktest::compress(img, c.kind));
     auto r = open_image(path, {});
     EXPECT_THAT(r->describe(), HasSubstr(std::string("(") + compression_name(c.kind) + ")"));
     if (c.size_known)
       EXPECT_EQ(r->size(), img.size());
     else
       EXPECT_EQ(r->size(), std::nullopt);
-    auto got = test::collect(*r);
+    auto got = mktest::collect(*r);
     EXPECT_EQ(got.image, img);
     check_shape(got, img, {});
   }
@@ -93,24 +94,24 @@ TEST(ImageReader, EachCompressionRoundTripsDetectedByContent) {
 TEST(ImageReader, MultiMemberGzipIsReadWhole) {
   // Concatenated gzip members (pigz, `cat a.gz b.gz`): the last member's
   // ISIZE is not the image size, so it must not be trusted.
-  test::TempDir dir;
-  Bytes a = test::make_image(1024 * 1024, kBlock, 0.5, 1);
-  Bytes b = test::make_image(4096, kBlock, 1.0, 2);
-  Bytes gz = test::compress(a, Compression::gzip);
-  Bytes gz2 = test::compress(b, Compression::gzip);
+  mktest::TempDir dir;
+  Bytes a = mktest::make_image(1024 * 1024, kBlock, 0.5, 1);
+  Bytes b = mktest::make_image(4096, kBlock, 1.0, 2);
+  Bytes gz = mktest::compress(a, Compression::gzip);
+  Bytes gz2 = mktest::compress(b, Compression::gzip);
   gz.insert(gz.end(), gz2.begin(), gz2.end());
-  test::write_file(dir.file("multi.gz"), gz);
+  mktest::write_file(dir.file("multi.gz"), gz);
   auto r = open_image(dir.file("multi.gz"), {});
   EXPECT_EQ(r->size(), std::nullopt);
   Bytes whole = a;
   whole.insert(whole.end(), b.begin(), b.end());
-  EXPECT_EQ(test::collect(*r).image, whole);
+  EXPECT_EQ(mktest::collect(*r).image, whole);
 }
 
 TEST(ImageReader, ZstdWithoutContentSizeHasNoSize) {
   // A streamed zstd frame (as libarchive or `zstd < in` write it).
-  test::TempDir dir;
-  Bytes img = test::make_image(256 * 1024, kBlock, 0.5, 13);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(256 * 1024, kBlock, 0.5, 13);
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   Bytes z(ZSTD_compressBound(img.size()));
   ZSTD_inBuffer in{img.data(), img.size(), 0};
@@ -121,49 +122,49 @@ TEST(ImageReader, ZstdWithoutContentSizeHasNoSize) {
   ASSERT_EQ(ZSTD_compressStream2(cctx, &out, &none, ZSTD_e_end), 0u);
   ZSTD_freeCCtx(cctx);
   z.resize(out.pos);
-  test::write_file(dir.file("s.zst"), z);
+  mktest::write_file(dir.file("s.zst"), z);
   auto r = open_image(dir.file("s.zst"), {});
   EXPECT_EQ(r->size(), std::nullopt);
-  EXPECT_EQ(test::collect(*r).image, img);
+  EXPECT_EQ(mktest::collect(*r).image, img);
 }
 
 TEST(ImageReader, TruncatedAndCorruptCompressedStreamsFail) {
-  test::TempDir dir;
-  Bytes img = test::make_image(2 * 1024 * 1024, kBlock, 0.6, 3);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(2 * 1024 * 1024, kBlock, 0.6, 3);
   for (Compression kind : {Compression::gzip, Compression::xz, Compression::zstd, Compression::bzip2}) {
     SCOPED_TRACE(compression_name(kind));
-    Bytes z = test::compress(img, kind);
+    Bytes z = mktest::compress(img, kind);
     Bytes cut(z.begin(), z.begin() + static_cast<long>(z.size() / 2));
-    test::write_file(dir.file("cut"), cut);
+    mktest::write_file(dir.file("cut"), cut);
     EXPECT_THAT(error_of([&] { read_all(dir.file("cut")); }), HasSubstr(dir.file("cut")));
     Bytes bad = z;
     bad[bad.size() / 2] ^= 0x55;  // caught by the format's own checksum
-    test::write_file(dir.file("bad"), bad);
+    mktest::write_file(dir.file("bad"), bad);
     EXPECT_THAT(error_of([&] { read_all(dir.file("bad")); }), HasSubstr(dir.file("bad")));
   }
 }
 
 TEST(ImageReader, GzipWhoseIsizeLiesFailsClearly) {
   // ISIZE is the size modulo 4 GiB: simulate a wrapped one by patching it.
-  test::TempDir dir;
-  Bytes img = test::make_image(512 * 1024, kBlock, 0.9, 4);
-  Bytes gz = test::compress(img, Compression::gzip);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(512 * 1024, kBlock, 0.9, 4);
+  Bytes gz = mktest::compress(img, Compression::gzip);
   uint32_t fake = static_cast<uint32_t>(img.size() - 8192);
   for (int i = 0; i < 4; ++i) gz[gz.size() - 4 + i] = static_cast<uint8_t>(fake >> (8 * i));
-  test::write_file(dir.file("lie.gz"), gz);
+  mktest::write_file(dir.file("lie.gz"), gz);
   // The CRC check fails too; whichever comes first, the message names it.
   EXPECT_THAT(error_of([&] { read_all(dir.file("lie.gz")); }), HasSubstr("lie.gz"));
 }
 
 TEST(ImageReader, ZeroDetectionBoundaries) {
-  test::TempDir dir;
+  mktest::TempDir dir;
   // One set byte at the first and at the last byte of a block; an image
   // whose size is not a multiple of the block with a set final byte.
   Bytes img(10 * kBlock + 100, 0);
   img[2 * kBlock] = 1;                // block 2, first byte
   img[5 * kBlock - 1] = 1;            // block 4, last byte
   img[img.size() - 1] = 1;            // partial last block
-  test::write_file(dir.file("z.img"), img);
+  mktest::write_file(dir.file("z.img"), img);
   auto c = read_all(dir.file("z.img"));
   EXPECT_EQ(c.image, img);
   std::vector<std::tuple<uint64_t, uint64_t, bool>> want = {
@@ -190,9 +191,9 @@ TEST(ImageReader, ZeroDetectionBoundaries) {
 }
 
 TEST(ImageReader, DataExtentsAreCutAtMaxExtent) {
-  test::TempDir dir;
-  Bytes img = test::make_image(3 * 1024 * 1024 + kBlock, kBlock, 1.0, 5);
-  test::write_file(dir.file("d.img"), img);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(3 * 1024 * 1024 + kBlock, kBlock, 1.0, 5);
+  mktest::write_file(dir.file("d.img"), img);
   OpenOptions opt;
   opt.max_extent = 1 << 20;
   auto c = read_all(dir.file("d.img"), opt);
@@ -205,10 +206,10 @@ TEST(ImageReader, DataExtentsAreCutAtMaxExtent) {
 }
 
 TEST(ImageReader, SeekContinuesFromAnyOffset) {
-  test::TempDir dir;
-  Bytes img = test::make_image(2 * 1024 * 1024, kBlock, 0.5, 6);
-  test::write_file(dir.file("s.img"), img);
-  test::write_file(dir.file("s.xz"), test::compress(img, Compression::xz));
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(2 * 1024 * 1024, kBlock, 0.5, 6);
+  mktest::write_file(dir.file("s.img"), img);
+  mktest::write_file(dir.file("s.xz"), mktest::compress(img, Compression::xz));
   for (const char* name : {"s.img", "s.xz"}) {
     SCOPED_TRACE(name);
     auto r = open_image(dir.file(name), {});
@@ -216,7 +217,7 @@ TEST(ImageReader, SeekContinuesFromAnyOffset) {
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(r->next(e));
     for (uint64_t at : {uint64_t{1000000}, uint64_t{12345}, uint64_t{1536 * 1024}}) {
       r->seek(at);
-      auto rest = test::collect(*r);
+      auto rest = mktest::collect(*r);
       ASSERT_FALSE(rest.extents.empty());
       EXPECT_EQ(rest.extents.front().offset, at);
       Bytes want(img.begin() + static_cast<long>(at), img.end());
@@ -227,17 +228,17 @@ TEST(ImageReader, SeekContinuesFromAnyOffset) {
 }
 
 TEST(ImageReader, BmapUnmappedRangesBecomeDontCareHoles) {
-  test::TempDir dir;
-  Bytes img = test::make_image(32 * kBlock, kBlock, 1.0, 8);  // all data...
-  test::write_file(dir.file("b.img"), img);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(32 * kBlock, kBlock, 1.0, 8);  // all data...
+  mktest::write_file(dir.file("b.img"), img);
   // ...but only blocks 0-3 and 10-20 are mapped (the rest is free space).
-  test::write_file(dir.file("b.bmap"), test::make_bmap(img, kBlock, {{0, 3}, {10, 20}}));
+  mktest::write_file(dir.file("b.bmap"), mktest::make_bmap(img, kBlock, {{0, 3}, {10, 20}}));
   OpenOptions opt;
   opt.bmap_path = dir.file("b.bmap");
   auto r = open_image(dir.file("b.img"), opt);
   EXPECT_EQ(r->size(), img.size());
   EXPECT_THAT(r->describe(), HasSubstr("bmap " + dir.file("b.bmap")));
-  auto c = test::collect(*r);
+  auto c = mktest::collect(*r);
   ASSERT_EQ(c.extents.size(), 4u);
   EXPECT_EQ(c.extents[0].hole, false);
   EXPECT_EQ(c.extents[1].offset, 4 * kBlock);
@@ -251,13 +252,13 @@ TEST(ImageReader, BmapUnmappedRangesBecomeDontCareHoles) {
 }
 
 TEST(ImageReader, BmapChecksumMismatchNamesTheRange) {
-  test::TempDir dir;
-  Bytes img = test::make_image(32 * kBlock, kBlock, 0.5, 10);
-  std::string bmap = test::make_bmap(img, kBlock, {{0, 3}, {10, 20}});
-  test::write_file(dir.file("c.bmap"), bmap);
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(32 * kBlock, kBlock, 0.5, 10);
+  std::string bmap = mktest::make_bmap(img, kBlock, {{0, 3}, {10, 20}});
+  mktest::write_file(dir.file("c.bmap"), bmap);
   img[12 * kBlock + 7] ^= 1;  // the image no longer matches its bmap
-  test::write_file(dir.file("c.img"), img);
-  test::write_file(dir.file("c.zst"), test::compress(img, Compression::zstd));
+  mktest::write_file(dir.file("c.img"), img);
+  mktest::write_file(dir.file("c.zst"), mktest::compress(img, Compression::zstd));
   OpenOptions opt;
   opt.bmap_path = dir.file("c.bmap");
   for (const char* name : {"c.img", "c.zst"}) {
@@ -268,35 +269,35 @@ TEST(ImageReader, BmapChecksumMismatchNamesTheRange) {
   // Resuming past the bad byte still checks the whole range.
   auto r = open_image(dir.file("c.img"), opt);
   r->seek(15 * kBlock);
-  EXPECT_THAT(error_of([&] { test::collect(*r); }), HasSubstr("range 10-20"));
+  EXPECT_THAT(error_of([&] { mktest::collect(*r); }), HasSubstr("range 10-20"));
   // Verification can be turned off.
   opt.verify_bmap = false;
   EXPECT_EQ(read_all(dir.file("c.img"), opt).image.size(), img.size());
 }
 
 TEST(ImageReader, BmapWithCompressedImageAndSeek) {
-  test::TempDir dir;
-  Bytes img = test::make_image(64 * kBlock + 1000, kBlock, 0.5, 11);
-  test::write_file(dir.file("i.gz"), test::compress(img, Compression::gzip));
-  test::write_file(dir.file("i.bmap"), test::make_bmap(img, kBlock, {{0, 9}, {20, 40}, {60, 64}}));
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(64 * kBlock + 1000, kBlock, 0.5, 11);
+  mktest::write_file(dir.file("i.gz"), mktest::compress(img, Compression::gzip));
+  mktest::write_file(dir.file("i.bmap"), mktest::make_bmap(img, kBlock, {{0, 9}, {20, 40}, {60, 64}}));
   OpenOptions opt;
   opt.bmap_path = dir.file("i.bmap");
   auto r = open_image(dir.file("i.gz"), opt);
   EXPECT_EQ(r->size(), img.size());
   r->seek(30 * kBlock + 17);
-  auto c = test::collect(*r);
+  auto c = mktest::collect(*r);
   EXPECT_EQ(c.extents.front().offset, 30 * kBlock + 17);
   for (uint64_t o = 30 * kBlock + 17; o < 41 * kBlock; ++o) ASSERT_EQ(c.image[o], img[o]);
   for (uint64_t o = 60 * kBlock; o < img.size(); ++o) ASSERT_EQ(c.image[o], img[o]);
 }
 
 TEST(ImageReader, WrongSizedImageForBmapFails) {
-  test::TempDir dir;
-  Bytes img = test::make_image(16 * kBlock, kBlock, 0.5, 12);
-  test::write_file(dir.file("w.bmap"), test::make_bmap(img, kBlock, {{0, 3}}));
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(16 * kBlock, kBlock, 0.5, 12);
+  mktest::write_file(dir.file("w.bmap"), mktest::make_bmap(img, kBlock, {{0, 3}}));
   img.resize(8 * kBlock);
-  test::write_file(dir.file("w.img"), img);
-  test::write_file(dir.file("w.gz"), test::compress(img, Compression::gzip));
+  mktest::write_file(dir.file("w.img"), img);
+  mktest::write_file(dir.file("w.gz"), mktest::compress(img, Compression::gzip));
   OpenOptions opt;
   opt.bmap_path = dir.file("w.bmap");
   EXPECT_THAT(error_of([&] { open_image(dir.file("w.img"), opt); }),
@@ -316,9 +317,9 @@ TEST(ImageReader, MissingInputsFailClearly) {
 }
 
 TEST(ImageReader, PrefetchGivesTheSameExtentsAsDirectReading) {
-  test::TempDir dir;
-  Bytes img = test::make_image(8 * 1024 * 1024 + 100, kBlock, 0.5, 14);
-  test::write_file(dir.file("p.xz"), test::compress(img, Compression::xz));
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(8 * 1024 * 1024 + 100, kBlock, 0.5, 14);
+  mktest::write_file(dir.file("p.xz"), mktest::compress(img, Compression::xz));
   auto run = [&](size_t prefetch_bytes) {
     OpenOptions opt;
     opt.prefetch_bytes = prefetch_bytes;
@@ -328,7 +329,7 @@ TEST(ImageReader, PrefetchGivesTheSameExtentsAsDirectReading) {
     Extent e;
     for (int i = 0; i < 20 && r->next(e); ++i) seen.emplace_back(e.offset, e.length, e.hole);
     r->seek(3 * 1024 * 1024 + 5);  // while the producer is ahead
-    auto rest = test::collect(*r);
+    auto rest = mktest::collect(*r);
     for (const auto& x : rest.extents) seen.emplace_back(x.offset, x.length, x.hole);
     EXPECT_TRUE(std::equal(img.begin() + 3 * 1024 * 1024 + 5, img.end(), rest.image.begin() + 3 * 1024 * 1024 + 5));
     return seen;
@@ -339,8 +340,8 @@ TEST(ImageReader, PrefetchGivesTheSameExtentsAsDirectReading) {
 }
 
 TEST(ImageReader, EmptyImage) {
-  test::TempDir dir;
-  test::write_file(dir.file("e.img"), Bytes{});
+  mktest::TempDir dir;
+  mktest::write_file(dir.file("e.img"), Bytes{});
   auto c = read_all(dir.file("e.img"));
   EXPECT_TRUE(c.extents.empty());
 }

@@ -80,6 +80,18 @@ def main():
     args.build_args = extra
     work = args.keep or tempfile.mkdtemp(prefix="mkmaster-boot-")
     os.makedirs(work, exist_ok=True)
+    try:
+        return boot_and_check(args, work)
+    finally:
+        # The work directory goes whatever the outcome; --keep or
+        # MKMASTER_KEEP_TMP=1 keep it, with the console log, for a post-mortem.
+        if args.keep or os.environ.get("MKMASTER_KEEP_TMP", "0") not in ("", "0"):
+            print(f"boot_test: kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def boot_and_check(args, work):
     out = os.path.join(work, "tftp")
     cmd = [args.mkmaster, "build", "--out", out]
     if args.agent:
@@ -143,12 +155,9 @@ def main():
         proc.wait(timeout=10)
         log.close()
     if failures:
-        print("boot_test: FAILED (console log: %s)\n%s" % (os.path.join(work, "console.log"),
-                                                           "\n".join(failures)), file=sys.stderr)
+        print("boot_test: FAILED\n%s" % "\n".join(failures), file=sys.stderr)
         return 1
     print("boot_test: all checks passed")
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)  # kept on failure, for the console log
     return 0
 
 

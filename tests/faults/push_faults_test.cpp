@@ -1,4 +1,5 @@
-// A push through the fault proxy: >= 20 dropped connections and bit flips in
+// A push of the mkmaster binary to the target-agent binary through the
+// fault proxy: >= 20 dropped connections and bit flips in
 // the host->agent stream. Every drop must resume (from the acknowledged
 // watermark, not from zero), every flip must be detected (the connection is
 // ended by an endpoint, and the push reconnects), and the target must end
@@ -13,28 +14,16 @@
 #include <regex>
 #include <sstream>
 
-#include "spawn.h"
+#include "testing/child.h"
+#include "testing/fault_proxy.h"
+#include "testing/files.h"
+#include "testing/temp_dir.h"
 
-namespace faults {
+namespace mktest {
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-struct Dir {
-  fs::path path;
-  Dir() {
-    char tmpl[] = "/tmp/mkmaster-faults-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    path = tmpl;
-  }
-  ~Dir() { fs::remove_all(path); }
-  std::string file(const std::string& n) const { return (path / n).string(); }
-};
-
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
 
 // Half the 64 KiB chunks random data, the rest zeros (holes to zero out).
 std::string make_image(size_t size, uint32_t seed) {
@@ -79,16 +68,16 @@ uint64_t json_number(const std::string& line, const std::string& key) {
 }
 
 TEST(PushFaults, TwentyDropsAndBitFlipsResumeAndAreDetected) {
-  Dir dir;
+  TempDir dir("mkmaster-faults");
   const size_t kSize = 48u << 20;
   const std::string image = make_image(kSize, 5);
-  write(dir.file("image.raw"), image);
+  write_file(dir.file("image.raw"), image);
   // The target starts as garbage: holes must be zeroed, not left stale.
   std::string garbage(kSize, '\0');
   std::mt19937_64 rng(9);
   for (auto& ch : garbage) ch = static_cast<char>(rng());
-  write(dir.file("target.img"), garbage);
-  write(dir.file("secret"), "faults-test-secret-0123456789abcdef\n");
+  write_file(dir.file("target.img"), garbage);
+  write_file(dir.file("secret"), "faults-test-secret-0123456789abcdef\n");
 
   Child agent = spawn({"sh", "-c",
                        std::string("exec '") + TARGET_AGENT + "' serve --listen 127.0.0.1:0 --secret-file " +
@@ -97,41 +86,28 @@ TEST(PushFaults, TwentyDropsAndBitFlipsResumeAndAreDetected) {
 
   const int kDrops = 20, kFlips = 10;
   const uint64_t kMaxGap = 2u << 20;
-  std::string proxy_log = dir.file("proxy.log");
-  Child proxy = spawn({python3(), std::string(FAULTS_DIR) + "/fault_proxy.py", "--target", agent_addr, "--seed", "42",
-                       "--drops", std::to_string(kDrops), "--flips", std::to_string(kFlips), "--max-gap",
-                       std::to_string(kMaxGap), "--grace", "4096", "--max-runtime", "280", "--log", proxy_log},
-                      dir.file("proxy.stderr"));
-  int proxy_port = read_port(proxy, 10s);
-
-  Child push = spawn({MKMASTER, "push", dir.file("image.raw"), "--agent", "127.0.0.1:" + std::to_string(proxy_port),
+  FaultProxy proxy(agent_addr, seeded_faults(42, kDrops, kFlips, 4096, kMaxGap));
+  Child push = spawn({MKMASTER, "push", dir.file("image.raw"), "--agent", proxy.address(),
                       "--secret-file", dir.file("secret"), "--target", dir.file("target.img"), "--json", "--retries",
                       "20"},
                      dir.file("push.stderr"));
   std::string events = push.read_all_stdout();  // until mkmaster exits
   auto rc = push.wait(240s);
-  proxy.terminate();
-  std::string log = slurp(proxy_log);
   ASSERT_TRUE(rc.has_value()) << "push did not finish in time";
   ASSERT_EQ(*rc, 0) << events << slurp(dir.file("push.stderr"));
 
   // The proxy really did its damage.
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("\"drops\": (\\d+), \"flips\": (\\d+)"))) << log;
-  int drops = std::stoi(m[1]), flips = std::stoi(m[2]);
-  EXPECT_EQ(drops, kDrops) << log;
-  EXPECT_EQ(flips, kFlips) << log;
+  int drops = proxy.applied(Fault::kDrop), flips = proxy.applied(Fault::kFlip);
+  EXPECT_EQ(drops, kDrops);
+  EXPECT_EQ(flips, kFlips);
 
   // Every flip detected: each flipped connection was ended by an endpoint
   // (the agent rejecting the frame), never carried on to a clean finish.
-  std::istringstream lines(log);
-  std::string line;
   int flipped_conns = 0;
-  while (std::getline(lines, line)) {
-    if (line.find("\"kind\": \"flip\"") == std::string::npos || line.find("\"applied\": true") == std::string::npos)
-      continue;
+  for (const auto& c : proxy.connections()) {
+    if (!c.fault || c.fault->kind != Fault::kFlip) continue;
     ++flipped_conns;
-    EXPECT_EQ(line.find("\"closed_by\": \"proxy\""), std::string::npos) << line;
+    EXPECT_NE(c.closed_by, ConnectionLog::kProxy);
   }
   EXPECT_EQ(flipped_conns, kFlips);
 
@@ -164,4 +140,4 @@ TEST(PushFaults, TwentyDropsAndBitFlipsResumeAndAreDetected) {
 }
 
 }  // namespace
-}  // namespace faults
+}  // namespace mktest

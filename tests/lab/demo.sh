@@ -12,11 +12,11 @@ root=$(cd "$here/../.." && pwd)
 mkmaster=$(realpath "${1:-${MKMASTER_BIN:-$root/build/host/mkmaster/mkmaster}}")
 [ -x "$mkmaster" ] || { echo "demo: no mkmaster binary at $mkmaster (build the host preset)" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/mkmaster-demo.XXXXXX)
+work=$(mktemp -d -t mkmaster-demo.XXXXXX)
 state=$work/lab
 cleanup() {
   python3 "$here/lab.py" down --state "$state" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  if [ "${MKMASTER_KEEP_TMP:-0}" != 0 ]; then echo "demo: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The real master image in the lab: `mkmaster build` writes the TFTP tree,
 `mkmaster labfiles` the dnsmasq.conf; a node PXE-boots the image, reaches
-its `(initrd) ` shell over SOL, runs the seed's `. /scripts/functions;
+its `(initrd) ` shell over SOL, runs the LAVA Highbank setup's `. /scripts/functions;
 DEVICE=eth0 configure_networking`, starts the embedded target-agent with a
 one-time secret typed over the console, receives a test image from
 `mkmaster push` over TCP onto /dev/sda (read back independently with md5)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fast checks of the lab's pieces that need no namespace or QEMU: the
 pxelinux parser of the emulated U-Boot, its disk (distro) boot on an image
-from make_test_image.py, the inventory reader's errors and the dnsmasq
-lines.  Needs the armhf sysroot for the test image (fails without it)."""
+from make_test_image.py, the lab's reading of the inventory through
+`mkmaster inventory --json` ($MKMASTER_BIN) and its errors.  Needs the armhf sysroot for the test image (fails without it)."""
 
 import os
 import subprocess
@@ -13,7 +13,6 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import inventory  # noqa: E402
 import lab  # noqa: E402
 import make_test_image  # noqa: E402
 import uboot  # noqa: E402
@@ -112,15 +111,20 @@ class DiskBoot(unittest.TestCase):
 
 class Inventory(unittest.TestCase):
     GOOD = ("[lab]\nnetwork = 192.0.2.0/24\ntftp_root = /srv/tftp\nbmc_user = admin\n"
-            "password_env = LABPW\n\n[machine 02]\n\n[node 02-01]\n"
+            "password_env = LABPW\ndevice_type = highbank\ndevice_types = device-types\n\n[machine 02]\n\n[node 02-01]\n"
             "eth0_mac = FC-2F-40-17-DA-28\neth0_ip = 192.0.2.76\ncontrol_mac = fc:2f:40:17:da:2a\n"
             "control_ip = 192.0.2.78\n")
 
     def load(self, text):
-        with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as f:
+        tmp = tempfile.TemporaryDirectory(prefix="mkmaster-labunit-")
+        self.addCleanup(tmp.cleanup)
+        os.makedirs(os.path.join(tmp.name, "device-types"))
+        with open(os.path.join(tmp.name, "device-types", "highbank.conf"), "w") as f:
+            f.write("client_type = highbank\n")
+        path = os.path.join(tmp.name, "lab.ini")
+        with open(path, "w") as f:
             f.write(text)
-        self.addCleanup(os.unlink, f.name)
-        return inventory.load(f.name)
+        return lab.load_inventory(os.environ.get("MKMASTER_BIN"), path)
 
     def test_good(self):
         inv = self.load(self.GOOD)
@@ -128,27 +132,25 @@ class Inventory(unittest.TestCase):
         self.assertEqual((n.name, n.eth0_mac, n.bmc_host, n.bmc_port), (
             "calxeda02-01", "fc:2f:40:17:da:28", "192.0.2.78", 623))
         self.assertEqual(inv.server_ip, "192.0.2.1")
+        self.assertEqual((inv.tftp_root, n.eth0_ip, n.bmc_user, n.index), ("/srv/tftp", "192.0.2.76", "admin", 0))
         os.environ["LABPW"] = "pw"
         self.assertEqual(n.password(), "pw")
-        conf = lab.dnsmasq_conf(inv)
-        self.assertIn("dhcp-host=set:lava-master,fc:2f:40:17:da:28,calxeda02-01-00,192.0.2.76\n", conf)
-        self.assertIn("dhcp-boot=tag:lava-master,master/pxelinux.0\nenable-tftp\ntftp-root=/srv/tftp\n", conf)
 
     def test_errors(self):
         cases = [
             (self.GOOD.replace("network = 192.0.2.0/24\n", ""), r"\[lab\]: network: the emulated lab needs"),
-            (self.GOOD.replace("FC-2F-40-17-DA-28", "fc:2f:40"), r"\[node 02-01\]: eth0_mac: 'fc:2f:40' is not"),
+            (self.GOOD.replace("FC-2F-40-17-DA-28", "fc:2f:40"), r"lab.ini:12:eth0_mac: 'fc:2f:40' is not"),
             (self.GOOD.replace("eth0_ip = 192.0.2.76", "eth0_ip = 10.0.0.1"), r"eth0_ip: 10.0.0.1 is outside"),
             (self.GOOD.replace("password_env = LABPW\n", ""), r"password_file: no credentials"),
-            (self.GOOD.replace("control_ip = 192.0.2.78", "control_ip = 10.1.1.1"), r"bmc: 10.1.1.1 is neither"),
+            (self.GOOD + "bmc = 10.1.1.1\n", r"bmc: 10.1.1.1 is neither"),
         ]
         for text, rx in cases:
-            with self.subTest(rx=rx), self.assertRaisesRegex(inventory.InventoryError, rx):
+            with self.subTest(rx=rx), self.assertRaisesRegex(lab.LabError, rx):
                 self.load(text)
 
     def test_unset_password_env_names_node_and_variable(self):
         inv = self.load(self.GOOD.replace("LABPW", "MKLAB_SURELY_UNSET"))
-        with self.assertRaisesRegex(inventory.InventoryError,
+        with self.assertRaisesRegex(lab.LabError,
                                     r"node calxeda02-01: password_env: .*MKLAB_SURELY_UNSET is not set"):
             inv.nodes[0].password()
 

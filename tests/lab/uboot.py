@@ -49,7 +49,7 @@ def say(text):
 def parse_pxelinux(text, where):
     """The subset of pxelinux syntax U-Boot's pxe/sysboot commands honour.
     DEFAULT and ONTIMEOUT both set the default label; the last one wins
-    (U-Boot's parse_pxefile_top), which makes the seed's ``DEFAULT menu`` +
+    (U-Boot's parse_pxefile_top), which makes the LAVA Highbank setup's ``DEFAULT menu`` +
     ``ONTIMEOUT lava-master`` boot lava-master."""
     labels = {}
     order = []

@@ -20,6 +20,7 @@
 #include <stdexcept>
 
 #include "base/subprocess.h"
+#include "testing/child.h"
 
 extern char** environ;
 
@@ -151,24 +152,11 @@ BmcSim::BmcSim(const std::string& workdir, const std::string& user, const std::s
                             "  case $2 in power) echo $3 > $D/power;; boot) echo $3 > $D/boot;; esac;;\n"
                             "esac\nexit 0\n";
   ::chmod(chassis.c_str(), 0755);
-  std::ofstream(dir_ + "/lan.conf") << "name \"mknode-test\"\n"
-                                       "set_working_mc 0x20\n"
-                                       "  startlan 1\n"
-                                       "    addr 127.0.0.1 " << port_ << "\n"
-                                       "    priv_limit admin\n"
-                                       "    allowed_auths_callback none md2 md5 straight\n"
-                                       "    allowed_auths_user none md2 md5 straight\n"
-                                       "    allowed_auths_operator none md2 md5 straight\n"
-                                       "    allowed_auths_admin none md2 md5 straight\n"
-                                       "    guid a123456789abcdefa123456789abcdef\n"
-                                       "  endlan\n"
-                                       "  chassis_control \"" << chassis << "\"\n"
-                                       "  sol \"tcp:127.0.0.1:" << console_port << "\" 115200\n"
-                                       "  user 2 true \"" << user << "\" \"" << password << "\" admin 10 none md2 md5 straight\n";
-  std::ofstream(dir_ + "/bmc.emu") << "mc_setbmc 0x20\n"
-                                      "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n"
-                                      "sel_enable 0x20 1000 0x0a\n"
-                                      "mc_enable 0x20\n";
+  const auto conf = base::run_process({mktest::python3(), IPMI_SIM_CONF, "--dir", dir_, "--name", "mknode-test", "--host",
+                                      "127.0.0.1", "--port", std::to_string(port_), "--user", user, "--chassis",
+                                      chassis, "--sol-port", std::to_string(console_port)},
+                                     {{"BMC_PASSWORD", password}}, 10s);
+  if (conf.exit_code != 0) throw std::runtime_error("ipmi_sim_conf.py failed: " + conf.output);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

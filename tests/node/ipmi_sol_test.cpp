@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "bmc_sim.h"
+#include "testing/files.h"
+#include "testing/temp_dir.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/bmc/ipmi.h"
 #include "mkmaster/lab/node_config.h"
@@ -24,18 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class IpmiSim : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("mknode-ipmi-{}-{}", ::getpid(), ++counter_);
-    fs::remove_all(dir_);
     fs::create_directories(dir_ / "node");
     console_ = std::make_unique<test::FakeConsole>((dir_ / "node").string());
     bmc_ = std::make_unique<test::BmcSim>(dir_.string(), "admin", "s3cret-pw", console_->port());
@@ -44,7 +37,6 @@ class IpmiSim : public ::testing::Test {
   void TearDown() override {
     bmc_.reset();
     console_.reset();
-    if (!HasFailure() && !std::getenv("MKNODE_KEEP")) fs::remove_all(dir_);
   }
 
   // An inventory with one node on this BMC; device type from `conf`.
@@ -73,10 +65,11 @@ class IpmiSim : public ::testing::Test {
       "bootloader_serial_delay_ms = 120\n"
       "test_shell_serial_delay_ms = 30\n";
 
-  fs::path dir_;
+  // Declared first, so it outlives the BMC and the console working in it.
+  mktest::TempDir tmp_{"mknode-ipmi"};
+  fs::path dir_ = tmp_.path();
   std::unique_ptr<test::FakeConsole> console_;
   std::unique_ptr<test::BmcSim> bmc_;
-  static inline int counter_ = 0;
 };
 
 TEST_F(IpmiSim, PowerAndBootdevReachTheBmcInOrder) {
@@ -165,7 +158,7 @@ TEST_F(IpmiSim, CharactersAreTypedWithThePhaseDelay) {
     EXPECT_LT(g, 110.0);
   }
   con.close();
-  const std::string t = slurp(dir_ / "transcript.log");
+  const std::string t = mktest::slurp(dir_ / "transcript.log");
   EXPECT_NE(t.find("< typed-slowly"), std::string::npos) << t;
 }
 
@@ -180,20 +173,20 @@ TEST_F(IpmiSim, SolDeactivateMidCommandRecoversAndRunsItExactlyOnce) {
   EXPECT_EQ(con.run("echo warm-up", 30s), 0);
   // The BMC drops the session while the command runs (after it started).
   auto killer = std::async(std::launch::async, [&] {
-    for (int i = 0; i < 200 && slurp(dir_ / "node/started").empty(); ++i) std::this_thread::sleep_for(50ms);
+    for (int i = 0; i < 200 && mktest::slurp(dir_ / "node/started").empty(); ++i) std::this_thread::sleep_for(50ms);
     return bmc_->ipmitool({"sol", "deactivate"});
   });
   const int rc = con.run("echo x >> started; sleep 3; echo ran >> count; exit_code_is() { return 7; }; exit_code_is", 60s);
   EXPECT_EQ(killer.get(), 0);
   EXPECT_EQ(rc, 7);
   EXPECT_GE(con.reconnects(), 1);
-  EXPECT_EQ(slurp(dir_ / "node/count"), "ran\n");
-  EXPECT_EQ(slurp(dir_ / "node/started"), "x\n");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/count"), "ran\n");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/started"), "x\n");
   // The console is usable afterwards.
   EXPECT_EQ(con.run("echo after >> count", 30s), 0);
-  EXPECT_EQ(slurp(dir_ / "node/count"), "ran\nafter\n");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/count"), "ran\nafter\n");
   con.close();
-  const std::string t = slurp(dir_ / "transcript.log");
+  const std::string t = mktest::slurp(dir_ / "transcript.log");
   EXPECT_NE(t.find("reconnecting"), std::string::npos) << t;
 }
 
@@ -215,7 +208,7 @@ TEST_F(IpmiSim, SolDeactivateWhileTypingNeverRunsAHalfLine) {
   EXPECT_EQ(killer.get(), 0);
   EXPECT_EQ(rc, 0);
   EXPECT_GE(con.reconnects(), 1);
-  EXPECT_EQ(slurp(dir_ / "node/count"), "one-two-three-four-five-six-seven-eight\ndone\n");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/count"), "one-two-three-four-five-six-seven-eight\ndone\n");
 }
 
 TEST_F(IpmiSim, SecretsAndLiteralPasswordsNeverReachTheTranscript) {
@@ -235,9 +228,9 @@ TEST_F(IpmiSim, SecretsAndLiteralPasswordsNeverReachTheTranscript) {
   con.send_secret_line(secret);
   con.expect({"MK-SECRET-2\n"}, 10s, "the secret to be stored");
   con.close();
-  EXPECT_EQ(slurp(dir_ / "node/agent.secret"), secret + "\n");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/agent.secret"), secret + "\n");
   EXPECT_EQ(fs::status(dir_ / "node/agent.secret").permissions() & fs::perms::group_all, fs::perms::none);
-  const std::string t = slurp(dir_ / "transcript.log");
+  const std::string t = mktest::slurp(dir_ / "transcript.log");
   EXPECT_EQ(t.find(secret), std::string::npos) << t;
   EXPECT_EQ(t.find("s3cret-pw"), std::string::npos) << t;
   EXPECT_NE(t.find("-P ****"), std::string::npos) << t;
@@ -254,7 +247,7 @@ TEST_F(IpmiSim, InteractiveConsoleIsLogged) {
   auto r = base::run_process({"sh", "-c", script}, {}, 30s);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("console-12"), std::string::npos) << r.output;
-  const std::string t = slurp(dir_ / "logs/calxeda01-01.console.log");
+  const std::string t = mktest::slurp(dir_ / "logs/calxeda01-01.console.log");
   EXPECT_NE(t.find("< console-12"), std::string::npos) << t;
   EXPECT_NE(t.find("# interactive console: ipmitool"), std::string::npos) << t;
   EXPECT_EQ(t.find("s3cret-pw"), std::string::npos) << t;

@@ -15,6 +15,8 @@
 #include <sstream>
 
 #include "bmc_sim.h"
+#include "testing/files.h"
+#include "testing/temp_dir.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/bmc/sol_console.h"
 #include "mkmaster/flash/flash.h"
@@ -25,18 +27,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class NodePush : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("mknode-push-{}-{}", ::getpid(), ++counter_);
-    fs::remove_all(dir_);
     fs::create_directories(dir_ / "node");
     console_ = std::make_unique<bmc::test::FakeConsole>((dir_ / "node").string());
     bmc_ = std::make_unique<bmc::test::BmcSim>(dir_.string(), "admin", "pw-0123456789", console_->port());
@@ -64,11 +57,10 @@ class NodePush : public ::testing::Test {
   }
   void TearDown() override {
     // The agent was started by the "node" shell: stop it by its pid file.
-    const std::string pid = slurp(dir_ / "node/state/agent.pid");
+    const std::string pid = mktest::slurp(dir_ / "node/state/agent.pid");
     if (!pid.empty()) ::kill(std::stoi(pid), SIGKILL);
     bmc_.reset();
     console_.reset();
-    if (!HasFailure() && !std::getenv("MKNODE_KEEP")) fs::remove_all(dir_);
   }
 
   FlashOptions options() {
@@ -94,12 +86,13 @@ class NodePush : public ::testing::Test {
     return o;
   }
 
-  fs::path dir_;
+  // Declared first, so it outlives the BMC and the console working in it.
+  mktest::TempDir tmp_{"mknode-push"};
+  fs::path dir_ = tmp_.path();
   int agent_port_ = 0;
   std::unique_ptr<bmc::test::FakeConsole> console_;
   std::unique_ptr<bmc::test::BmcSim> bmc_;
   std::vector<NodeEvent> events_;
-  static inline int counter_ = 0;
 };
 
 TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
@@ -107,7 +100,7 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   const auto results = flash_nodes(inv, options());
   ASSERT_EQ(results.size(), 1u);
   const auto& r = results[0];
-  ASSERT_TRUE(r.ok) << r.error << "\n" << slurp(dir_ / "logs/calxeda01-01.log");
+  ASSERT_TRUE(r.ok) << r.error << "\n" << mktest::slurp(dir_ / "logs/calxeda01-01.log");
   std::vector<std::string> steps;
   for (const auto& s : r.steps) steps.push_back(s.step);
   EXPECT_EQ(steps, (std::vector<std::string>{"power-off", "bootdev-pxe", "console-connect", "power-on", "boot-master",
@@ -116,19 +109,19 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   EXPECT_EQ(bmc_->actions(),
             (std::vector<std::string>{"power 0", "boot pxe", "power 1", "boot default", "reset 1"}));
   // The image landed on the "disk" (the tail beyond the image is untouched).
-  const std::string disk = slurp(dir_ / "node/disk.img");
-  const std::string image = slurp(dir_ / "image.raw");
+  const std::string disk = mktest::slurp(dir_ / "node/disk.img");
+  const std::string image = mktest::slurp(dir_ / "image.raw");
   ASSERT_GE(disk.size(), image.size());
   EXPECT_TRUE(disk.compare(0, image.size(), image) == 0);
   EXPECT_TRUE(r.push.verified) << r.push.verify_message;
   // The secret reached the node (0600) but no host log or transcript.
-  const std::string secret = slurp(dir_ / "node/state/agent.secret");
+  const std::string secret = mktest::slurp(dir_ / "node/state/agent.secret");
   ASSERT_EQ(secret.size(), 65u);
   EXPECT_EQ(fs::status(dir_ / "node/state/agent.secret").permissions() & (fs::perms::group_all | fs::perms::others_all),
             fs::perms::none);
   const std::string key = secret.substr(0, 64);
   for (const auto& f : fs::directory_iterator(dir_ / "logs")) {
-    const std::string text = slurp(f.path());
+    const std::string text = mktest::slurp(f.path());
     EXPECT_EQ(text.find(key), std::string::npos) << f.path();
     EXPECT_EQ(text.find("pw-0123456789"), std::string::npos) << f.path();
   }
@@ -143,7 +136,7 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
 // The direct push's image options reach a node's stream-image step: a
 // reflash with --delta sends only what the disk does not hold yet.
 TEST_F(NodePush, ReflashWithDeltaKeepsWhatTheDiskHolds) {
-  std::string image = slurp(dir_ / "image.raw");
+  std::string image = mktest::slurp(dir_ / "image.raw");
   std::string disk = image + std::string(4096, 'x');
   disk[(2 << 20) + 5000] ^= 0x11;  // one 4 KiB block (of the data) differs
   std::ofstream(dir_ / "node/disk.img", std::ios::binary) << disk;
@@ -152,8 +145,8 @@ TEST_F(NodePush, ReflashWithDeltaKeepsWhatTheDiskHolds) {
   o.push.delta = true;
   const auto results = flash_nodes(inv, o);
   ASSERT_EQ(results.size(), 1u);
-  ASSERT_TRUE(results[0].ok) << results[0].error << "\n" << slurp(dir_ / "logs/calxeda01-01.log");
-  EXPECT_EQ(slurp(dir_ / "node/disk.img").substr(0, image.size()), image);
+  ASSERT_TRUE(results[0].ok) << results[0].error << "\n" << mktest::slurp(dir_ / "logs/calxeda01-01.log");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/disk.img").substr(0, image.size()), image);
   EXPECT_NE(results[0].push.verify_message.find("4096 bytes read back"), std::string::npos)
       << results[0].push.verify_message;
   EXPECT_NE(results[0].push.verify_message.find("checked by their delta hash"), std::string::npos)
@@ -173,7 +166,7 @@ TEST_F(NodePush, AFailureNamesNodeAndStep) {
   EXPECT_NE(results[0].error.find("exited 1"), std::string::npos) << results[0].error;
   // Nothing after the failed step happened.
   EXPECT_EQ(bmc_->actions(), (std::vector<std::string>{"power 0", "boot pxe", "power 1"}));
-  EXPECT_EQ(slurp(dir_ / "node/state/agent.secret"), "");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/state/agent.secret"), "");
 }
 
 TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
@@ -193,7 +186,7 @@ TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
   const auto start = std::chrono::steady_clock::now();
   const auto results = flash_nodes(inv, o);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string pid2 = slurp(dir_ / "n2/node/state/agent.pid");
+  const std::string pid2 = mktest::slurp(dir_ / "n2/node/state/agent.pid");
   if (!pid2.empty()) ::kill(std::stoi(pid2), SIGKILL);
   ASSERT_EQ(results.size(), 2u);
   double sum = 0;
@@ -203,9 +196,9 @@ TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
   }
   // Both ran at the same time: the wall time is well below the sum.
   EXPECT_LT(wall, sum * 0.8) << "wall " << wall << " s, sum of both nodes' steps " << sum << " s";
-  const std::string image = slurp(dir_ / "image.raw");
-  EXPECT_EQ(slurp(dir_ / "node/disk.img").substr(0, image.size()), image);
-  EXPECT_EQ(slurp(dir_ / "n2/node/disk.img").substr(0, image.size()), image);
+  const std::string image = mktest::slurp(dir_ / "image.raw");
+  EXPECT_EQ(mktest::slurp(dir_ / "node/disk.img").substr(0, image.size()), image);
+  EXPECT_EQ(mktest::slurp(dir_ / "n2/node/disk.img").substr(0, image.size()), image);
   const std::vector<std::string> flow = {"power 0", "boot pxe", "power 1", "boot default", "reset 1"};
   EXPECT_EQ(bmc_->actions(), flow);
   EXPECT_EQ(bmc2.actions(), flow);
@@ -213,7 +206,7 @@ TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
   EXPECT_TRUE(fs::exists(dir_ / "logs/calxeda01-02.log"));
   EXPECT_TRUE(fs::exists(dir_ / "logs/calxeda01-02.console.log"));
   // The two one-time secrets differ.
-  EXPECT_NE(slurp(dir_ / "node/state/agent.secret"), slurp(dir_ / "n2/node/state/agent.secret"));
+  EXPECT_NE(mktest::slurp(dir_ / "node/state/agent.secret"), mktest::slurp(dir_ / "n2/node/state/agent.secret"));
 }
 
 }  // namespace

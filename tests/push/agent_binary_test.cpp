@@ -7,13 +7,12 @@
 #include <cstdio>
 #include <thread>
 
-#include "tests/push/push_fixture.h"
+#include "testing/push_fixture.h"
 
-using namespace push_test;
+using namespace mktest;
 
 TEST(AgentBinary, SecretOnStdinThenPush) {
-  auto dir = std::filesystem::temp_directory_path() / ("agent-bin-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  TempDir dir("agent-bin");
   int probe = mkproto::tcp_listen("127.0.0.1:0");
   std::string addr = mkproto::local_address(probe);
   ::close(probe);
@@ -40,7 +39,7 @@ TEST(AgentBinary, SecretOnStdinThenPush) {
       ::usleep(50000);
     }
   }
-  auto image = make_image(3 << 20, 41);
+  auto image = make_sparse_image(3 << 20, 41);
   write_file((dir / "img").string(), image);
   write_file((dir / "disk").string(), std::vector<uint8_t>(image.size(), 1));
   push::PushResult r;
@@ -65,7 +64,6 @@ TEST(AgentBinary, SecretOnStdinThenPush) {
   EXPECT_EQ(error, "");
   EXPECT_TRUE(r.verified);
   EXPECT_EQ(read_file((dir / "disk").string()), image);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(AgentBinary, RefusesNamesAndMissingSecret) {
@@ -79,9 +77,8 @@ TEST(AgentBinary, RefusesNamesAndMissingSecret) {
   EXPECT_NE(rc, 0);
   // The secret is checked first: /dev/null is empty.
   EXPECT_NE(out.find("secret file /dev/null"), std::string::npos) << out;
-  auto dir = std::filesystem::temp_directory_path() / ("agent-bin2-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  write_file((dir / "s").string(), {'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'});
+  TempDir dir("agent-bin");
+  write_file(dir.file("s"), std::string("0123456789abcdef"));
   cmd = std::string(TARGET_AGENT_BIN) + " serve --listen localhost:7000 --secret-file " + (dir / "s").string() + " 2>&1";
   p = ::popen(cmd.c_str(), "r");
   n = std::fread(buf, 1, sizeof buf - 1, p);
@@ -89,5 +86,4 @@ TEST(AgentBinary, RefusesNamesAndMissingSecret) {
   out.assign(buf, n);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("not a numeric IPv4 address"), std::string::npos) << out;
-  std::filesystem::remove_all(dir);
 }

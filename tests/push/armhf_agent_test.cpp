@@ -10,12 +10,12 @@
 #include <cstdlib>
 #include <thread>
 
-#include "tests/push/drop_proxy.h"
-#include "tests/push/push_fixture.h"
+#include "testing/fault_proxy.h"
+#include "testing/push_fixture.h"
 
 extern char** environ;
 
-using namespace push_test;
+using namespace mktest;
 
 namespace {
 
@@ -75,10 +75,10 @@ TEST_F(ArmhfAgent, PushDeltaAndResumeAgainstTheQemuAgent) {
     GTEST_SKIP() << "no armhf agent at " << bin << " (built by the host preset, MKMASTER_BUILD_ARMHF_AGENT=ON; "
                  << "or set MKMASTER_ARMHF_AGENT)";
   if (::access("/usr/bin/qemu-arm-static", X_OK) != 0) GTEST_SKIP() << "qemu-arm-static (qemu-user-static) not installed";
-  write_file(path("secret"), {'a', 'r', 'm', 'h', 'f', '-', 's', 'e', 'c', 'r', 'e', 't', '-', '0', '1', '2', '3', '4'});
+  write_file(path("secret"), std::string("armhf-secret-01234"));
   QemuAgent agent(bin, path("secret"));
   ASSERT_TRUE(agent.running());
-  auto image = make_image(12 << 20, 21);
+  auto image = make_sparse_image(12 << 20, 21);
   write_file(path("img.raw"), image);
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 0x33));
   auto o = options(path("img.raw"), path("disk"));
@@ -90,7 +90,7 @@ TEST_F(ArmhfAgent, PushDeltaAndResumeAgainstTheQemuAgent) {
   // Delta + zstd after a small change, through a proxy that drops twice.
   image[3 << 20] ^= 1;
   write_file(path("img.raw"), image);
-  DropProxy proxy(agent.address(), {200, 300000});
+  FaultProxy proxy(agent.address(), {Fault::drop(200), Fault::drop(300000)});
   o.agent.agent = proxy.address();
   o.delta = true;
   o.compress = true;

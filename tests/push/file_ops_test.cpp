@@ -1,8 +1,8 @@
 // pull / put / exec through push's client against a native agent.
 #include "mkmaster/push/file_ops.h"
-#include "tests/push/push_fixture.h"
+#include "testing/push_fixture.h"
 
-using namespace push_test;
+using namespace mktest;
 
 class FileOps : public PushTest {
  protected:
@@ -10,7 +10,7 @@ class FileOps : public PushTest {
 };
 
 TEST_F(FileOps, PutThenPullRoundTrips) {
-  auto content = make_image(3 << 20, 11);
+  auto content = make_sparse_image(3 << 20, 11);
   write_file(path("local"), content);
   EXPECT_EQ(push::put_file(addr(), path("local"), path("remote")), content.size());
   EXPECT_EQ(push::pull_file(addr(), path("remote"), path("back")), content.size());

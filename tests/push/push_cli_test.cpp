@@ -3,9 +3,9 @@
 #include <sstream>
 
 #include "base/subprocess.h"
-#include "tests/push/push_fixture.h"
+#include "testing/push_fixture.h"
 
-using namespace push_test;
+using namespace mktest;
 using namespace std::chrono_literals;
 
 namespace {
@@ -33,7 +33,7 @@ class PushCli : public PushTest {
 };
 
 TEST_F(PushCli, JsonEventsEndWithASummaryAndADeltaReflashSaysWhatItKept) {
-  auto image = make_image(12 << 20, 51);
+  auto image = make_sparse_image(12 << 20, 51);
   write_file(path("img.raw"), image);
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 7));
   auto r = base::run_process(argv({"--json"}), {}, 120s);
@@ -60,7 +60,7 @@ TEST_F(PushCli, JsonEventsEndWithASummaryAndADeltaReflashSaysWhatItKept) {
 }
 
 TEST_F(PushCli, HumanSummaryAndClearErrors) {
-  auto image = make_image(4 << 20, 52);
+  auto image = make_sparse_image(4 << 20, 52);
   write_file(path("img.raw"), image);
   write_file(path("disk"), std::vector<uint8_t>(image.size()));
   auto r = base::run_process(argv({}), {}, 120s);

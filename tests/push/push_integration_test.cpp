@@ -8,11 +8,11 @@
 
 #include <cstdlib>
 
-#include "tests/push/push_fixture.h"
+#include "testing/push_fixture.h"
 
 extern char** environ;
 
-using namespace push_test;
+using namespace mktest;
 using mkproto::HolesMode;
 
 namespace {
@@ -26,7 +26,7 @@ std::vector<uint8_t> garbage(size_t n) {
 class Push : public PushTest {};
 
 TEST_F(Push, RawImageLandsByteForByteWithHolesZeroed) {
-  auto image = make_image(24 << 20, 1);
+  auto image = make_sparse_image(24 << 20, 1);
   write_file(path("img.raw"), image);
   write_file(path("disk"), garbage(image.size() + (1 << 20)));  // target pre-filled with garbage
   auto r = push::push_image(options(path("img.raw"), path("disk")));
@@ -46,7 +46,7 @@ TEST_F(Push, RawImageLandsByteForByteWithHolesZeroed) {
 }
 
 TEST_F(Push, HolesSkipLeavesTheTargetsBytes) {
-  auto image = make_image(8 << 20, 2);
+  auto image = make_sparse_image(8 << 20, 2);
   auto g = garbage(image.size());
   write_file(path("img.raw"), image);
   write_file(path("disk"), g);
@@ -70,7 +70,7 @@ TEST_F(Push, HolesSkipLeavesTheTargetsBytes) {
 }
 
 TEST_F(Push, CompressedSourcesAndZstdOnTheWire) {
-  auto image = make_image(6 << 20, 3);
+  auto image = make_sparse_image(6 << 20, 3);
   write_file(path("img.raw"), image);
   ASSERT_EQ(std::system(("gzip -k -1 " + path("img.raw") + " && zstd -q -1 " + path("img.raw") + " -o " +
                          path("img.raw.zst")).c_str()), 0);
@@ -85,7 +85,7 @@ TEST_F(Push, CompressedSourcesAndZstdOnTheWire) {
 }
 
 TEST_F(Push, DeltaSendsOnlyTheChangedBlocks) {
-  auto image = make_image(16 << 20, 4);
+  auto image = make_sparse_image(16 << 20, 4);
   write_file(path("img.raw"), image);
   write_file(path("disk"), garbage(image.size()));
   push::push_image(options(path("img.raw"), path("disk")));
@@ -128,7 +128,7 @@ void flip_byte(const std::string& file, uint64_t at) {
 // with the target by hash in the same push and are read back only with
 // verify_kept (--verify-all). Both scopes catch a bad written block.
 TEST_F(Push, DeltaVerifyReadsBackTheWrittenBlocks) {
-  auto image = make_image(16 << 20, 4);
+  auto image = make_sparse_image(16 << 20, 4);
   write_file(path("img.raw"), image);
   const auto old = garbage(image.size());
   const size_t changed = 9 * (1 << 20) + 4096 * 3;  // a data byte in the 4th block of MiB 9
@@ -175,7 +175,7 @@ TEST_F(Push, DeltaVerifyReadsBackTheWrittenBlocks) {
 }
 
 TEST_F(Push, VerifyCatchesATargetCorruptedBehindTheAgentsBack) {
-  auto image = make_image(8 << 20, 5);
+  auto image = make_sparse_image(8 << 20, 5);
   write_file(path("img.raw"), image);
   write_file(path("disk"), garbage(image.size()));
   auto o = options(path("img.raw"), path("disk"));
@@ -202,7 +202,7 @@ TEST_F(Push, VerifyCatchesATargetCorruptedBehindTheAgentsBack) {
 TEST_F(Push, BmapUnmappedRangesAreNotSent) {
   if (std::system("command -v bmaptool >/dev/null") != 0) GTEST_SKIP() << "bmaptool (bmap-tools) not installed";
   // A sparse file: bmaptool maps only its allocated blocks.
-  auto image = make_image(4 << 20, 6);
+  auto image = make_sparse_image(4 << 20, 6);
   write_file(path("disk"), garbage(image.size()));
   int fd = ::open(path("img.raw").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   ASSERT_GE(fd, 0);
@@ -225,14 +225,14 @@ TEST_F(Push, BmapUnmappedRangesAreNotSent) {
 // An http source, served by a local python3 http.server.
 TEST_F(Push, HttpSourceStreams) {
   if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed (local HTTP server)";
-  auto image = make_image(6 << 20, 13);
+  auto image = make_sparse_image(6 << 20, 13);
   write_file(path("img.raw"), image);
   write_file(path("disk"), garbage(image.size()));
   int probe = mkproto::tcp_listen("127.0.0.1:0");
   std::string addr = mkproto::local_address(probe);
   ::close(probe);
   std::string port = addr.substr(addr.rfind(':') + 1);
-  std::string dir = dir_.string();
+  std::string dir = dir_.path();
   const char* argv[] = {"python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", dir.c_str(), port.c_str(),
                         nullptr};
   pid_t pid = -1;

@@ -1,13 +1,13 @@
 // Refusals seen from the host: wrong secret and an image larger than the
 // target write nothing and are not retried.
-#include "tests/push/push_fixture.h"
+#include "testing/push_fixture.h"
 
-using namespace push_test;
+using namespace mktest;
 
 class PushRefuse : public PushTest {};
 
 TEST_F(PushRefuse, WrongSecretWritesNothing) {
-  auto image = make_image(2 << 20, 7);
+  auto image = make_sparse_image(2 << 20, 7);
   write_file(path("img.raw"), image);
   std::vector<uint8_t> before(image.size(), 0x5a);
   write_file(path("disk"), before);
@@ -23,7 +23,7 @@ TEST_F(PushRefuse, WrongSecretWritesNothing) {
 }
 
 TEST_F(PushRefuse, ImageLargerThanTargetRefusedBeforeTheFirstWrite) {
-  auto image = make_image(2 << 20, 8);
+  auto image = make_sparse_image(2 << 20, 8);
   write_file(path("img.raw"), image);
   std::vector<uint8_t> before(image.size() - 4096, 0x5a);
   write_file(path("disk"), before);
@@ -38,7 +38,7 @@ TEST_F(PushRefuse, ImageLargerThanTargetRefusedBeforeTheFirstWrite) {
 }
 
 TEST_F(PushRefuse, NoAgentListeningGivesUpAfterTheRetries) {
-  auto image = make_image(1 << 20, 9);
+  auto image = make_sparse_image(1 << 20, 9);
   write_file(path("img.raw"), image);
   auto o = options(path("img.raw"), path("disk"));
   o.agent.agent = "127.0.0.1:1";  // nothing listens on port 1

@@ -3,11 +3,11 @@
 // tells the size at FINISH; the agent bounds the image by the target.
 #include <sstream>
 
-#include "mkmaster/source/test_files.h"
-#include "tests/push/drop_proxy.h"
-#include "tests/push/push_fixture.h"
+#include "testing/fault_proxy.h"
+#include "testing/push_fixture.h"
+#include "testing/source_images.h"
 
-using namespace push_test;
+using namespace mktest;
 using source::Compression;
 
 namespace {
@@ -26,14 +26,14 @@ std::vector<uint64_t> gets(const std::string& log, const std::string& path) {
 
 struct Served {
   std::vector<uint8_t> compressed;
-  std::unique_ptr<source::test::HttpServer> server;
+  std::unique_ptr<mktest::HttpServer> server;
 };
 
 Served serve(const std::string& dir, const std::string& name, const std::vector<uint8_t>& image, Compression kind) {
   Served s;
-  s.compressed = source::test::compress(image, kind);
+  s.compressed = mktest::compress(image, kind);
   write_file(dir + "/" + name, s.compressed);
-  s.server = std::make_unique<source::test::HttpServer>(dir);
+  s.server = std::make_unique<mktest::HttpServer>(dir);
   return s;
 }
 
@@ -41,8 +41,8 @@ class PushUnknownSize : public PushTest {
  protected:
   void push_once(Compression kind, const std::string& name, size_t size) {
     if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
-    auto image = make_image(size, 41);
-    auto s = serve(dir_.string(), name, image, kind);
+    auto image = make_sparse_image(size, 41);
+    auto s = serve(dir_.path(), name, image, kind);
     // The target is larger than the image: what lies past the image's end
     // is not the image's business and stays as it was.
     std::vector<uint8_t> disk(image.size() + (1u << 20), 0x6b);
@@ -56,7 +56,8 @@ class PushUnknownSize : public PushTest {
     EXPECT_TRUE(r.verified) << r.verify_message;
     EXPECT_EQ(r.image_size, image.size());
     EXPECT_EQ(r.image_reads, 1);
-    EXPECT_EQ(gets(s.server->log(), "/" + name), std::vector<uint64_t>{s.compressed.size()}) << s.server->log();
+    const std::vector<uint64_t> once = {static_cast<uint64_t>(s.compressed.size())};
+    EXPECT_EQ(gets(s.server->log(), "/" + name), once) << s.server->log();
   }
 };
 
@@ -73,10 +74,10 @@ TEST_F(PushUnknownSize, HttpZstdIsReadOnce) { push_once(Compression::zstd, "img.
 // of image, the 8 MiB http ring, socket buffers), not the whole image.
 TEST_F(PushUnknownSize, ResumeRereadsOnlyWhatItNeeds) {
   if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
-  auto image = make_image(128u << 20, 42);
-  auto s = serve(dir_.string(), "img.gz", image, Compression::gzip);
+  auto image = make_sparse_image(128u << 20, 42);
+  auto s = serve(dir_.path(), "img.gz", image, Compression::gzip);
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 0x77));
-  DropProxy proxy(agent_->address(), {5u << 20});
+  FaultProxy proxy(agent_->address(), {Fault::drop(5u << 20)});
   auto o = options(s.server->url("img.gz"), path("disk"));
   o.agent.agent = proxy.address();
   auto r = push::push_image(o);
@@ -94,8 +95,8 @@ TEST_F(PushUnknownSize, ResumeRereadsOnlyWhatItNeeds) {
 // the frame that would cross it is refused before any of it is written.
 TEST_F(PushUnknownSize, LargerThanTheTargetIsRefusedAtTheEnd) {
   if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
-  auto image = make_image(3u << 20, 43);
-  auto s = serve(dir_.string(), "img.gz", image, Compression::gzip);
+  auto image = make_sparse_image(3u << 20, 43);
+  auto s = serve(dir_.path(), "img.gz", image, Compression::gzip);
   std::vector<uint8_t> before((2u << 20) + 4096, 0x5a);
   write_file(path("disk"), before);
   try {

@@ -1,21 +1,10 @@
-#include "tests/push/push_fixture.h"
+#include "testing/push_fixture.h"
 
-#include <fstream>
 #include <random>
 
-namespace push_test {
+namespace mktest {
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-}
-
-std::vector<uint8_t> make_image(size_t size, uint32_t seed) {
+std::vector<uint8_t> make_sparse_image(size_t size, uint32_t seed) {
   std::mt19937 rng(seed);
   std::vector<uint8_t> img(size, 0);
   // ~40 % data in runs of 4..260 KiB, the rest zero.
@@ -29,9 +18,6 @@ std::vector<uint8_t> make_image(size_t size, uint32_t seed) {
 }
 
 void PushTest::SetUp() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "push-test-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  dir_ = tmpl;
   agent::AgentConfig cfg;
   cfg.listen = "127.0.0.1:0";
   cfg.key = key_;
@@ -41,10 +27,9 @@ void PushTest::SetUp() {
   agent_->start();
 }
 
-void PushTest::TearDown() {
-  agent_.reset();
-  std::filesystem::remove_all(dir_);
-}
+// The agent goes before the directory it writes into (a member, removed
+// with the fixture).
+void PushTest::TearDown() { agent_.reset(); }
 
 push::PushOptions PushTest::options(const std::string& image, const std::string& target) {
   push::PushOptions o;
@@ -57,4 +42,4 @@ push::PushOptions PushTest::options(const std::string& image, const std::string&
   return o;
 }
 
-}  // namespace push_test
+}  // namespace mktest

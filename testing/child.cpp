@@ -1,4 +1,4 @@
-#include "spawn.h"
+#include "testing/child.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -7,12 +7,10 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
-namespace faults {
+namespace mktest {
 
 Child::~Child() {
   terminate();
@@ -115,11 +113,4 @@ int read_port(Child& c, std::chrono::milliseconds timeout) {
 
 std::string python3() { return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace faults
+}  // namespace mktest

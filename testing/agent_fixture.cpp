@@ -1,39 +1,12 @@
-#include "target-agent/agent_test_util.h"
+#include "testing/agent_fixture.h"
 
-#include <fstream>
-#include <random>
+namespace mktest {
 
-namespace agent_test {
+void AgentTest::SetUp() { start(); }
 
-std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> v(n);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-}
-
-void AgentTest::SetUp() {
-  auto base = std::filesystem::temp_directory_path();
-  std::string tmpl = (base / "agent-test-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  dir_ = tmpl;
-  start();
-}
-
-void AgentTest::TearDown() {
-  server_.reset();
-  std::filesystem::remove_all(dir_);
-}
+// The server goes before the directory it writes into (a member, removed
+// with the fixture).
+void AgentTest::TearDown() { server_.reset(); }
 
 void AgentTest::start(bool allow_file, const std::string& target) {
   server_.reset();
@@ -97,4 +70,4 @@ void AgentTest::send_data(mkproto::Channel& ch, uint64_t offset, std::span<const
   }
 }
 
-}  // namespace agent_test
+}  // namespace mktest

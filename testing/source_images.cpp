@@ -1,46 +1,22 @@
-#include "test_files.h"
+#include "testing/source_images.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <curl/curl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <zstd.h>
 
-#include <chrono>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 #include "mkmaster/source/digest.h"
 
-namespace source::test {
+namespace mktest {
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/mkmaster-source-XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-  path = tmpl;
-}
-TempDir::~TempDir() { std::filesystem::remove_all(path); }
-
-void write_file(const std::string& path, const Bytes& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  if (!out) throw std::runtime_error("cannot write " + path);
-}
-
-void write_file(const std::string& path, const std::string& text) { write_file(path, Bytes(text.begin(), text.end())); }
-
-Bytes read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), {});
-}
+using source::Compression;
+using source::Digest;
+using source::Extent;
 
 Bytes make_image(size_t size, uint32_t block, double data_fraction, uint32_t seed) {
   Bytes img(size, 0);
@@ -102,7 +78,7 @@ Bytes compress(const Bytes& data, Compression kind) {
   return out;
 }
 
-Collected collect(ImageReader& r) {
+Collected collect(source::ImageReader& r) {
   Collected c;
   Extent e;
   while (r.next(e)) {
@@ -153,36 +129,10 @@ std::string make_bmap(const Bytes& image, uint32_t block, const std::vector<std:
 }
 
 HttpServer::HttpServer(const std::string& root) {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  std::string script = std::string(MKMASTER_SOURCE_TESTDATA) + "/range_http_server.py";
-  pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    const char* py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-    execlp(py, py, script.c_str(), "--root", root.c_str(), "--port", "0", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  FILE* f = fdopen(fds[0], "r");
-  char line[64] = {};
-  // The server prints "PORT n" once it listens; fgets returns on exit too.
-  if (!fgets(line, sizeof line, f) || std::sscanf(line, "PORT %d", &port) != 1) {
-    fclose(f);
-    kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
-    throw std::runtime_error("test http server did not start: " + script);
-  }
-  fclose(f);
-}
-
-HttpServer::~HttpServer() {
-  if (pid > 0) {
-    kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
-  }
+  // The server prints "PORT n" once it listens.
+  process_ = spawn({python3(), std::string(MKMASTER_SOURCE_TESTDATA) + "/range_http_server.py", "--root", root,
+                    "--port", "0"});
+  port = read_port(process_, std::chrono::seconds(20));
 }
 
 std::string HttpServer::url(const std::string& path) const {
@@ -216,4 +166,4 @@ uint64_t HttpServer::bytes_sent(const std::string& path) const {
   return 0;
 }
 
-}  // namespace source::test
+}  // namespace mktest

@@ -3,7 +3,6 @@
 // protocol tests (run natively and under qemu-arm-static).
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,12 +10,10 @@
 #include "protocol/channel.h"
 #include "protocol/handshake.h"
 #include "target-agent/server.h"
+#include "testing/files.h"
+#include "testing/temp_dir.h"
 
-namespace agent_test {
-
-std::vector<uint8_t> random_bytes(size_t n, uint32_t seed);
-std::vector<uint8_t> read_file(const std::string& path);
-void write_file(const std::string& path, const std::vector<uint8_t>& data);
+namespace mktest {
 
 class AgentTest : public ::testing::Test {
  protected:
@@ -26,7 +23,7 @@ class AgentTest : public ::testing::Test {
   void start(bool allow_file = true, const std::string& target = "");
   std::unique_ptr<mkproto::SocketChannel> connect();  // authenticated
   std::unique_ptr<mkproto::SocketChannel> connect_raw();  // no handshake
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
   // OPEN, expecting OPENED.
   mkproto::Opened open(mkproto::Channel& ch, const std::string& target, uint64_t image_size,
                        mkproto::HolesMode holes = mkproto::HolesMode::kZero,
@@ -40,8 +37,8 @@ class AgentTest : public ::testing::Test {
   void send_data(mkproto::Channel& ch, uint64_t offset, std::span<const uint8_t> data, size_t frame = 256 << 10);
 
   mkproto::Key key_ = mkproto::derive_key("test secret for the agent tests");
-  std::filesystem::path dir_;
+  TempDir dir_{"agent-test"};
   std::unique_ptr<agent::Server> server_;
 };
 
-}  // namespace agent_test
+}  // namespace mktest

@@ -1,20 +1,23 @@
 #pragma once
-// Shared by the rootfs tests: where the real armhf data lives, scratch
-// roots on disk, synthetic .debs (libarchive writer) and minimal ELF files
+// For the rootfs tests: where the real armhf data lives, scratch roots on
+// disk, synthetic .debs (libarchive writer) and minimal ELF files
 // with chosen PT_INTERP / DT_NEEDED / DT_RPATH / DT_RUNPATH.
 #include <archive.h>
 #include <archive_entry.h>
 #include <elf.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
-namespace rootfs::test {
+#include "testing/files.h"
+#include "testing/temp_dir.h"
+
+namespace mktest {
 
 namespace fsys = std::filesystem;
 
@@ -26,10 +29,10 @@ inline std::string sysroot_dir() { return cache_dir() + "/armhf/sysroot"; }
 inline std::string debs_dir() { return cache_dir() + "/armhf/debs"; }
 
 // The real data is required, not optional: a missing sysroot fails loudly.
-#define REQUIRE_ARMHF_DATA()                                                                               \
-  ASSERT_TRUE(std::filesystem::is_directory(rootfs::test::sysroot_dir()) &&                                \
-              std::filesystem::is_directory(rootfs::test::debs_dir()))                                     \
-      << "armhf sysroot/debs missing under " << rootfs::test::cache_dir()                                   \
+#define REQUIRE_ARMHF_DATA()                                                                                \
+  ASSERT_TRUE(std::filesystem::is_directory(mktest::sysroot_dir()) &&                                       \
+              std::filesystem::is_directory(mktest::debs_dir()))                                            \
+      << "armhf sysroot/debs missing under " << mktest::cache_dir()                                          \
       << " (run scripts/setup.sh or set MKMASTER_CACHE)"
 
 // The first .deb in debs_dir() whose name starts with `prefix` ("" if none).
@@ -42,41 +45,17 @@ inline std::string find_deb(const std::string& prefix) {
   return hits.empty() ? "" : hits.front();
 }
 
-inline std::string slurp(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-inline void spit(const std::string& file, const std::string& data) {
-  fsys::create_directories(fsys::path(file).parent_path());
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
-
-// A scratch directory, removed at the end of the test.
-class TempDir {
+// A scratch root filesystem: paths given to it are absolute inside it.
+class RootDir : public TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fsys::temp_directory_path() / "rootfs-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fsys::remove_all(dir_, ec);
-  }
-  const std::string& path() const { return dir_; }
-  // `p` is absolute inside this directory.
-  std::string host(const std::string& p) const { return dir_ + p; }
-  void file(const std::string& p, const std::string& data = "x") const { spit(host(p), data); }
-  void dir(const std::string& p) const { fsys::create_directories(host(p)); }
-  void link(const std::string& p, const std::string& target) const {
+  RootDir() : TempDir("rootfs-test") {}
+  std::string host(const std::string& p) const { return path() + p; }
+  void add_file(const std::string& p, const std::string& data = "x") const { write_file(host(p), data); }
+  void add_dir(const std::string& p) const { fsys::create_directories(host(p)); }
+  void add_link(const std::string& p, const std::string& target) const {
     fsys::create_directories(fsys::path(host(p)).parent_path());
     fsys::create_symlink(target, host(p));
   }
-
- private:
-  std::string dir_;
 };
 
 // One entry of a synthetic .deb's data.tar.
@@ -141,7 +120,7 @@ inline void make_deb(const std::string& file, const std::vector<DebEntry>& entri
   archive_write_close(w);
   archive_write_free(w);
   out.resize(used);
-  spit(file, out);
+  write_file(file, out);
 }
 
 // A minimal but well-formed 32-bit little-endian ELF shared object:
@@ -207,4 +186,4 @@ inline std::string make_elf32(const ElfSpec& s) {
   return out;
 }
 
-}  // namespace rootfs::test
+}  // namespace mktest

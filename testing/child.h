@@ -1,6 +1,7 @@
 #pragma once
-// Child processes for the fault tests: start, read a "PORT n" line, wait
-// with a deadline, kill by pid (never by name).
+// Child processes of a test (servers, proxies, the programs under test):
+// start, read a "PORT n" line, wait with a deadline, kill by pid (never by
+// name). A Child that goes out of scope is terminated.
 #include <sys/types.h>
 
 #include <chrono>
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace faults {
+namespace mktest {
 
 struct Child {
   pid_t pid = -1;
@@ -32,6 +33,5 @@ Child spawn(const std::vector<std::string>& argv, const std::string& stderr_path
 int read_port(Child& c, std::chrono::milliseconds timeout);
 
 std::string python3();
-std::string slurp(const std::string& path);
 
-}  // namespace faults
+}  // namespace mktest
