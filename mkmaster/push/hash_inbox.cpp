@@ -9,15 +9,26 @@ namespace push {
 using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
-HashInbox::HashInbox(uint64_t image_size, uint32_t block, std::chrono::milliseconds timeout)
-    : size_(image_size), block_(block), count_(static_cast<size_t>((image_size + block - 1) / block)),
-      timeout_(timeout) {
+HashInbox::HashInbox(uint32_t block, std::chrono::milliseconds timeout) : block_(block), timeout_(timeout) {}
+
+void HashInbox::expect(uint64_t end) {
+  std::lock_guard lk(m_);
+  if (end <= requested_) throw std::logic_error(fmt::format("HashInbox: asked up to {} after {}", end, requested_));
+  requested_ = end;
+  count_ = static_cast<size_t>((end + block_ - 1) / block_);
   hashes_.reserve(count_);
+  ++ends_due_;
+  complete_ = false;
+}
+
+uint64_t HashInbox::requested() const {
+  std::lock_guard lk(m_);
+  return requested_;
 }
 
 uint64_t HashInbox::at(size_t b) {
-  if (b >= count_) throw std::logic_error(fmt::format("HashInbox: block {} of {}", b, count_));
   std::unique_lock lk(m_);
+  if (b >= count_) throw std::logic_error(fmt::format("HashInbox: block {} of the {} asked for", b, count_));
   if (b < hashes_.size()) return hashes_[b];
   const auto t0 = std::chrono::steady_clock::now();
   while (b >= hashes_.size()) {
@@ -44,7 +55,12 @@ double HashInbox::waited_seconds() const {
 uint64_t HashInbox::restart() {
   std::lock_guard lk(m_);
   error_ = nullptr;
-  return uint64_t{block_} * hashes_.size();
+  // The requests of the dropped connection will not be answered; the
+  // caller asks again for [restart(), requested()).
+  ends_due_ = 0;
+  requested_ = uint64_t{block_} * hashes_.size();
+  count_ = hashes_.size();
+  return requested_;
 }
 
 void HashInbox::add(uint64_t offset, std::span<const uint64_t> hashes) {
@@ -53,16 +69,19 @@ void HashInbox::add(uint64_t offset, std::span<const uint64_t> hashes) {
   if (offset != want)
     throw ProtocolError(ErrorCode::kMalformed, fmt::format("HASHES at {} where {} was expected", offset, want));
   if (hashes.size() > count_ - hashes_.size())
-    throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent more than {} block hashes for {} bytes", count_, size_));
+    throw ProtocolError(ErrorCode::kMalformed,
+                        fmt::format("agent sent more than the {} block hashes asked for [0, {})", count_, requested_));
   hashes_.insert(hashes_.end(), hashes.begin(), hashes.end());
   cv_.notify_all();
 }
 
 void HashInbox::end() {
   std::lock_guard lk(m_);
+  if (ends_due_ == 0) throw ProtocolError(ErrorCode::kMalformed, "HASHES_END without a HASH_REQUEST");
+  if (--ends_due_ > 0) return;  // later requests are still being answered
   if (hashes_.size() != count_)
-    throw ProtocolError(ErrorCode::kMalformed,
-                        fmt::format("agent sent {} block hashes for {} bytes ({} expected)", hashes_.size(), size_, count_));
+    throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent {} block hashes for [0, {}) ({} expected)",
+                                                           hashes_.size(), requested_, count_));
   complete_ = true;
   cv_.notify_all();
 }

@@ -48,6 +48,11 @@ struct PushOptions {
   // 64 KiB (2 % random 4 KiB changes re-sent 158 MB with 64 KiB blocks).
   uint32_t delta_block = 4u << 10;
   uint32_t verify_block = 1u << 20;
+  // Delta with an image of unknown size: the target's hashes are asked for
+  // this far ahead of the stream (rounded up to delta blocks). Large enough
+  // that the agent's hasher stays ahead, small enough that hashing past the
+  // image's end (at most two windows) costs the node well under a second.
+  uint64_t delta_window = 64u << 20;
   std::function<void(const Progress&)> on_progress;
   // Opens the image (tests, other areas); default: source::open_image.
   std::function<std::unique_ptr<source::ImageReader>()> open_source;

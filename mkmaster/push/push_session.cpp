@@ -51,19 +51,25 @@ PushSession::PushSession(const PushOptions& o)
       dig_(announced_, o.verify_block) {
   r_.image_reads += 1;
   if (size_known()) r_.image_size = size_;
-  if (o.delta) hashes_ = std::make_shared<HashInbox>(size_, o.delta_block, o.agent.io_timeout);
+  if (o.delta) hashes_ = std::make_shared<HashInbox>(o.delta_block, o.agent.io_timeout);
 }
 
 uint64_t PushSession::initial_size() {
   if (auto s = first_reader_->size()) return *s;
-  if (!o_.delta) return mkproto::kImageSizeUnknown;  // told at FINISH
-  // Delta asks for the target's hashes of exactly the image before it
-  // streams, so it needs the size first: the one case that reads twice.
-  source::Extent e;
-  uint64_t end = 0;
-  while (first_reader_->next(e)) end = e.offset + e.length;
-  first_reader_.reset();
-  return end;
+  return mkproto::kImageSizeUnknown;  // told at FINISH
+}
+
+uint64_t PushSession::hash_window() const {
+  const uint64_t b = o_.delta_block;
+  return std::max<uint64_t>(b, (o_.delta_window + b - 1) / b * b);
+}
+
+void PushSession::want_hashes(AgentClient& client, uint64_t end) {
+  end = std::min(end, size_known() ? size_ : target_size_);
+  const uint64_t from = hashes_->requested();
+  if (end <= from) return;
+  hashes_->expect(end);
+  client.request_hashes(from, end - from, o_.delta_block, hashes_);
 }
 
 std::unique_ptr<source::ImageReader> PushSession::take_reader() {
@@ -128,6 +134,7 @@ void PushSession::attempt(AgentClient& client) {
   open.holes = o_.holes;
   const mkproto::Opened opened = client.open(open);
   r_.target = opened.target.path;
+  target_size_ = opened.target.size;
   acked_ = opened.watermark;
   auto lap = Clock::now();
   auto phase = [&lap](double& acc) {
@@ -135,12 +142,14 @@ void PushSession::attempt(AgentClient& client) {
     acc += std::chrono::duration<double>(t - lap).count();
     lap = t;
   };
-  if (hashes_ && !hashes_->complete() && size_ > 0) {
+  if (hashes_ && !hashes_->complete()) {
     // The agent hashes while we stream: the planner waits only for a block
     // whose hash has not arrived yet. After a drop, only the hashes still
-    // missing are asked for.
-    uint64_t from = hashes_->restart();
-    client.request_hashes(from, size_ - from, o_.delta_block, hashes_);
+    // missing are asked for. An image of unknown size is hashed window by
+    // window ahead of the stream (stream() asks for more).
+    const uint64_t before = hashes_->requested();
+    hashes_->restart();
+    want_hashes(client, size_known() ? size_ : std::max(before, 2 * hash_window()));
   }
   // Continue at the watermark: exactly (or from its delta block), the
   // digester from its verify block.
@@ -186,6 +195,16 @@ void PushSession::stream(AgentClient& client, uint64_t read_from, uint64_t send_
     if (size_known() && e.offset + e.length > size_)
       throw source::SourceError(
           fmt::format("{}: image continues past its announced size {}", reader->describe(), size_));
+    if (hashes_ && !size_known()) {
+      // The hashes stop at the target's end, so the planner could not place
+      // what lies past it; the agent would refuse it anyway.
+      if (e.offset + e.length > target_size_)
+        throw ProtocolError(ErrorCode::kImageTooLarge,
+                            fmt::format("{}: the image reaches past the end of {} ({} bytes): it is larger than the target",
+                                        reader->describe(), r_.target, target_size_));
+      if (e.offset + e.length + hash_window() > hashes_->requested())
+        want_hashes(client, e.offset + e.length + 2 * hash_window());
+    }
     if (e.hole)
       plan.hole(e.offset, e.length);
     else

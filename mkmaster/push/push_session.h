@@ -39,8 +39,12 @@ class PushSession {
   void report(Progress::Kind kind, const std::string& message, uint64_t position);
   // After a failure: counts it, throws when retries are exhausted, waits.
   void retry_or_throw(const std::exception& e, uint64_t progress_mark, bool dropped);
-  // The size the source gives up front, else (delta only) by reading it.
+  // The size the source gives up front, or kImageSizeUnknown.
   uint64_t initial_size();
+  // Delta: asks the agent for the target's hashes up to `end` (bounded by
+  // the image, or the target while the image size is unknown).
+  void want_hashes(AgentClient& client, uint64_t end);
+  uint64_t hash_window() const;
 
   const PushOptions& o_;
   const Clock::time_point t0_ = Clock::now();
@@ -50,6 +54,7 @@ class PushSession {
   std::unique_ptr<source::ImageReader> first_reader_;
   uint64_t announced_;  // OPEN's image_size for every attempt (kImageSizeUnknown or the size)
   uint64_t size_;       // the image size once known
+  uint64_t target_size_ = 0;
   mkproto::BlockDigester dig_;
   std::shared_ptr<HashInbox> hashes_;  // delta: kept across reconnects once complete
   SendCounts counts_;

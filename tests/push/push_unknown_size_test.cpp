@@ -111,3 +111,75 @@ TEST_F(PushUnknownSize, LargerThanTheTargetIsRefusedAtTheEnd) {
   // Nothing past the end: a regular file would have grown.
   EXPECT_EQ(read_file(path("disk")).size(), before.size());
 }
+
+// Delta needs the target's hashes ahead of the stream, not the image's size:
+// an http .gz of unknown size is still fetched once, its hashes asked for
+// window by window (six 1 MiB windows here), the unchanged blocks kept.
+TEST_F(PushUnknownSize, DeltaReadsTheImageOnce) {
+  if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
+  auto image = make_sparse_image((6u << 20) + 4096 + 77, 44);
+  auto s = serve(dir_.path(), "img.gz", image, Compression::gzip);
+  // The target held an older version: a few changed bytes in each window.
+  auto disk = image;
+  for (size_t at : {size_t{4096}, size_t{3u << 20}, size_t{5u << 20}, image.size() - 5}) disk[at] ^= 0x5a;
+  disk.resize(image.size() + (3u << 20), 0x6b);
+  write_file(path("disk"), disk);
+  auto o = options(s.server->url("img.gz"), path("disk"));
+  o.delta = true;
+  o.delta_window = 1u << 20;
+  auto r = push::push_image(o);
+  auto got = read_file(path("disk"));
+  ASSERT_EQ(got.size(), disk.size());
+  EXPECT_TRUE(std::equal(image.begin(), image.end(), got.begin()));
+  EXPECT_TRUE(std::all_of(got.begin() + static_cast<std::ptrdiff_t>(image.size()), got.end(),
+                          [](uint8_t b) { return b == 0x6b; }));
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  EXPECT_EQ(r.image_size, image.size());
+  EXPECT_EQ(r.image_reads, 1);
+  EXPECT_GT(r.kept_bytes, image.size() / 2);
+  EXPECT_LT(r.bytes_sent, image.size() / 8);
+  const std::vector<uint64_t> once = {static_cast<uint64_t>(s.compressed.size())};
+  EXPECT_EQ(gets(s.server->log(), "/img.gz"), once) << s.server->log();
+}
+
+// The hashes stop at the target's end: an image of unknown size that goes
+// past it fails with the target named, and nothing past the end is written.
+TEST_F(PushUnknownSize, DeltaLargerThanTheTargetIsRefused) {
+  if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
+  auto image = make_sparse_image(3u << 20, 45);
+  auto s = serve(dir_.path(), "img.gz", image, Compression::gzip);
+  std::vector<uint8_t> before((2u << 20) + 4096, 0x5a);
+  write_file(path("disk"), before);
+  auto o = options(s.server->url("img.gz"), path("disk"));
+  o.delta = true;
+  try {
+    push::push_image(o);
+    FAIL() << "an image larger than the target was accepted";
+  } catch (const mkproto::ProtocolError& e) {
+    EXPECT_EQ(e.code, mkproto::ErrorCode::kImageTooLarge) << e.what();
+    EXPECT_NE(std::string(e.what()).find("larger than the target"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(path("disk")).size(), before.size());
+}
+
+// A drop while windows of hashes are outstanding: the new connection asks
+// again for the hashes still missing, and the resumed push keeps the
+// unchanged blocks and ends verified.
+TEST_F(PushUnknownSize, DeltaResumesAfterADrop) {
+  if (std::system("command -v python3 >/dev/null") != 0) GTEST_SKIP() << "python3 not installed";
+  auto image = make_sparse_image(12u << 20, 46);
+  auto s = serve(dir_.path(), "img.gz", image, Compression::gzip);
+  auto disk = image;
+  for (size_t at = 0; at < disk.size(); at += 300000) disk[at] ^= 0x33;  // changes all along
+  write_file(path("disk"), disk);
+  FaultProxy proxy(agent_->address(), {Fault::drop(64u << 10)});
+  auto o = options(s.server->url("img.gz"), path("disk"));
+  o.agent.agent = proxy.address();
+  o.delta = true;
+  o.delta_window = 1u << 20;
+  auto r = push::push_image(o);
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  EXPECT_EQ(r.reconnects, 1);
+  EXPECT_GT(r.kept_bytes, image.size() / 2);
+}
