@@ -73,7 +73,8 @@ TEST(ImageReader, EachCompressionRoundTripsDetectedByContent) {
     Compression kind;
     bool size_known;
   };
-  for (Case c : {Case{Compression::gzip, true}, Case{Compression::xz, true}, Case{Compression::zstd, true},
+  // gzip's ISIZE trailer is no size (compression.h).
+  for (Case c : {Case{Compression::gzip, false}, Case{Compression::xz, true}, Case{Compression::zstd, true},
                  Case{Compression::bzip2, false}}) {
     SCOPED_TRACE(compression_name(c.kind));
     // Named .img on purpose: detection is by magic, not by name.
