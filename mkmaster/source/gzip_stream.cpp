@@ -59,8 +59,8 @@ class GzipStream final : public ByteStream {
     while (pos_ < offset) {
       size_t want = static_cast<size_t>(std::min<uint64_t>(skip_buf_.size(), offset - pos_));
       if (read(skip_buf_.data(), want) == 0)
-        throw SourceError(describe() + ": cannot seek to " + std::to_string(offset) + ": the image ends at " +
-                          std::to_string(pos_));
+        throw SourceError(describe() + ": truncated: the image ends at byte " + std::to_string(pos_) +
+                          ", it should reach at least " + std::to_string(offset));
     }
   }
   uint64_t position() const override { return pos_; }
