@@ -21,6 +21,8 @@ struct Format {
   Compression kind;
   const char* ext;
 };
+// For test names and messages ("raw", "gz", …), not "16-byte object".
+void PrintTo(const Format& f, std::ostream* os) { *os << f.ext; }
 const Format kFormats[] = {
     {Compression::none, "raw"}, {Compression::gzip, "gz"}, {Compression::xz, "xz"}, {Compression::zstd, "zst"}};
 
