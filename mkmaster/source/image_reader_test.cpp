@@ -285,6 +285,45 @@ TEST(ImageReader, BmapChecksumMismatchNamesTheRange) {
   EXPECT_EQ(read_all(dir.file("c.img"), opt).image.size(), img.size());
 }
 
+// A consumer that stops early (a dropped connection) asks for the checks of
+// what it was given: the range it already passed on must be reported even
+// though no further next() would have run.
+TEST(ImageReader, CheckSoFarReportsARangeAlreadyPassedOn) {
+  mktest::TempDir dir;
+  Bytes img = mktest::make_image(64 * kBlock, kBlock, 1.0, 12);
+  mktest::write_file(dir.file("s.bmap"), mktest::make_bmap(img, kBlock, {{0, 3}, {10, 63}}));
+  img[kBlock + 5] ^= 1;  // in range 0-3
+  mktest::write_file(dir.file("s.img"), img);
+  for (size_t prefetch : {size_t{0}, size_t{16} << 20}) {
+    SCOPED_TRACE("prefetch " + std::to_string(prefetch));
+    OpenOptions opt;
+    opt.bmap_path = dir.file("s.bmap");
+    opt.prefetch_bytes = prefetch;
+    auto r = open_image(dir.file("s.img"), opt);
+    Extent e;
+    bool thrown = false;
+    try {
+      while (r->next(e) && e.offset + e.length < 4 * kBlock) {
+      }
+      r->check_so_far();
+    } catch (const RangeMismatch& m) {
+      thrown = true;
+      EXPECT_EQ(m.begin, 0u);
+      EXPECT_EQ(m.end, 4 * kBlock);
+      EXPECT_THAT(m.what(), HasSubstr("range 0-3 ("));
+    }
+    EXPECT_TRUE(thrown) << "the bad range was forgotten";
+  }
+  // Nothing pending: check_so_far is quiet.
+  mktest::write_file(dir.file("good.bmap"), mktest::make_bmap(img, kBlock, {{0, 3}, {10, 63}}));
+  OpenOptions opt;
+  opt.bmap_path = dir.file("good.bmap");
+  auto r = open_image(dir.file("s.img"), opt);
+  Extent e;
+  ASSERT_TRUE(r->next(e));
+  EXPECT_NO_THROW(r->check_so_far());
+}
+
 TEST(ImageReader, BmapWithCompressedImageAndSeek) {
   mktest::TempDir dir;
   Bytes img = mktest::make_image(64 * kBlock + 1000, kBlock, 0.5, 11);
