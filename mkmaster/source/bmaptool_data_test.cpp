@@ -102,7 +102,7 @@ TEST_P(BmaptoolData, AFlippedByteInAnyRangeFailsNamingTheRange) {
     std::string path = write("flip-" + std::to_string(i), bad);
     for (const auto& v : mktest::bmaptool_versions()) {
       Bmap vm = mktest::bmaptool_map(v);
-      {
+      {  // one scope per run, for the trace
         SCOPED_TRACE("bmap " + v + ", range " + std::to_string(r.first) + "-" + std::to_string(r.last));
         if (vm.checksum_type.empty()) {
           // 1.2 records no checksums: nothing to catch the flip with (the
@@ -113,6 +113,9 @@ TEST_P(BmaptoolData, AFlippedByteInAnyRangeFailsNamingTheRange) {
           EXPECT_EQ(o.image[begin + (end - begin) / 2], bad[begin + (end - begin) / 2]);
           continue;
         }
+        // Every range with 2.0, every other one with 1.3 and 1.4 (24 runs
+        // each): the same reader, fewer runs for the CI budget.
+        if (v != "2.0" && i % 2 == 1) continue;
         Outcome o = read_through(path, mktest::bmaptool_bmap(v));
         ++runs;
         ASSERT_TRUE(o.range_mismatch) << (o.ok ? "accepted" : o.what);
@@ -125,7 +128,7 @@ TEST_P(BmaptoolData, AFlippedByteInAnyRangeFailsNamingTheRange) {
       }
     }
   }
-  EXPECT_GE(runs, 3 * 20);  // 20 runs at least for each checksummed format (1.3, 1.4, 2.0)
+  EXPECT_GE(runs, 3 * 20);  // at least 20 runs for each checksummed map format (1.3, 1.4, 2.0)
   EXPECT_EQ(named, runs) << "every run must fail naming its range";
 }
 
@@ -137,17 +140,16 @@ TEST_P(BmaptoolData, AStreamLongerThanImageSizeAlwaysFails) {
     longer.resize(image.size() + 4096, fill);  // zeros too: ImageSize is exact
     paths[fill != 0] = write("longer-" + std::to_string(fill), longer);
   }
-  for (const auto& v : mktest::bmaptool_versions()) {
-    for (int k = 0; k < 20; ++k) {
-      const std::string& path = paths[k % 2];
-      {
-        SCOPED_TRACE("bmap " + v + ", " + path + ", run " + std::to_string(k));
-        Outcome o = read_through(path, mktest::bmaptool_bmap(v));
-        ASSERT_FALSE(o.ok) << "a stream longer than ImageSize was accepted";
-        EXPECT_THAT(o.what, HasSubstr("ImageSize"));
-        EXPECT_THAT(o.what, HasSubstr(path));
-      }
-    }
+  // 20 runs, every map format in turn, zeros and data in turn.
+  const auto& versions = mktest::bmaptool_versions();
+  for (int k = 0; k < 20; ++k) {
+    const std::string& v = versions[static_cast<size_t>(k) % versions.size()];
+    const std::string& path = paths[(static_cast<size_t>(k) / versions.size()) % 2];
+    SCOPED_TRACE("bmap " + v + ", " + path + ", run " + std::to_string(k));
+    Outcome o = read_through(path, mktest::bmaptool_bmap(v));
+    ASSERT_FALSE(o.ok) << "a stream longer than ImageSize was accepted";
+    EXPECT_THAT(o.what, HasSubstr("ImageSize"));
+    EXPECT_THAT(o.what, HasSubstr(path));
   }
 }
 
