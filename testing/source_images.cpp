@@ -38,13 +38,14 @@ la_ssize_t append_cb(struct archive*, void* out_v, const void* buf, size_t n) {
 }
 }  // namespace
 
-Bytes compress(const Bytes& data, Compression kind) {
+Bytes compress(const Bytes& data, Compression kind, int level) {
   Bytes out;
   if (kind == Compression::zstd) {
     // As the zstd CLI writes files: content size in the frame header and a
     // content checksum (libarchive's writer records neither).
     ZSTD_CCtx* cctx = ZSTD_createCCtx();
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    if (level >= 0) ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
     out.resize(ZSTD_compressBound(data.size()));
     size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
     ZSTD_freeCCtx(cctx);
@@ -60,6 +61,8 @@ Bytes compress(const Bytes& data, Compression kind) {
     case Compression::bzip2: archive_write_add_filter_bzip2(a); break;
     case Compression::none: break;
   }
+  if (level >= 0 && kind != Compression::none)
+    archive_write_set_filter_option(a, nullptr, "compression-level", std::to_string(level).c_str());
   archive_write_set_format_raw(a);
   archive_write_set_bytes_in_last_block(a, 1);  // no padding after the stream
   if (archive_write_open(a, &out, nullptr, &append_cb, nullptr) != ARCHIVE_OK)

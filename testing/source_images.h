@@ -14,7 +14,9 @@ namespace mktest {
 
 // `size` bytes: random data in some blocks, zeros elsewhere (seeded).
 Bytes make_image(size_t size, uint32_t block, double data_fraction, uint32_t seed);
-Bytes compress(const Bytes& data, source::Compression kind);
+// level: the format's compression level, -1 its default (lower levels are
+// faster where a test compresses many images).
+Bytes compress(const Bytes& data, source::Compression kind, int level = -1);
 
 // Reads every extent; returns the image they describe (holes as zeros).
 struct Collected {

@@ -104,7 +104,8 @@ void cli::add_push(CLI::App& app) {
   // The pipeline's disk option before both forms shared --target.
   sub->add_option("--node-target", p.target, "same as --target")->group("");
   sub->add_option("--bmap", p.bmap, "bmaptool .bmap of the image");
-  sub->add_option("--holes", a->holes, "zero: holes read back as zeros (default); skip: holes are don't-care")
+  sub->add_option("--holes", a->holes, "zero: holes read back as zeros (default); skip: ranges the --bmap leaves unmapped are don't-care "
+                  "(as bmaptool: mapped blocks, zeros included, are written)")
       ->check(CLI::IsMember({"zero", "skip"}));
   sub->add_flag("--delta", p.delta,
                 "send only the blocks that differ from what the target holds (the agent hashes its disk while the "

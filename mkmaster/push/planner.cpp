@@ -12,8 +12,8 @@ Planner::Planner(FrameSink& sink, mkproto::HolesMode holes, DiskHashes* disk_has
   if (disk_ && start % block_ != 0) throw std::logic_error("Planner: delta start not block-aligned");
 }
 
-RangeKind Planner::hole_kind() const {
-  return holes_ == mkproto::HolesMode::kSkip ? RangeKind::kDontCare : RangeKind::kZero;
+RangeKind Planner::hole_kind(bool mapped) const {
+  return holes_ == mkproto::HolesMode::kSkip && !mapped ? RangeKind::kDontCare : RangeKind::kZero;
 }
 
 uint64_t Planner::zero_hash(uint64_t length) {
@@ -46,16 +46,17 @@ void Planner::data(uint64_t offset, std::span<const uint8_t> bytes) {
         sink_.data(pos_, block);
       pos_ += n;
     } else {
-      append(pos_, n, bytes.data());
+      append(pos_, n, bytes.data(), false);
     }
     bytes = bytes.subspan(n);
   }
 }
 
-void Planner::hole(uint64_t offset, uint64_t length) {
+void Planner::hole(uint64_t offset, uint64_t length, bool mapped) {
   if (offset != pos_) throw std::logic_error(fmt::format("Planner: hole at {} but position is {}", offset, pos_));
+  const RangeKind kind = hole_kind(mapped);
   if (!disk_) {
-    sink_.range(hole_kind(), offset, length);
+    sink_.range(kind, offset, length);
     pos_ += length;
     return;
   }
@@ -64,21 +65,21 @@ void Planner::hole(uint64_t offset, uint64_t length) {
     uint64_t n = std::min<uint64_t>(block_ - pos_ % block_, end - pos_);
     bool whole = pos_ % block_ == 0 && (n == block_ || end == size_);
     if (!whole) {
-      append(pos_, n, nullptr);  // shares its block with data: buffered
+      append(pos_, n, nullptr, kind == RangeKind::kDontCare);  // shares its block with data: buffered
       continue;
     }
     // A block that is all hole: compare with the target's hash of zeros,
     // no buffering (holes can be gigabytes).
     size_t b = static_cast<size_t>(pos_ / block_);
-    RangeKind k = hole_kind();
+    RangeKind k = kind;
     if (k == RangeKind::kZero && disk_->at(b) == zero_hash(n)) k = RangeKind::kKeep;
     sink_.range(k, pos_, n);
     pos_ += n;
   }
 }
 
-void Planner::append(uint64_t offset, uint64_t length, const uint8_t* bytes) {
-  Segment s{offset, length, bytes != nullptr, {}};
+void Planner::append(uint64_t offset, uint64_t length, const uint8_t* bytes, bool dont_care) {
+  Segment s{offset, length, bytes != nullptr, dont_care, {}};
   if (bytes) s.bytes.assign(bytes, bytes + length);
   cur_.push_back(std::move(s));
   pos_ = offset + length;
@@ -87,8 +88,8 @@ void Planner::append(uint64_t offset, uint64_t length, const uint8_t* bytes) {
 
 void Planner::resolve_block() {
   if (cur_.empty()) return;
-  bool all_dont_care = holes_ == mkproto::HolesMode::kSkip;
-  for (auto& s : cur_) all_dont_care = all_dont_care && !s.is_data;
+  bool all_dont_care = true;
+  for (auto& s : cur_) all_dont_care = all_dont_care && s.dont_care;
   bool same = false;
   if (!all_dont_care) {
     // The block as it should land (holes as zeros) against the target's.
@@ -109,7 +110,7 @@ void Planner::resolve_block() {
     same = disk_->at(b) == h.digest();
   }
   for (auto& s : cur_) {
-    if (!s.is_data && holes_ == mkproto::HolesMode::kSkip)
+    if (s.dont_care)
       sink_.range(RangeKind::kDontCare, s.offset, s.length);
     else if (same && s.is_data)
       sink_.kept(s.offset, s.bytes);

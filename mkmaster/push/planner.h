@@ -1,8 +1,9 @@
 #pragma once
 // Turns the image's extent stream into placement frames (docs/protocol.md,
-// "Placing bytes" and "Delta"): data → DATA, holes → ZERO (exact) or
-// SKIP dont-care (--holes=skip); with delta, whole blocks whose bytes equal
-// the target's (by XXH3-64) become SKIP keep.
+// "Placing bytes" and "Delta"): data → DATA, holes → ZERO (exact), or SKIP
+// dont-care for ranges a .bmap leaves unmapped under --holes=skip; with
+// delta, whole blocks whose bytes equal the target's (by XXH3-64) become
+// SKIP keep.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -50,8 +51,11 @@ class Planner {
   Planner(FrameSink& sink, mkproto::HolesMode holes, DiskHashes* disk_hashes, uint32_t delta_block,
           uint64_t image_size, uint64_t start);
   void data(uint64_t offset, std::span<const uint8_t> bytes);
-  // A hole of the image; `dont_care`: unmapped in the .bmap.
-  void hole(uint64_t offset, uint64_t length);
+  // A hole of the image. `mapped`: zeros the image holds (zero detection,
+  // also inside a .bmap range), which must land as zeros whatever the holes
+  // mode, as bmaptool writes every mapped block; !mapped: unmapped in the
+  // .bmap, don't-care under --holes=skip.
+  void hole(uint64_t offset, uint64_t length, bool mapped);
   void finish();
   uint64_t position() const { return pos_; }
 
@@ -59,11 +63,12 @@ class Planner {
   struct Segment {
     uint64_t offset, length;
     bool is_data;
+    bool dont_care;  // a hole that need not land as zeros
     std::vector<uint8_t> bytes;
   };
-  void append(uint64_t offset, uint64_t length, const uint8_t* bytes);
+  void append(uint64_t offset, uint64_t length, const uint8_t* bytes, bool dont_care);
   void resolve_block();
-  RangeKind hole_kind() const;
+  RangeKind hole_kind(bool mapped) const;
   uint64_t zero_hash(uint64_t length);
 
   FrameSink& sink_;

@@ -25,14 +25,44 @@ TEST(Planner, WithoutDeltaPassesExtentsThrough) {
   std::vector<uint8_t> d(100, 1);
   Planner p(r, HolesMode::kZero, nullptr, 4096, 1000, 0);
   p.data(0, d);
-  p.hole(100, 900);
+  p.hole(100, 400, /*mapped=*/true);
+  p.hole(500, 500, /*mapped=*/false);
   p.finish();
-  EXPECT_EQ(r.log, "D0+100 Z100+900 ");
+  EXPECT_EQ(r.log, "D0+100 Z100+400 Z500+500 ");
   Rec s;
   Planner q(s, HolesMode::kSkip, nullptr, 4096, 1000, 0);
   q.data(0, d);
-  q.hole(100, 900);
+  q.hole(100, 900, /*mapped=*/false);
   EXPECT_EQ(s.log, "D0+100 C100+900 ");
+}
+
+// bmaptool writes every mapped block: zeros inside a .bmap range (or found
+// by zero detection) land as zeros under --holes=skip too; only unmapped
+// ranges are don't-care.
+TEST(Planner, HolesSkipStillZeroesMappedZeros) {
+  Rec r;
+  std::vector<uint8_t> d(100, 1);
+  Planner p(r, HolesMode::kSkip, nullptr, 4096, 1000, 0);
+  p.data(0, d);
+  p.hole(100, 300, /*mapped=*/true);
+  p.hole(400, 600, /*mapped=*/false);
+  p.finish();
+  EXPECT_EQ(r.log, "D0+100 Z100+300 C400+600 ");
+}
+
+TEST(Planner, DeltaHolesSkipKeepsOrZeroesMappedZerosAndSkipsUnmapped) {
+  const uint32_t B = 4096;
+  std::vector<uint8_t> zeros(3 * B, 0);
+  // Block 0: mapped zeros the target already holds; block 1: mapped zeros
+  // over target garbage; block 2: half mapped zeros, half unmapped.
+  std::vector<uint64_t> hashes = {h(zeros, 0, B), 999, 12345};
+  Rec r;
+  VectorHashes vh(hashes);
+  Planner p(r, HolesMode::kSkip, &vh, B, 3 * B, 0);
+  p.hole(0, 2 * B + B / 2, /*mapped=*/true);
+  p.hole(2 * B + B / 2, B / 2, /*mapped=*/false);
+  p.finish();
+  EXPECT_EQ(r.log, "K0+4096 Z4096+4096 Z8192+2048 C10240+2048 ");
 }
 
 TEST(Planner, DeltaKeepsMatchingBlocksAndSendsTheRest) {
@@ -50,7 +80,7 @@ TEST(Planner, DeltaKeepsMatchingBlocksAndSendsTheRest) {
   VectorHashes vh(hashes);
   Planner p(r, HolesMode::kZero, &vh, B, size, 0);
   p.data(0, std::span(image).first(B + B / 2));
-  p.hole(B + B / 2, size - (B + B / 2));
+  p.hole(B + B / 2, size - (B + B / 2), /*mapped=*/true);
   p.finish();
   EXPECT_EQ(r.log, "D0+4096 K4096+2048 K6144+2048 K8192+4096 Z12288+4096 K16384+100 ");
 }
@@ -64,7 +94,7 @@ TEST(Planner, DeltaWithDontCareNeverTurnsHolesIntoKeep) {
   VectorHashes vh(hashes);
   Planner p(r, HolesMode::kSkip, &vh, B, 2 * B, 0);
   p.data(0, std::span(image).first(B / 2));
-  p.hole(B / 2, B + B / 2);
+  p.hole(B / 2, B + B / 2, /*mapped=*/false);
   p.finish();
   EXPECT_EQ(r.log, "K0+2048 C2048+2048 C4096+4096 ");
 }

@@ -157,9 +157,12 @@ void PushSession::attempt(AgentClient& client) {
   if (opened.resumed && size_known() && opened.watermark >= size_) w = size_;  // finished before the drop
   const uint64_t read_from = w / o_.verify_block * o_.verify_block;
   const uint64_t send_from = o_.delta ? w / o_.delta_block * o_.delta_block : w;
-  if (!size_known() || w < size_) {
+  // A connection that dropped after the last byte was durable but before
+  // the source's end was checked still owes that check: read again, send
+  // nothing.
+  if (!size_known() || w < size_ || !source_checked_) {
     dig_.rewind(read_from);
-    stream(client, read_from, send_from);
+    stream(client, read_from, size_known() && w >= size_ ? size_ : send_from);
   }
   phase(r_.stream_seconds);
   if (hashes_) r_.hash_wait_seconds = hashes_->waited_seconds();
@@ -177,11 +180,50 @@ void PushSession::attempt(AgentClient& client) {
 void PushSession::stream(AgentClient& client, uint64_t read_from, uint64_t send_from) {
   auto reader = take_reader();
   if (read_from > 0) reader->seek(read_from);
-  FrameSender sender(client, o_.compress, counts_, [&](uint64_t p) { after_send(client, p); });
+  try {
+    stream_extents(client, *reader, read_from, send_from);
+  } catch (const source::RangeMismatch& e) {
+    throw unverified(e);
+  } catch (...) {
+    // A dropped connection must not hide a bad range the checker has not
+    // reported yet (it runs behind the reader): the mismatch wins.
+    try {
+      reader->check_so_far();
+    } catch (const source::RangeMismatch& e) {
+      throw unverified(e);
+    } catch (const std::exception&) {
+      // other errors of the source: the one in flight is reported
+    }
+    throw;
+  }
+  source_checked_ = true;
+}
+
+source::RangeMismatch PushSession::unverified(const source::RangeMismatch& e) const {
+  const uint64_t sent_to = std::max(sent_to_, acked_);
+  if (sent_to <= e.begin)
+    return source::RangeMismatch(fmt::format("{}; nothing of that range was sent to agent {}, the push stops before FINISH",
+                                             e.what(), o_.agent.agent),
+                                 e.begin, e.end);
+  return source::RangeMismatch(
+      fmt::format("{}; bytes [{}, {}) of that range were already sent to agent {}: the target holds unverified "
+                  "data, the push stops before FINISH",
+                  e.what(), e.begin, std::min(sent_to, e.end), o_.agent.agent),
+      e.begin, e.end);
+}
+
+void PushSession::stream_extents(AgentClient& client, source::ImageReader& reader, uint64_t read_from,
+                                 uint64_t send_from) {
+  FrameSender sender(client, o_.compress, counts_, [&](uint64_t p) {
+    sent_to_ = std::max(sent_to_, p);
+    after_send(client, p);
+  });
   DigestTee tee(sender, dig_, o_.verify_kept, send_from);
   Planner plan(tee, o_.holes, hashes_.get(), o_.delta_block, size_, read_from);
   source::Extent e;
-  while (plan.position() < size_ && reader->next(e)) {
+  // To the reader's end, never just to the size: only the final next()
+  // knows that the last ranges matched and that the stream ends there.
+  while (reader.next(e)) {
     if (e.offset + e.length <= read_from) continue;
     if (e.offset < read_from) {  // a reader may restart at an extent boundary
       uint64_t cut = read_from - e.offset;
@@ -190,23 +232,23 @@ void PushSession::stream(AgentClient& client, uint64_t read_from, uint64_t send_
       e.length -= cut;
     }
     if (e.offset != plan.position())
-      throw source::SourceError(fmt::format("{}: extent at {} where {} was expected", reader->describe(), e.offset,
+      throw source::SourceError(fmt::format("{}: extent at {} where {} was expected", reader.describe(), e.offset,
                                             plan.position()));
     if (size_known() && e.offset + e.length > size_)
       throw source::SourceError(
-          fmt::format("{}: image continues past its announced size {}", reader->describe(), size_));
+          fmt::format("{}: image continues past its announced size {}", reader.describe(), size_));
     if (hashes_ && !size_known()) {
       // The hashes stop at the target's end, so the planner could not place
       // what lies past it; the agent would refuse it anyway.
       if (e.offset + e.length > target_size_)
         throw ProtocolError(ErrorCode::kImageTooLarge,
                             fmt::format("{}: the image reaches past the end of {} ({} bytes): it is larger than the target",
-                                        reader->describe(), r_.target, target_size_));
+                                        reader.describe(), r_.target, target_size_));
       if (e.offset + e.length + hash_window() > hashes_->requested())
         want_hashes(client, e.offset + e.length + 2 * hash_window());
     }
     if (e.hole)
-      plan.hole(e.offset, e.length);
+      plan.hole(e.offset, e.length, e.mapped);
     else
       plan.data(e.offset, e.data);
   }
@@ -219,7 +261,7 @@ void PushSession::stream(AgentClient& client, uint64_t read_from, uint64_t send_
     return;
   }
   if (dig_.position() != size_ || plan.position() != size_)
-    throw source::SourceError(fmt::format("{}: image ended at {} bytes, {} were announced", reader->describe(),
+    throw source::SourceError(fmt::format("{}: image ended at {} bytes, {} were announced", reader.describe(),
                                           plan.position(), size_));
 }
 

@@ -32,6 +32,10 @@ class PushSession {
   // Plans the image from `read_from` (a verify-block boundary) and sends
   // from `send_from` >= read_from on.
   void stream(AgentClient& client, uint64_t read_from, uint64_t send_from);
+  // stream()'s loop over the reader's extents.
+  void stream_extents(AgentClient& client, source::ImageReader& reader, uint64_t read_from, uint64_t send_from);
+  // A range mismatch, saying what of that range the target may hold.
+  source::RangeMismatch unverified(const source::RangeMismatch& e) const;
   void verify(AgentClient& client);
   // The reader for this attempt: the one opened first, else a new one.
   std::unique_ptr<source::ImageReader> take_reader();
@@ -59,6 +63,8 @@ class PushSession {
   std::shared_ptr<HashInbox> hashes_;  // delta: kept across reconnects once complete
   SendCounts counts_;
   uint64_t acked_ = 0;
+  uint64_t sent_to_ = 0;         // the furthest end of a frame sent, any connection
+  bool source_checked_ = false;  // a reader reached its end: ranges matched, the stream ended at the size
   int failures_ = 0;
 };
 

@@ -27,7 +27,7 @@ class ArchiveStream final : public ByteStream {
   size_t read(uint8_t* buf, size_t n) override {
     if (eof_) return 0;
     la_ssize_t r = archive_read_data(a_, buf, n);
-    if (r < 0) fail("decompression failed at uncompressed offset " + std::to_string(pos_));
+    if (r < 0) fail(damage() + " (uncompressed offset " + std::to_string(pos_) + ")");
     if (r == 0) {
       eof_ = true;
       if (hint_ && pos_ != *hint_) size_mismatch();
@@ -49,8 +49,8 @@ class ArchiveStream final : public ByteStream {
     while (pos_ < offset) {
       size_t want = static_cast<size_t>(std::min<uint64_t>(skip_buf_.size(), offset - pos_));
       if (read(skip_buf_.data(), want) == 0) {
-        throw SourceError(describe() + ": cannot seek to " + std::to_string(offset) +
-                          ": the image ends at " + std::to_string(pos_));
+        throw SourceError(describe() + ": truncated: the image ends at byte " + std::to_string(pos_) +
+                          ", it should reach at least " + std::to_string(offset));
       }
     }
   }
@@ -64,6 +64,7 @@ class ArchiveStream final : public ByteStream {
     auto* self = static_cast<ArchiveStream*>(self_v);
     try {
       size_t r = self->inner_->read(self->in_buf_.data(), self->in_buf_.size());
+      if (r == 0) self->inner_eof_ = true;
       *out = self->in_buf_.data();
       return static_cast<la_ssize_t>(r);
     } catch (const std::exception& e) {
@@ -77,14 +78,15 @@ class ArchiveStream final : public ByteStream {
   void start() {
     pos_ = 0;
     eof_ = false;
+    inner_eof_ = false;
     inner_error_.clear();
     a_ = archive_read_new();
     archive_read_support_filter_all(a_);
     archive_read_support_format_raw(a_);
     if (archive_read_open(a_, this, nullptr, &ArchiveStream::read_cb, nullptr) != ARCHIVE_OK)
-      fail("cannot open compressed stream");
+      fail(damage() + ": cannot open the compressed stream");
     struct archive_entry* entry = nullptr;
-    if (archive_read_next_header(a_, &entry) != ARCHIVE_OK) fail("cannot read compressed stream");
+    if (archive_read_next_header(a_, &entry) != ARCHIVE_OK) fail(damage() + ": cannot read the compressed stream");
   }
 
   void close() {
@@ -97,6 +99,18 @@ class ArchiveStream final : public ByteStream {
     msg += inner_error_.empty() ? (archive_error_string(a_) ? archive_error_string(a_) : "unknown error")
                                 : inner_error_;
     throw SourceError(msg);
+  }
+
+  // What a decoder error means. libarchive reads ahead, so the input having
+  // ended is not enough for "truncated": the decoder must say it ran out
+  // too (xz: LZMA_BUF_ERROR, "No progress is possible").
+  std::string damage() const {
+    if (!inner_error_.empty()) return "reading the compressed data failed";
+    const char* m = archive_error_string(a_);
+    std::string msg = m ? m : "";
+    bool ran_out = msg.find("runcated") != std::string::npos || msg.find("No progress") != std::string::npos;
+    if (inner_eof_ && ran_out) return "truncated: the compressed data ends before the stream does";
+    return std::string("corrupt ") + compression_name(kind_) + " data";
   }
 
   [[noreturn]] void size_mismatch() {
@@ -116,6 +130,7 @@ class ArchiveStream final : public ByteStream {
   struct archive* a_ = nullptr;
   uint64_t pos_ = 0;
   bool eof_ = false;
+  bool inner_eof_ = false;  // the compressed input has ended
   std::string inner_error_;
 };
 

@@ -43,18 +43,6 @@ const char* compression_name(Compression c) {
 
 namespace {
 
-std::optional<uint64_t> gzip_isize(int fd, uint64_t file_size) {
-  constexpr uint64_t k4G = uint64_t{1} << 32;
-  if (file_size < 18 || file_size >= k4G) return std::nullopt;
-  uint8_t t[4];
-  if (::pread(fd, t, 4, static_cast<off_t>(file_size - 4)) != 4) return std::nullopt;
-  uint64_t isize = uint64_t{t[0]} | uint64_t{t[1]} << 8 | uint64_t{t[2]} << 16 | uint64_t{t[3]} << 24;
-  // Deflate never makes disk images bigger by more than a few bytes per
-  // block: an ISIZE below the compressed size means it wrapped past 4 GiB.
-  if (isize + 1024 < file_size) return std::nullopt;
-  return isize;
-}
-
 std::optional<uint64_t> xz_size(int fd, uint64_t file_size) {
   // liblzma's file-info decoder reads the stream footers and indexes; it asks
   // for the bytes it needs by setting seek_pos.
@@ -108,9 +96,9 @@ std::optional<uint64_t> recorded_size(const std::string& path, Compression c) {
   if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   auto size = static_cast<uint64_t>(st.st_size);
   switch (c) {
-    case Compression::gzip: return gzip_isize(f.get(), size);
     case Compression::xz: return xz_size(f.get(), size);
     case Compression::zstd: return zstd_size(f.get(), size);
+    case Compression::gzip:
     case Compression::bzip2:
     case Compression::none: break;
   }

@@ -17,12 +17,12 @@ const char* compression_name(Compression c);
 // The uncompressed size a local compressed file records, or nullopt:
 //  * xz: the stream index (exact; liblzma's file-info decoder, all streams);
 //  * zstd: the frame headers' content size (exact when every frame has one);
-//  * gzip: the ISIZE trailer of the last member, i.e. the size modulo 4 GiB.
-//    Only trusted for compressed files < 4 GiB whose ISIZE is not smaller
-//    than the compressed file itself; ImageReader then insists the stream
-//    really has that length (a gzip image of >= 4 GiB, or a multi-member one,
-//    fails with a message saying so: give its .bmap, or use xz/zstd);
+//  * gzip: never. ISIZE is a trailer: the last member's size modulo 4 GiB,
+//    and in a truncated file whatever bytes the cut left there (a garbage
+//    size must not make a push refuse the image as too large);
 //  * bzip2: never (the format does not record it).
+// A truncated xz has no index and a truncated zstd frame no complete block
+// list, so neither yields a size from a damaged file.
 std::optional<uint64_t> recorded_size(const std::string& path, Compression c);
 
 }  // namespace source

@@ -13,8 +13,8 @@ namespace {
 
 class GzipStream final : public ByteStream {
  public:
-  GzipStream(std::unique_ptr<ByteStream> inner, std::optional<uint64_t> hint)
-      : inner_(std::move(inner)), hint_(hint), in_buf_(1 << 20), skip_buf_(1 << 20) {
+  explicit GzipStream(std::unique_ptr<ByteStream> inner)
+      : inner_(std::move(inner)), in_buf_(1 << 20), skip_buf_(1 << 20) {
     start();
   }
   ~GzipStream() override { inflateEnd(&zs_); }
@@ -45,11 +45,10 @@ class GzipStream final : public ByteStream {
     }
     size_t got = want - zs_.avail_out;
     pos_ += got;
-    if (hint_ && (pos_ > *hint_ || (eof_ && pos_ != *hint_))) size_mismatch();
     return got;
   }
 
-  std::optional<uint64_t> size() const override { return hint_; }
+  std::optional<uint64_t> size() const override { return std::nullopt; }
 
   void seek(uint64_t offset) override {
     if (offset < pos_) {  // gzip only goes forward: restart
@@ -60,8 +59,8 @@ class GzipStream final : public ByteStream {
     while (pos_ < offset) {
       size_t want = static_cast<size_t>(std::min<uint64_t>(skip_buf_.size(), offset - pos_));
       if (read(skip_buf_.data(), want) == 0)
-        throw SourceError(describe() + ": cannot seek to " + std::to_string(offset) + ": the image ends at " +
-                          std::to_string(pos_));
+        throw SourceError(describe() + ": truncated: the image ends at byte " + std::to_string(pos_) +
+                          ", it should reach at least " + std::to_string(offset));
     }
   }
   uint64_t position() const override { return pos_; }
@@ -90,14 +89,7 @@ class GzipStream final : public ByteStream {
                       std::to_string(compressed_pos_ - zs_.avail_in) + ", image offset " + std::to_string(pos_) + ")");
   }
 
-  [[noreturn]] void size_mismatch() {
-    throw SourceError(describe() + ": the stream holds " + (eof_ ? "" : "more than ") + std::to_string(pos_) +
-                      " bytes but its ISIZE trailer says " + std::to_string(*hint_) +
-                      " (ISIZE is the size modulo 4 GiB: for images >= 4 GiB give the .bmap or use xz/zstd)");
-  }
-
   std::unique_ptr<ByteStream> inner_;
-  std::optional<uint64_t> hint_;
   std::vector<uint8_t> in_buf_, skip_buf_;
   z_stream zs_{};
   uint64_t pos_ = 0, compressed_pos_ = 0;
@@ -106,8 +98,8 @@ class GzipStream final : public ByteStream {
 
 }  // namespace
 
-std::unique_ptr<ByteStream> open_gzip_stream(std::unique_ptr<ByteStream> compressed, std::optional<uint64_t> size_hint) {
-  return std::make_unique<GzipStream>(std::move(compressed), size_hint);
+std::unique_ptr<ByteStream> open_gzip_stream(std::unique_ptr<ByteStream> compressed) {
+  return std::make_unique<GzipStream>(std::move(compressed));
 }
 
 }  // namespace source

@@ -4,12 +4,14 @@
 // flashed without a word. zlib checks every member's trailer; concatenated
 // members (pigz, `cat a.gz b.gz`) are read one after the other.
 #include <memory>
-#include <optional>
 
 #include "mkmaster/source/byte_stream.h"
 
 namespace source {
 
-std::unique_ptr<ByteStream> open_gzip_stream(std::unique_ptr<ByteStream> compressed, std::optional<uint64_t> size_hint);
+// The size is never known in advance: ISIZE is only the last member's
+// length modulo 4 GiB, and in a truncated file it is whatever bytes the cut
+// left at the end. A trailer is no reason to refuse an image.
+std::unique_ptr<ByteStream> open_gzip_stream(std::unique_ptr<ByteStream> compressed);
 
 }  // namespace source

@@ -22,7 +22,7 @@ namespace {
 constexpr size_t kReadBuffer = 4u << 20;  // one big read feeds many blocks
 
 std::unique_ptr<ByteStream> decompress(std::unique_ptr<ByteStream> in, Compression kind, std::optional<uint64_t> hint) {
-  if (kind == Compression::gzip) return open_gzip_stream(std::move(in), hint);  // checks CRC-32 (gzip_stream.h)
+  if (kind == Compression::gzip) return open_gzip_stream(std::move(in));  // checks CRC-32 (gzip_stream.h)
   return open_archive_stream(std::move(in), kind, hint);
 }
 
@@ -81,6 +81,10 @@ class ExtentReader final : public ImageReader {
         suppress_until_ = offset;
       }
     }
+  }
+
+  void check_so_far() override {
+    if (checker_) checker_->drain();
   }
 
   bool next(Extent& out) override {
@@ -227,15 +231,17 @@ class ExtentReader final : public ImageReader {
     }
   }
 
-  std::string mismatch(const BmapRange& r, const std::string& got) const {
-    return describe() + ": data does not match the bmap: range " + std::to_string(r.first) + "-" +
-           std::to_string(r.last) + " (" + bmap_->path + ":" + std::to_string(r.line) + ", bytes " +
-           std::to_string(bmap_->range_begin(r)) + "-" + std::to_string(bmap_->range_end(r) - 1) + ") has " +
-           bmap_->checksum_type + " " + got + ", the bmap records " + r.checksum;
+  RangeMismatch mismatch(const BmapRange& r, const std::string& got) const {
+    const uint64_t begin = bmap_->range_begin(r), end = bmap_->range_end(r);
+    return RangeMismatch(describe() + ": data does not match the bmap: range " + std::to_string(r.first) + "-" +
+                             std::to_string(r.last) + " (" + bmap_->path + ":" + std::to_string(r.line) +
+                             ", bytes " + std::to_string(begin) + "-" + std::to_string(end - 1) + ") has " +
+                             bmap_->checksum_type + " " + got + ", the bmap records " + r.checksum,
+                         begin, end);
   }
 
   [[noreturn]] void truncated() {
-    throw SourceError(describe() + ": the image ends at byte " + std::to_string(buf_off_ + buf_len_) +
+    throw SourceError(describe() + ": truncated: the image ends at byte " + std::to_string(buf_off_ + buf_len_) +
                       " but it should be " + std::to_string(*end_) + " bytes" +
                       (bmap_ ? " (bmap ImageSize)" : ""));
   }
@@ -303,8 +309,7 @@ std::unique_ptr<ImageReader> open_image(const std::string& path_or_url, const Op
     file->seek(0);
     Compression kind = detect_compression(head, n);
     if (kind != Compression::none) {
-      // With a .bmap, ImageSize is authoritative (a wrapped gzip ISIZE must
-      // not contradict it).
+      // With a .bmap, ImageSize is authoritative.
       auto hint = bmap ? std::nullopt : recorded_size(path_or_url, kind);
       stream = decompress(std::move(file), kind, hint);
     } else {

@@ -17,6 +17,14 @@ struct SourceError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A .bmap range whose data does not match its checksum. The push needs the
+// bytes it covers to say what of it may already be on the target.
+struct RangeMismatch : SourceError {
+  RangeMismatch(const std::string& what, uint64_t range_begin, uint64_t range_end)
+      : SourceError(what), begin(range_begin), end(range_end) {}
+  uint64_t begin, end;  // the range's bytes, [begin, end)
+};
+
 struct Extent {
   uint64_t offset = 0;
   uint64_t length = 0;
@@ -51,12 +59,22 @@ class ImageReader {
   virtual void seek(uint64_t offset) = 0;
   // For messages: "/path/img.raw.gz (gzip)", "http://…".
   virtual std::string describe() const = 0;
+  // Waits until everything read so far is checked (.bmap range checksums
+  // run behind the reader) and throws the first mismatch. A consumer that
+  // stops before next() returned false (a dropped connection) calls it so
+  // a bad range it already passed on is not forgotten; afterwards only
+  // seek() or destruction may follow.
+  virtual void check_so_far() {}
 };
 
 // Throws SourceError with a specific message (missing file, bad URL,
 // truncated compressed stream, malformed .bmap with line number, …).
 // next() also throws: a read error, a truncated image, or a .bmap range
-// whose checksum does not match the data (naming the range and its line).
+// whose checksum does not match the data (RangeMismatch, naming the range
+// and its line). next() returns false only after the end was checked: every
+// range's checksum matched and the stream ended exactly at the image size
+// (with a .bmap, ImageSize: a longer stream fails, a shorter one is
+// truncated). A consumer must therefore read until next() returns false.
 // Holes from zero detection have mapped=true (the bytes must be zero);
 // unmapped .bmap ranges have mapped=false. Adjacent holes of the same kind
 // are merged; data extents never cross a .bmap range boundary.

@@ -36,6 +36,12 @@ class PrefetchReader final : public ImageReader {
   std::optional<uint64_t> size() const override { return inner_->size(); }
   std::string describe() const override { return inner_->describe(); }
 
+  // The producer stops first: the inner reader is not for two threads.
+  void check_so_far() override {
+    halt();
+    inner_->check_so_far();
+  }
+
   void seek(uint64_t offset) override {
     halt();
     inner_->seek(offset);

@@ -1,7 +1,5 @@
 #include "mkmaster/source/range_checker.h"
 
-#include "mkmaster/source/image_reader.h"
-
 namespace source {
 
 namespace {
@@ -10,7 +8,7 @@ constexpr size_t kMaxQueued = 8u << 20;  // the producer waits beyond this
 }  // namespace
 
 RangeChecker::RangeChecker(const std::string& algorithm, std::function<const std::string&(size_t)> expected,
-                           std::function<std::string(size_t, const std::string&)> mismatch)
+                           std::function<RangeMismatch(size_t, const std::string&)> mismatch)
     : digest_(algorithm), expected_(std::move(expected)), mismatch_(std::move(mismatch)) {
   th_ = std::thread([this] { run(); });
 }
@@ -57,7 +55,7 @@ void RangeChecker::push(Item item) {
 
 void RangeChecker::rethrow() {
   std::lock_guard lk(m_);
-  if (!error_.empty()) throw SourceError(error_);
+  if (error_) throw *error_;
 }
 
 void RangeChecker::drain() {
@@ -100,7 +98,7 @@ void RangeChecker::run() {
           std::string got = digest_.hex();
           if (got != expected_(range)) {
             std::lock_guard lk(m_);
-            if (error_.empty()) error_ = mismatch_(range, got);
+            if (!error_) error_ = mismatch_(range, got);
           }
         }
         open = false;

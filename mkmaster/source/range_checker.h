@@ -9,11 +9,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "mkmaster/source/digest.h"
+#include "mkmaster/source/image_reader.h"
 
 namespace source {
 
@@ -23,7 +25,7 @@ class RangeChecker {
   // whose data hashed to `got` (called in the checker thread);
   // `expected(range)` is the checksum it must have.
   RangeChecker(const std::string& algorithm, std::function<const std::string&(size_t)> expected,
-               std::function<std::string(size_t, const std::string&)> mismatch);
+               std::function<RangeMismatch(size_t, const std::string&)> mismatch);
   ~RangeChecker();
   RangeChecker(const RangeChecker&) = delete;
   RangeChecker& operator=(const RangeChecker&) = delete;
@@ -34,7 +36,7 @@ class RangeChecker {
   void update(const uint8_t* p, size_t n);
   void end(size_t range);
 
-  // Throws SourceError for the first mismatch found so far.
+  // Throws the first mismatch found so far.
   void rethrow();
   // Waits until everything handed over is checked, then rethrow().
   void drain();
@@ -51,7 +53,7 @@ class RangeChecker {
 
   Digest digest_;
   std::function<const std::string&(size_t)> expected_;
-  std::function<std::string(size_t, const std::string&)> mismatch_;
+  std::function<RangeMismatch(size_t, const std::string&)> mismatch_;
   std::vector<uint8_t> pending_;  // producer side: bytes not yet queued
   std::mutex m_;
   std::condition_variable cv_;
@@ -59,7 +61,7 @@ class RangeChecker {
   size_t q_bytes_ = 0;
   bool busy_ = false;  // the checker holds an item
   bool stop_ = false;
-  std::string error_;  // the first mismatch
+  std::optional<RangeMismatch> error_;  // the first mismatch
   std::thread th_;
 };
 

@@ -17,7 +17,9 @@ const std::string kEmpty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495
 struct Fixture {
   std::vector<std::string> sums;
   RangeChecker checker{"sha256", [this](size_t i) -> const std::string& { return sums[i]; },
-                       [](size_t i, const std::string& got) { return "range " + std::to_string(i) + " has " + got; }};
+                       [](size_t i, const std::string& got) {
+                         return RangeMismatch("range " + std::to_string(i) + " has " + got, i, i + 1);
+                       }};
 };
 
 TEST(RangeChecker, MatchingRangesPassAndAMismatchIsReportedByDrain) {
