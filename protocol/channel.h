@@ -23,6 +23,8 @@ class Channel {
   // ProtocolError on a malformed frame.
   virtual Frame recv() = 0;
   virtual void set_max_payload(uint32_t m) = 0;
+  // Ends the connection from another thread (a stuck sender gives up on it).
+  virtual void shutdown() {}
 };
 
 class SocketChannel : public Channel {
@@ -46,7 +48,7 @@ class SocketChannel : public Channel {
   void set_send_timeout(std::chrono::milliseconds timeout);
   int fd() const { return fd_; }
   // Unblocks a recv() in another thread (used to hand a session over).
-  void shutdown();
+  void shutdown() override;
   uint64_t bytes_sent() const { return bytes_sent_; }
   // Sequence number of the next frame send() will emit (tests craft raw frames).
   uint32_t next_seq() const { return send_seq_; }

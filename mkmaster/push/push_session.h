@@ -55,6 +55,10 @@ class PushSession {
   SendCounts counts_;
   uint64_t acked_ = 0;
   int failures_ = 0;
+  // The agent's last progress (start, ACK, reply), over all attempts: the
+  // stall budget of a reconnect is what is left of stall_timeout from here.
+  Clock::time_point progress_at_ = t0_;
+  AgentAddress attempt_address() const;
 };
 
 }  // namespace push
