@@ -106,6 +106,7 @@ double expect_bounded_failure(Child& push, const Files& f, const std::string& ag
   if (!m.empty()) {
     EXPECT_LT(std::stoull(m[1]), kImageSize) << "the fault came after the push had finished";
   }
+  std::cout << err.substr(err.rfind("error:") == std::string::npos ? 0 : err.rfind("error:"));
   return took;
 }
 
