@@ -33,6 +33,32 @@ SocketChannel::~SocketChannel() { ::close(fd_); }
 
 void SocketChannel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
+void SocketChannel::set_send_timeout(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(send_mutex_);
+  send_timeout_ = timeout;
+  unsigned ms = static_cast<unsigned>(timeout.count());
+  setsockopt(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+}
+
+// Waits until the socket takes more bytes; false when the send deadline
+// passed first. The fd stays blocking for the reader thread: sends use
+// MSG_DONTWAIT and wait here instead.
+bool SocketChannel::wait_writable() {
+  const auto deadline = std::chrono::steady_clock::now() + send_timeout_;
+  for (;;) {
+    int wait_ms = -1;
+    if (send_timeout_.count() > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      wait_ms = static_cast<int>(left.count()) + 1;
+    }
+    pollfd p{fd_, POLLOUT, 0};
+    int r = ::poll(&p, 1, wait_ms);
+    if (r > 0) return true;  // writable, or an error the next send reports
+    if (r < 0 && errno != EINTR) throw ConnectionClosed(fmt::format("poll: {}", std::strerror(errno)));
+  }
+}
+
 void SocketChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) {
   std::lock_guard lock(send_mutex_);
   auto header = encode_header(type, flags, send_seq_, offset, payload);
@@ -43,9 +69,15 @@ void SocketChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, st
     msghdr msg{};
     msg.msg_iov = iov + idx;
     msg.msg_iovlen = static_cast<size_t>(2 - idx);
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!wait_writable())
+          throw ConnectionClosed(fmt::format("send: the peer took no data for {} ms ({} of {} bytes of the frame sent)",
+                                             send_timeout_.count(), done, total));
+        continue;
+      }
       throw ConnectionClosed(fmt::format("send: {}", std::strerror(errno)));
     }
     done += static_cast<size_t>(n);

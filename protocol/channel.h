@@ -23,6 +23,8 @@ class Channel {
   // ProtocolError on a malformed frame.
   virtual Frame recv() = 0;
   virtual void set_max_payload(uint32_t m) = 0;
+  // Ends the connection from another thread (a stuck sender gives up on it).
+  virtual void shutdown() {}
 };
 
 class SocketChannel : public Channel {
@@ -39,16 +41,23 @@ class SocketChannel : public Channel {
   // Longest wait in recv() from now on (zero: forever). Not while a recv()
   // is running.
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // Longest a send() waits for the peer to take any bytes (a zero TCP
+  // window, a stopped or black-holed peer), zero: forever. Also sets
+  // TCP_USER_TIMEOUT to it, so the kernel gives up on unacknowledged data in
+  // the same time. Then send() throws ConnectionClosed.
+  void set_send_timeout(std::chrono::milliseconds timeout);
   int fd() const { return fd_; }
   // Unblocks a recv() in another thread (used to hand a session over).
-  void shutdown();
+  void shutdown() override;
   uint64_t bytes_sent() const { return bytes_sent_; }
   // Sequence number of the next frame send() will emit (tests craft raw frames).
   uint32_t next_seq() const { return send_seq_; }
 
  private:
+  bool wait_writable();
   int fd_;
   std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds send_timeout_{0};  // guarded by send_mutex_
   std::mutex send_mutex_;
   uint32_t send_seq_ = 0;
   FrameDecoder decoder_;

@@ -175,10 +175,18 @@ struct Sync {
   static constexpr FrameType kType = FrameType::kSync;
   static void fields(auto&, auto&) {}
 };
+// durable: the prefix fdatasync'ed. applied: the prefix written (not yet
+// synced; >= durable) — a progress ACK, sent on time, says the agent and its
+// disk are moving without claiming durability. Absent on the wire (8-byte
+// payload) = 0: not told.
 struct Ack {
   static constexpr FrameType kType = FrameType::kAck;
   uint64_t durable = 0;
-  static void fields(auto& m, auto& c) { c(m.durable, "durable"); }
+  uint64_t applied = 0;
+  static void fields(auto& m, auto& c) {
+    c(m.durable, "durable");
+    c(m.applied, "applied", Trailing{});
+  }
 };
 struct Finish {
   static constexpr FrameType kType = FrameType::kFinish;

@@ -104,7 +104,9 @@ Case<Skip> sample(std::type_identity<Skip>) {
   return {{12288, 65536, SkipReason::kDontCare}, 12288, Wire{}.le("length", 65536, 8).le("reason", 1, 1)};
 }
 Case<Sync> sample(std::type_identity<Sync>) { return {}; }
-Case<Ack> sample(std::type_identity<Ack>) { return {{77777}, 0, Wire{}.le("durable", 77777, 8)}; }
+Case<Ack> sample(std::type_identity<Ack>) {
+  return {{77777, 88888}, 0, Wire{}.le("durable", 77777, 8).optional().le("applied", 88888, 8)};
+}
 Case<Finish> sample(std::type_identity<Finish>) { return {{1ull << 41}, 0, Wire{}.le("image_size", 1ull << 41, 8)}; }
 Case<Finished> sample(std::type_identity<Finished>) { return {{99}, 0, Wire{}.le("watermark", 99, 8)}; }
 Case<HashRequest> sample(std::type_identity<HashRequest>) {
@@ -332,6 +334,17 @@ TEST(Messages, VerifyScopeIsOptionalOnTheWire) {
   auto v = decode<Verify>(f);
   EXPECT_EQ(v.block, 4096u);
   EXPECT_EQ(v.scope, VerifyScope::kAll);
+}
+
+// ACK's applied position came with progress ACKs: an 8-byte ACK (durable
+// only) still decodes, with applied 0 ("not told").
+TEST(Messages, AckAppliedIsOptionalOnTheWire) {
+  Frame f = encode(Ack{4096, 1u << 20});
+  ASSERT_EQ(f.payload.size(), 16u);
+  f.payload.resize(8);
+  auto a = decode<Ack>(f);
+  EXPECT_EQ(a.durable, 4096u);
+  EXPECT_EQ(a.applied, 0u);
 }
 
 TEST(Messages, ErrorFramesBecomeThePeersError) {

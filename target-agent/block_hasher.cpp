@@ -49,8 +49,11 @@ void BlockHasher::run() noexcept {
       ch_.send(mkproto::encode(mkproto::ErrorMsg{e.code, durable_(), e.detail}));
     } catch (const std::exception&) {
     }
-  } catch (const std::exception&) {
-    // The connection went away while sending: nothing to tell anyone.
+  } catch (const std::exception& e) {
+    // The connection went away, or the host took nothing for the send
+    // deadline: end it, so the receiver does not wait for its idle timeout.
+    fmt::print(stderr, "target-agent: delta hashes: {}\n", e.what());
+    ch_.shutdown();
   }
   std::lock_guard lk(m_);
   done_ = true;

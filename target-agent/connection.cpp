@@ -21,7 +21,9 @@ using mkproto::FrameType;
 using mkproto::ProtocolError;
 
 Connection::Connection(const AgentConfig& cfg, Sessions& sessions, int fd)
-    : cfg_(cfg), sessions_(sessions), ch_(fd) {}
+    : cfg_(cfg), sessions_(sessions), ch_(fd, cfg.io_timeout) {
+  ch_.set_send_timeout(cfg.io_timeout);
+}
 
 Connection::~Connection() {
   close_session();
@@ -36,6 +38,7 @@ void Connection::serve() noexcept {
     fmt::print(stderr, "target-agent: connection refused before authentication: {}\n", e.what());
     return;
   }
+  ch_.set_timeout(cfg_.idle_timeout);
   try {
     for (;;) {
       Frame f = ch_.recv();
@@ -125,8 +128,8 @@ void Connection::on_open(const Frame& f) {
   sector_ = info.sector_size;
   device_size_ = info.size;
   uint64_t w = sessions_.durable(*session_);
-  writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, w, [this](uint64_t d) {
-    ch_.send(mkproto::encode(mkproto::Ack{d}));
+  writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, w, [this](uint64_t d, uint64_t a) {
+    ch_.send(mkproto::encode(mkproto::Ack{d, a}));
   });
   next_offset_.reset();
   mkproto::Opened opened;
@@ -191,8 +194,8 @@ void Connection::on_place(Frame& f) {
     if (f.offset < w) {
       // The writer's notion of progress restarts here too.
       writer_->stop();
-      writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, f.offset, [this](uint64_t d) {
-        ch_.send(mkproto::encode(mkproto::Ack{d}));
+      writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, f.offset, [this](uint64_t d, uint64_t a) {
+        ch_.send(mkproto::encode(mkproto::Ack{d, a}));
       });
       sessions_.set_durable(*session_, f.offset);
     }
@@ -243,7 +246,7 @@ void Connection::on_sync() {
   if (!session_) throw ProtocolError(ErrorCode::kNoSession, "SYNC before OPEN");
   uint64_t w = writer_->drain_and_sync();
   sessions_.set_durable(*session_, w);
-  ch_.send(mkproto::encode(mkproto::Ack{w}));
+  ch_.send(mkproto::encode(mkproto::Ack{w, w}));
 }
 
 void Connection::on_finish(const Frame& f) {

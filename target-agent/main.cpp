@@ -22,7 +22,18 @@ int main(int argc, char** argv) {
       ->required();
   serve->add_option("--target", cfg.target, "the only device OPEN may write (e.g. /dev/sda)");
   serve->add_flag("--allow-file", cfg.allow_file, "also write regular files (tests and benchmarks)");
+  double io_timeout_s = 30, idle_timeout_s = 300;
+  serve->add_option("--io-timeout", io_timeout_s,
+                    "seconds the host may take no data we send (or send no handshake frame) before we hang up")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  serve->add_option("--idle-timeout", idle_timeout_s,
+                    "seconds an authenticated host may stay silent between requests (its session is kept)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
   CLI11_PARSE(app, argc, argv);
+  cfg.io_timeout = std::chrono::milliseconds(static_cast<int64_t>(io_timeout_s * 1000));
+  cfg.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(idle_timeout_s * 1000));
   ::signal(SIGPIPE, SIG_IGN);
   // One malloc arena for all threads. With one per thread (receiver,
   // writer, delta hasher, read-back), megabyte buffers freed in one arena

@@ -1,6 +1,7 @@
 #pragma once
 // The thing being written: a block device, or (only with --allow-file) a
 // regular file. Size, sector size and mount state for TARGET_INFO/OPENED.
+#include <chrono>
 #include <string>
 
 #include "protocol/auth.h"
@@ -16,6 +17,14 @@ struct AgentConfig {
   std::string mounts_file = "/proc/self/mounts";
   std::string sys_root = "/sys";
   std::string name;  // "target-agent <version>"
+  // Longest wait for the host to take bytes we send (and TCP_USER_TIMEOUT),
+  // and for each handshake frame: a stopped or vanished host releases the
+  // connection, and its session, in this time.
+  std::chrono::milliseconds io_timeout{30000};
+  // Longest silence of an authenticated host between requests (it may be
+  // reading its image source, or resuming); then the connection is closed
+  // and the session kept for a resume.
+  std::chrono::milliseconds idle_timeout{300000};
 };
 
 // Resolves the path a request names ("" → --target) and checks it is one

@@ -19,8 +19,8 @@ using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
 TargetWriter::TargetWriter(int fd, bool block_device, uint32_t sector_size, uint64_t start,
-                           std::function<void(uint64_t)> on_durable)
-    : fd_(fd), block_device_(block_device), sector_(sector_size), on_durable_(std::move(on_durable)),
+                           std::function<void(uint64_t, uint64_t)> on_ack)
+    : fd_(fd), block_device_(block_device), sector_(sector_size), on_ack_(std::move(on_ack)),
       applied_(start), durable_(start) {
   zctx_ = ZSTD_createDCtx();
   // Bounded memory: the host compresses each frame on its own, so windows
@@ -67,6 +67,17 @@ uint64_t TargetWriter::stop() noexcept {
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(m_);
   return durable_;
+}
+
+void TargetWriter::ack(uint64_t durable) noexcept {
+  last_ack_ = std::chrono::steady_clock::now();
+  if (!on_ack_) return;
+  try {
+    on_ack_(durable, applied_);
+  } catch (const std::exception&) {
+    // A lost ACK only costs a longer resend after reconnecting; a dead
+    // connection is the receiver's to notice.
+  }
 }
 
 void TargetWriter::fail(ErrorCode code, const std::string& msg) { throw ProtocolError(code, msg); }
@@ -119,13 +130,9 @@ void TargetWriter::run() {
         for (auto& b : batch) since_sync_ += b.length;
         if (since_sync_ >= kSyncEvery) {
           sync_now();
-          if (on_durable_) {
-            try {
-              on_durable_(applied_);
-            } catch (const std::exception&) {
-              // A lost ACK only costs a longer resend after reconnecting.
-            }
-          }
+          ack(applied_);
+        } else if (std::chrono::steady_clock::now() - last_ack_ >= kAckEvery) {
+          ack(durable());
         }
       } else if (do_sync) {
         sync_now();

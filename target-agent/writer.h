@@ -3,6 +3,7 @@
 // decompresses zstd payloads, coalesces consecutive DATA into large
 // pwritev()s, zeroes holes exactly, and fdatasyncs periodically to advance
 // the durable watermark (docs/protocol.md, "Acknowledgement").
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -33,10 +34,16 @@ class TargetWriter {
   static constexpr uint64_t kSyncEvery = 64u << 20;
   static constexpr size_t kMaxWrite = 2u << 20;
 
+  // A progress ACK at least this often while items are applied, so the host
+  // tells a slow disk (ACKs keep coming) from a dead agent (silence).
+  static constexpr std::chrono::milliseconds kAckEvery{1000};
+
   // fd: the target opened O_RDWR. start: durable watermark to continue from.
-  // on_durable is called (from the writer thread) after each periodic sync.
+  // on_ack(durable, applied) is called from the writer thread after each
+  // periodic sync (durable == applied) and, between syncs, after an applied
+  // batch once kAckEvery has passed since the last call (durable unchanged).
   TargetWriter(int fd, bool block_device, uint32_t sector_size, uint64_t start,
-               std::function<void(uint64_t)> on_durable);
+               std::function<void(uint64_t durable, uint64_t applied)> on_ack);
   ~TargetWriter();
   TargetWriter(const TargetWriter&) = delete;
   TargetWriter& operator=(const TargetWriter&) = delete;
@@ -63,7 +70,9 @@ class TargetWriter {
   int fd_;
   bool block_device_;
   uint32_t sector_;
-  std::function<void(uint64_t)> on_durable_;
+  std::function<void(uint64_t, uint64_t)> on_ack_;
+  std::chrono::steady_clock::time_point last_ack_ = std::chrono::steady_clock::now();
+  void ack(uint64_t durable) noexcept;
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<WriteItem> queue_;

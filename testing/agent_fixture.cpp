@@ -16,6 +16,8 @@ void AgentTest::start(bool allow_file, const std::string& target) {
   cfg.allow_file = allow_file;
   cfg.target = target;
   cfg.name = "target-agent test";
+  cfg.io_timeout = io_timeout_;
+  cfg.idle_timeout = idle_timeout_;
   server_ = std::make_unique<agent::Server>(cfg);
   server_->start();
 }

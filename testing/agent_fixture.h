@@ -3,6 +3,7 @@
 // protocol tests (run natively and under qemu-arm-static).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ class AgentTest : public ::testing::Test {
   void send_data(mkproto::Channel& ch, uint64_t offset, std::span<const uint8_t> data, size_t frame = 256 << 10);
 
   mkproto::Key key_ = mkproto::derive_key("test secret for the agent tests");
+  // The agent's deadlines for the next start() (AgentConfig's defaults).
+  std::chrono::milliseconds io_timeout_{30000}, idle_timeout_{300000};
   TempDir dir_{"agent-test"};
   std::unique_ptr<agent::Server> server_;
 };

@@ -24,6 +24,7 @@ struct Args {
   flash::FlashOptions flash;
   int boot_timeout_s = 600;
   int login_timeout_s = 900;
+  double stall_timeout_s = 30;
 };
 
 void run_direct(Args& a) {
@@ -118,6 +119,11 @@ void cli::add_push(CLI::App& app) {
       ->excludes(no_verify);
   sub->add_option("--retries", p.retries, "reconnects without progress before giving up")
       ->capture_default_str()->check(CLI::Range(0, 1000));
+  sub->add_option("--stall-timeout", a->stall_timeout_s,
+                  "fail when the agent shows no progress (takes no data, sends no ACK or reply) for this many seconds, "
+                  "reconnects included")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 86400.0));
   sub->add_flag("--json", a->json,
                 "JSON lines on stdout: progress events and a summary (or, with NODEs, per-node step events)");
   // The pipeline's own options.
@@ -138,6 +144,7 @@ void cli::add_push(CLI::App& app) {
   sub->callback([a] {
     a->push.holes = a->holes == "skip" ? mkproto::HolesMode::kSkip : mkproto::HolesMode::kZero;
     a->push.verify = !a->no_verify;
+    a->push.stall_timeout = std::chrono::milliseconds(static_cast<int64_t>(a->stall_timeout_s * 1000));
     // NODE… picks the pipeline, so a MKMASTER_INVENTORY in the environment
     // does not turn a direct push into one.
     if (a->nodes.empty())

@@ -36,7 +36,6 @@ push::PushOptions node_push_options(const FlashOptions& opt, const lab::Node& no
   o.target = target;
   o.agent.agent = fmt::format("{}:{}", node.agent_host, node.agent_port);
   o.agent.key = mkproto::derive_key(secret);
-  o.agent.io_timeout = opt.timeouts.stream;
   // push_image reports often; the node log and --json get one line a second.
   auto last = std::make_shared<Clock::time_point>(Clock::now() - std::chrono::seconds(1));
   o.on_progress = [&run, last](const push::Progress& p) {

@@ -32,7 +32,7 @@ struct StepTimeouts {
   std::chrono::seconds boot{600};     // boot-master: power-on until the initrd prompt
   std::chrono::seconds network{180};  // configure-network
   std::chrono::seconds agent{120};    // send-secret + start-agent
-  std::chrono::seconds stream{7200};  // stream-image: per-I/O timeout of the push
+  // stream-image is bounded by the push's own stall_timeout (FlashOptions::push).
   std::chrono::seconds login{900};    // wait-login
 };
 

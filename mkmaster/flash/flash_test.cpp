@@ -109,7 +109,8 @@ class Flash : public ::testing::Test {
     o.push.image = "img.raw";
     o.nodes = {"02-01"};
     o.log_dir = (dir_ / "logs").string();
-    o.timeouts = {1s, 2s, 3s, 4s, 5s, 6s};
+    o.timeouts = {1s, 2s, 3s, 4s, 6s};
+    o.push.stall_timeout = 5s;
     o.access = [this](const lab::Node&, const AccessRequest& r) {
       connect_timeout_ = r.connect_timeout;
       NodeAccess a;
@@ -168,10 +169,10 @@ TEST_F(Flash, RunsEveryStepInOrder) {
   EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kNetworkingCommand));
   EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kStartAgentPath +
                                             " 7070 '/tmp/.mk/agent.secret' '/dev/sda' '/tmp/.mk'"));
-  // The data path got the node's agent, the contract's disk and the stream timeout.
+  // The data path got the node's agent, the contract's disk and the stall timeout.
   EXPECT_EQ(pushed_.agent.agent, "10.0.2.15:7070");
   EXPECT_EQ(pushed_.target, "/dev/sda");
-  EXPECT_EQ(pushed_.agent.io_timeout, 5s);
+  EXPECT_EQ(pushed_.stall_timeout, 5s);
   EXPECT_EQ(pushed_.agent.key, mkproto::derive_key(j_.secret));
   EXPECT_EQ(results[0].push.image_size, 4096u);
 }
@@ -183,7 +184,7 @@ TEST_F(Flash, EachStepGetsItsOwnTimeout) {
   EXPECT_EQ(j_.timeouts["."], 3s);                                    // configure-network
   EXPECT_EQ(j_.timeouts["the secret to be stored"], 4s);              // send-secret
   EXPECT_EQ(j_.timeouts[initrd::contract::kStartAgentPath], 4s);      // start-agent
-  EXPECT_EQ(pushed_.agent.io_timeout, 5s);                            // stream-image
+  EXPECT_EQ(pushed_.stall_timeout, 5s);                               // stream-image
   auto o = options();
   o.wait_login = true;
   ASSERT_TRUE(flash_nodes(inv_, o)[0].ok);

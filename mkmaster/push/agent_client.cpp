@@ -44,7 +44,12 @@ constexpr size_t kMaxQueued = 16u << 20;
 
 AgentClient::AgentClient(const AgentAddress& addr) : io_timeout_(addr.io_timeout) {
   int fd = mkproto::tcp_connect(resolve(addr.agent), addr.connect_timeout);
-  ch_ = std::make_unique<mkproto::SocketChannel>(fd, addr.io_timeout);
+  ch_ = std::make_unique<mkproto::SocketChannel>(
+      fd, addr.handshake_timeout.count() > 0 ? addr.handshake_timeout : addr.io_timeout);
+  // A stopped, black-holed or powered-off agent stops taking our bytes: the
+  // send gives up after io_timeout instead of sitting in a zero window.
+  ch_->set_send_timeout(addr.io_timeout);
+  progress_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
   agent_name_ = mkproto::client_handshake(*ch_, addr.key, fmt::format("mkmaster {}", mkproto::kProjectVersion)).peer;
   // From here the reader blocks in recv() for as long as the agent is quiet
   // (a long stream has no ACK for a while); silence is timed where someone
@@ -68,6 +73,18 @@ void AgentClient::read_loop() noexcept {
   try {
     for (;;) {
       mkproto::Frame f = ch_->recv();
+      switch (f.type) {
+        case mkproto::FrameType::kAck:
+        case mkproto::FrameType::kFinished:
+        case mkproto::FrameType::kHashes:
+        case mkproto::FrameType::kHashesEnd:
+        case mkproto::FrameType::kDigests:
+        case mkproto::FrameType::kVerifyEnd:
+          progress_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
+          break;
+        default:
+          break;
+      }
       if (f.type == mkproto::FrameType::kHashes || f.type == mkproto::FrameType::kHashesEnd) {
         std::shared_ptr<HashInbox> inbox;
         {
@@ -122,7 +139,10 @@ void AgentClient::read_loop() noexcept {
 
 mkproto::Frame AgentClient::next_frame() {
   std::unique_lock lk(m_);
-  if (!cv_.wait_for(lk, io_timeout_, [&] { return !queue_.empty() || failure_; }))
+  auto ready = [&] { return !queue_.empty() || failure_; };
+  if (io_timeout_.count() == 0)
+    cv_.wait(lk, ready);  // asked for (exec without a timeout); TCP keepalive still notices a dead node
+  else if (!cv_.wait_for(lk, io_timeout_, ready))
     throw mkproto::ConnectionClosed(fmt::format("no data from the agent for {} ms", io_timeout_.count()));
   if (queue_.empty()) std::rethrow_exception(failure_);
   mkproto::Frame f = std::move(queue_.front());
@@ -177,6 +197,10 @@ void AgentClient::request_hashes(uint64_t offset, uint64_t length, uint32_t bloc
 }
 
 uint64_t AgentClient::bytes_sent() const { return ch_->bytes_sent(); }
+
+std::chrono::steady_clock::time_point AgentClient::progress_at() const {
+  return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(progress_at_.load()));
+}
 
 mkproto::Opened AgentClient::open(const mkproto::Open& request) {
   ch_->send(mkproto::encode(request));

@@ -3,6 +3,7 @@
 // authenticate; then a reader thread that always drains the socket, so the
 // agent never blocks sending to us (HASHES arrive while we stream; see
 // docs/protocol.md, "Delta"). recv()/poll() take frames from its queue.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -26,7 +27,12 @@ struct AgentAddress {
   std::string agent;  // HOST:PORT (a name is resolved here, on the host)
   mkproto::Key key{};
   std::chrono::milliseconds connect_timeout{10000};
+  // Longest the agent may take no bytes we send, or send us nothing while we
+  // wait for a frame (zero: forever); also the socket's TCP_USER_TIMEOUT.
   std::chrono::milliseconds io_timeout{120000};
+  // Longest wait for each handshake frame (zero: io_timeout). A reconnect
+  // gets what is left of the push's stall budget.
+  std::chrono::milliseconds handshake_timeout{0};
 };
 
 // Loads the key from a secret file with a clear message.
@@ -73,6 +79,10 @@ class AgentClient {
   // reader thread puts the HASHES into `inbox` as they arrive.
   void request_hashes(uint64_t offset, uint64_t length, uint32_t block, std::shared_ptr<HashInbox> inbox);
   void bye() noexcept;
+  // When the agent last showed progress: an ACK (it acknowledges at least
+  // every second while data is applied), FINISHED, HASHES, DIGESTS or the end
+  // of either; the connection's start if none yet.
+  std::chrono::steady_clock::time_point progress_at() const;
 
  private:
   void read_loop() noexcept;
@@ -89,6 +99,7 @@ class AgentClient {
   std::exception_ptr failure_;        // how reading ended (after the queue)
   bool closing_ = false;
   std::shared_ptr<HashInbox> inbox_;
+  std::atomic<std::chrono::steady_clock::rep> progress_at_{0};
   std::thread reader_;
 };
 

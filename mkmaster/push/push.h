@@ -43,6 +43,11 @@ struct PushOptions {
   bool verify_kept = false;
   bool compress = false;           // zstd on the wire, per frame, when it shrinks
   int retries = 5;                 // reconnects after failures without progress
+  // The push fails once the agent has shown no progress (docs/protocol.md,
+  // "Deadlines") for this long — taking no bytes, no ACK, no reply —
+  // reconnects included: a stopped, black-holed or powered-off agent fails
+  // the push in about this time, not the kernel's ~15 minutes.
+  std::chrono::milliseconds stall_timeout{30000};
   std::chrono::milliseconds backoff{200};  // doubled per failed attempt, capped at 5 s
   // 4 KiB: the file-system block, so a changed file block re-sends 4 KiB, not
   // 64 KiB (2 % random 4 KiB changes re-sent 158 MB with 64 KiB blocks).

@@ -51,7 +51,7 @@ PushSession::PushSession(const PushOptions& o)
       dig_(announced_, o.verify_block) {
   r_.image_reads += 1;
   if (size_known()) r_.image_size = size_;
-  if (o.delta) hashes_ = std::make_shared<HashInbox>(o.delta_block, o.agent.io_timeout);
+  if (o.delta) hashes_ = std::make_shared<HashInbox>(o.delta_block, o.stall_timeout);
 }
 
 uint64_t PushSession::initial_size() {
@@ -82,20 +82,21 @@ std::unique_ptr<source::ImageReader> PushSession::take_reader() {
 
 PushResult PushSession::run() {
   report(Progress::Kind::kStart, o_.image, 0);
+  progress_at_ = Clock::now();  // opening the image is not the agent's time
   for (;;) {
     const uint64_t progress_mark = acked_;
     std::unique_ptr<AgentClient> client;
     try {
-      client = std::make_unique<AgentClient>(o_.agent);
+      client = std::make_unique<AgentClient>(attempt_address());
       attempt(*client);
       r_.wire_bytes += client->bytes_sent();
       client->bye();
       break;
     } catch (const mkproto::ConnectionClosed& e) {
-      if (client) r_.wire_bytes += client->bytes_sent();
+      if (client) r_.wire_bytes += client->bytes_sent(), progress_at_ = std::max(progress_at_, client->progress_at());
       retry_or_throw(e, progress_mark, true);
     } catch (const ProtocolError& e) {
-      if (client) r_.wire_bytes += client->bytes_sent();
+      if (client) r_.wire_bytes += client->bytes_sent(), progress_at_ = std::max(progress_at_, client->progress_at());
       if (!resumable(e.code)) throw;
       retry_or_throw(e, progress_mark, false);
     }
@@ -109,8 +110,29 @@ PushResult PushSession::run() {
   return r_;
 }
 
+// Each stream wait is bounded by the stall timeout on its own; a reconnect
+// (connect, handshake) gets only what is left of it since the agent's last
+// progress, so a dead agent costs one stall timeout, not one per attempt.
+AgentAddress PushSession::attempt_address() const {
+  AgentAddress a = o_.agent;
+  a.io_timeout = o_.stall_timeout;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(progress_at_ + o_.stall_timeout - Clock::now());
+  left = std::clamp(left, std::chrono::milliseconds(100), o_.stall_timeout);
+  a.connect_timeout = std::min(a.connect_timeout, left);
+  a.handshake_timeout = left;
+  return a;
+}
+
 void PushSession::retry_or_throw(const std::exception& e, uint64_t progress_mark, bool dropped) {
   if (acked_ > progress_mark) failures_ = 0;
+  const auto stalled = Clock::now() - progress_at_;
+  if (stalled >= o_.stall_timeout) {
+    const auto secs = std::chrono::duration<double>(stalled).count();
+    throw std::runtime_error(fmt::format(
+        "agent {}: no progress for {:.1f} s (stall timeout {:.1f} s): {}; durable [0, {}) of {} bytes", o_.agent.agent,
+        secs, std::chrono::duration<double>(o_.stall_timeout).count(), e.what(), acked_,
+        size_known() ? fmt::format("{}", size_) : std::string("?")));
+  }
   if (++failures_ > o_.retries) {
     if (!dropped)
       throw std::runtime_error(
@@ -123,6 +145,8 @@ void PushSession::retry_or_throw(const std::exception& e, uint64_t progress_mark
   report(Progress::Kind::kReconnect, e.what(), dig_.position());
   auto wait = std::min<std::chrono::milliseconds>(o_.backoff * (1 << std::min(failures_ - 1, 5)),
                                                   std::chrono::seconds(5));
+  // Never sleep past the stall budget: the next attempt needs some of it.
+  wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(o_.stall_timeout - stalled) / 2);
   std::this_thread::sleep_for(wait);
 }
 

@@ -66,6 +66,10 @@ class PushSession {
   uint64_t sent_to_ = 0;         // the furthest end of a frame sent, any connection
   bool source_checked_ = false;  // a reader reached its end: ranges matched, the stream ended at the size
   int failures_ = 0;
+  // The agent's last progress (start, ACK, reply), over all attempts: the
+  // stall budget of a reconnect is what is left of stall_timeout from here.
+  Clock::time_point progress_at_ = t0_;
+  AgentAddress attempt_address() const;
 };
 
 }  // namespace push

@@ -81,7 +81,7 @@ class NodePush : public ::testing::Test {
     o.timeouts.boot = 30s;
     o.timeouts.network = 30s;
     o.timeouts.agent = 30s;
-    o.timeouts.stream = 60s;
+    o.push.stall_timeout = 60s;
     o.on_event = [this](const NodeEvent& e) { events_.push_back(e); };
     return o;
   }
