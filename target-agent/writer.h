@@ -2,7 +2,8 @@
 // The writer thread: applies validated DATA/ZERO/SKIP frames in order,
 // decompresses zstd payloads, coalesces consecutive DATA into large
 // pwritev()s, zeroes holes exactly, and fdatasyncs periodically to advance
-// the durable watermark (docs/protocol.md, "Acknowledgement").
+// the durable watermark (docs/protocol.md, "Acknowledgement"). Bytes for the
+// boot sectors go to the session's BootRegion instead of the disk.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -14,6 +15,7 @@
 
 #include "protocol/errors.h"
 #include "protocol/messages.h"
+#include "target-agent/boot_region.h"
 
 namespace agent {
 
@@ -35,8 +37,10 @@ class TargetWriter {
 
   // fd: the target opened O_RDWR. start: durable watermark to continue from.
   // on_durable is called (from the writer thread) after each periodic sync.
+  // boot: where the boot sectors' bytes are held (null: written in place);
+  // only the writer thread touches it until drain_and_sync()/stop().
   TargetWriter(int fd, bool block_device, uint32_t sector_size, uint64_t start,
-               std::function<void(uint64_t)> on_durable);
+               std::function<void(uint64_t)> on_durable, BootRegion* boot = nullptr);
   ~TargetWriter();
   TargetWriter(const TargetWriter&) = delete;
   TargetWriter& operator=(const TargetWriter&) = delete;
@@ -64,6 +68,7 @@ class TargetWriter {
   bool block_device_;
   uint32_t sector_;
   std::function<void(uint64_t)> on_durable_;
+  BootRegion* boot_;
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<WriteItem> queue_;
