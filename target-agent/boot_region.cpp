@@ -63,9 +63,13 @@ void BootRegion::wipe(int fd, const std::string& path) {
   head_.clear();
   tail_.clear();
   const std::vector<uint8_t> zeros(static_cast<size_t>(std::max(layout_.head_end, layout_.device_size - layout_.tail_begin)));
-  pwrite_all(fd, zeros.data(), layout_.head_end, 0, path, "wiping the boot sectors [0, head) of");
+  // The backup GPT first: cut short between the two, the disk is the old
+  // system with its backup table gone, never an old backup table that a
+  // firmware would fall back to beside a wiped primary.
   pwrite_all(fd, zeros.data(), layout_.device_size - layout_.tail_begin, layout_.tail_begin, path,
              "wiping the backup GPT of");
+  sync(fd, path, "wiping the backup GPT");
+  pwrite_all(fd, zeros.data(), layout_.head_end, 0, path, "wiping the boot sectors [0, head) of");
   sync(fd, path, "wiping the boot sectors");
   wiped_ = true;
 }
