@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "protocol/boot_layout.h"
 #include "protocol/wire.h"
 #include "testing/agent_fixture.h"
 
@@ -79,7 +80,13 @@ TEST_F(AgentRefuse, PlacementBeforeOpen) {
   EXPECT_TRUE(disk_untouched());
 }
 
+// The frames under test lie past the boot sectors, which the agent holds
+// until FINISH (docs/protocol.md, "Boot sectors last"), so what reached the
+// disk shows there; the boot sectors themselves stay as OPEN wiped them.
 TEST_F(AgentRefuse, GapOverlapAndOutOfRangeStopAtTheLastGoodFrame) {
+  const uint64_t B = kBootHeadBytes;
+  const auto garbage = random_bytes(2 * B + (64 << 10), 98);
+  auto boot = random_bytes(B, 4);
   auto data = random_bytes(8192, 5);
   struct Case {
     uint64_t second_offset;
@@ -87,40 +94,51 @@ TEST_F(AgentRefuse, GapOverlapAndOutOfRangeStopAtTheLastGoodFrame) {
     uint64_t image_size;
     ErrorCode code;
   };
-  for (Case c : {Case{8192 + 4096, 4096, 1 << 20, ErrorCode::kOutOfOrder},   // gap
-                 Case{4096, 4096, 1 << 20, ErrorCode::kOutOfOrder},          // overlap
-                 Case{8192, 8192, 8192 + 4096, ErrorCode::kOutOfRange}}) {   // past image end
-    write_file(path("disk"), garbage_);
+  for (Case c : {Case{B + 8192 + 4096, 4096, 2 * B, ErrorCode::kOutOfOrder},   // gap
+                 Case{B + 4096, 4096, 2 * B, ErrorCode::kOutOfOrder},          // overlap
+                 Case{B + 8192, 8192, B + 8192 + 4096, ErrorCode::kOutOfRange}}) {   // past image end
+    write_file(path("disk"), garbage);
     auto ch = connect();
-    open(*ch, path("disk"), c.image_size, HolesMode::kZero, SessionId{static_cast<uint8_t>(c.code), static_cast<uint8_t>(c.second_offset)});
-    send_data(*ch, 0, data);
+    // A new session each (a resumed one is not wiped again).
+    open(*ch, path("disk"), c.image_size, HolesMode::kZero,
+         SessionId{static_cast<uint8_t>(c.code), static_cast<uint8_t>(c.second_offset >> 12)});
+    send_data(*ch, 0, boot);
+    send_data(*ch, B, data);
     ch->send_raw(FrameType::kData, 0, c.second_offset, std::span(data).first(c.second_len));
     auto e = expect_error(*ch, c.code);
-    EXPECT_EQ(e.watermark, 8192u);  // the first frame was good and is durable
+    EXPECT_EQ(e.watermark, B + 8192);  // the frames before were good and are durable
     auto disk = read_file(path("disk"));
-    EXPECT_TRUE(std::equal(data.begin(), data.end(), disk.begin()));
-    EXPECT_TRUE(std::equal(garbage_.begin() + 8192, garbage_.end(), disk.begin() + 8192)) << "wrote past the bad frame";
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), disk.begin() + B));
+    const uint64_t tail = garbage.size() - (16 << 10) - 512;
+    EXPECT_TRUE(std::equal(garbage.begin() + B + 8192, garbage.begin() + tail, disk.begin() + B + 8192))
+        << "wrote past the bad frame";
+    EXPECT_TRUE(std::all_of(disk.begin(), disk.begin() + B, [](uint8_t x) { return x == 0; }))
+        << "boot sectors written without FINISH";
   }
 }
 
 TEST_F(AgentRefuse, CorruptedFrameIsDetectedAndNothingAfterItWritten) {
-  auto data = random_bytes(16384, 6);
+  const uint64_t B = kBootHeadBytes;
+  const auto garbage = random_bytes(2 * B + (64 << 10), 97);
+  write_file(path("disk"), garbage);
+  auto data = random_bytes(B + 16384, 6);
   auto ch = connect();
-  open(*ch, path("disk"), 1 << 20);
-  send_data(*ch, 0, std::span(data).first(8192));
+  open(*ch, path("disk"), 2 * B);
+  send_data(*ch, 0, std::span(data).first(B + 8192));
   Frame f;
   f.type = FrameType::kData;
   f.seq = ch->next_seq();
-  f.offset = 8192;
-  f.payload.assign(data.begin() + 8192, data.end());
+  f.offset = B + 8192;
+  f.payload.assign(data.begin() + B + 8192, data.end());
   auto bytes = encode_frame(f);
   bytes[kHeaderSize + 100] ^= 0x10;  // a bit flipped on the wire
   ASSERT_EQ(::send(ch->fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
   auto e = expect_error(*ch, ErrorCode::kBadChecksum);
-  EXPECT_EQ(e.watermark, 8192u);
+  EXPECT_EQ(e.watermark, B + 8192);
   auto disk = read_file(path("disk"));
-  EXPECT_TRUE(std::equal(data.begin(), data.begin() + 8192, disk.begin()));
-  EXPECT_TRUE(std::equal(garbage_.begin() + 8192, garbage_.end(), disk.begin() + 8192));
+  EXPECT_TRUE(std::equal(data.begin() + B, data.begin() + B + 8192, disk.begin() + B));
+  const uint64_t tail = garbage.size() - (16 << 10) - 512;
+  EXPECT_TRUE(std::equal(garbage.begin() + B + 8192, garbage.begin() + tail, disk.begin() + B + 8192));
 }
 
 TEST_F(AgentRefuse, OversizedAndUnknownFrames) {

@@ -127,10 +127,16 @@ void Connection::on_open(const Frame& f) {
   block_device_ = info.kind == mkproto::TargetKind::kBlockDevice;
   sector_ = info.sector_size;
   device_size_ = info.size;
+  if (!session_->boot.wiped()) {
+    // Before OPENED (a new session, or one whose wipe failed): from now on
+    // an interruption leaves a disk firmware will not boot.
+    session_->boot = BootRegion(mkproto::boot_layout(info.size, info.sector_size));
+    session_->boot.wipe(target_fd_, path);
+  }
   uint64_t w = sessions_.durable(*session_);
-  writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, w, [this](uint64_t d, uint64_t a) {
-    ch_.send(mkproto::encode(mkproto::Ack{d, a}));
-  });
+  writer_ = std::make_unique<TargetWriter>(
+      target_fd_, block_device_, sector_, w,
+      [this](uint64_t d, uint64_t a) { ch_.send(mkproto::encode(mkproto::Ack{d, a})); }, &session_->boot);
   next_offset_.reset();
   mkproto::Opened opened;
   opened.watermark = w;
@@ -194,9 +200,9 @@ void Connection::on_place(Frame& f) {
     if (f.offset < w) {
       // The writer's notion of progress restarts here too.
       writer_->stop();
-      writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, f.offset, [this](uint64_t d, uint64_t a) {
-        ch_.send(mkproto::encode(mkproto::Ack{d, a}));
-      });
+      writer_ = std::make_unique<TargetWriter>(
+          target_fd_, block_device_, sector_, f.offset,
+          [this](uint64_t d, uint64_t a) { ch_.send(mkproto::encode(mkproto::Ack{d, a})); }, &session_->boot);
       sessions_.set_durable(*session_, f.offset);
     }
   } else if (f.offset != *next_offset_) {
@@ -268,6 +274,8 @@ void Connection::on_finish(const Frame& f) {
   if (w < fin.image_size)
     throw ProtocolError(ErrorCode::kIncomplete,
                         fmt::format("FINISH with only [0, {}) of {} bytes covered", w, fin.image_size));
+  // Everything else is durable: only now may the disk become bootable.
+  session_->boot.commit(target_fd_, fin.image_size, session_->path);
   // From here VERIFY and any resume of this session know the size.
   session_->known_size = fin.image_size;
   sessions_.set_finished(*session_, true);

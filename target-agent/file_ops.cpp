@@ -15,6 +15,7 @@
 #include "base/spawn.h"
 #include "base/unique_fd.h"
 #include "target-agent/connection.h"
+#include "target-agent/durable_rename.h"
 
 namespace agent {
 
@@ -102,8 +103,7 @@ void Connection::on_put_file(const Frame& f) {
   }
   if (::fchmod(out.get(), static_cast<mode_t>(req.mode)) != 0 || ::fsync(out.get()) != 0)
     throw ProtocolError(ErrorCode::kIo, fmt::format("sync {}: {}", part, std::strerror(errno)));
-  if (::rename(part.c_str(), req.path.c_str()) != 0)
-    throw ProtocolError(ErrorCode::kIo, fmt::format("rename {} to {}: {}", part, req.path, std::strerror(errno)));
+  durable_rename(part, req.path);
   cleanup.keep = true;
   ch_.send(mkproto::encode(mkproto::FileDone{}));
 }

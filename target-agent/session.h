@@ -10,6 +10,7 @@
 
 #include "protocol/channel.h"
 #include "protocol/messages.h"
+#include "target-agent/boot_region.h"
 #include "target-agent/range_list.h"
 
 namespace agent {
@@ -29,11 +30,15 @@ struct Session {
   // Only the connection that owns the session touches these.
   RangeList dont_care;  // SKIP dont-care: never verified
   RangeList kept;       // SKIP keep (delta): verified only with VerifyScope::kAll
+  // The boot sectors: wiped at the first OPEN, the image's held until FINISH.
+  // Lives with the session so a reconnect keeps what was held.
+  BootRegion boot;
 
   // A restart at `at` re-sends everything from there.
   void restart_at(uint64_t at) {
     dont_care.truncate(at);
     kept.truncate(at);
+    boot.restart_at(at);
   }
 };
 

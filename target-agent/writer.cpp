@@ -10,8 +10,10 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 namespace agent {
 
@@ -19,8 +21,8 @@ using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
 TargetWriter::TargetWriter(int fd, bool block_device, uint32_t sector_size, uint64_t start,
-                           std::function<void(uint64_t, uint64_t)> on_ack)
-    : fd_(fd), block_device_(block_device), sector_(sector_size), on_ack_(std::move(on_ack)),
+                           std::function<void(uint64_t, uint64_t)> on_ack, BootRegion* boot)
+    : fd_(fd), block_device_(block_device), sector_(sector_size), on_ack_(std::move(on_ack)), boot_(boot),
       applied_(start), durable_(start) {
   zctx_ = ZSTD_createDCtx();
   // Bounded memory: the host compresses each frame on its own, so windows
@@ -124,8 +126,14 @@ void TargetWriter::run() {
         const WriteItem& first = batch[0];
         if (first.kind == WriteItem::Kind::kData)
           apply_data(batch);
-        else if (first.kind == WriteItem::Kind::kZero)
-          zero_range(first.offset, first.length);
+        else if (first.kind == WriteItem::Kind::kZero) {
+          uint64_t a = first.offset, b = first.offset + first.length;
+          if (boot_) {
+            boot_->hold_zeros(a, first.length);
+            std::tie(a, b) = boot_->write_now(a, b);
+          }
+          if (a < b) zero_range(a, b - a);
+        }
         applied_ = batch.back().offset + batch.back().length;
         for (auto& b : batch) since_sync_ += b.length;
         if (since_sync_ >= kSyncEvery) {
@@ -164,6 +172,21 @@ void TargetWriter::run() {
   }
 }
 
+namespace {
+
+// The pieces of iov (which starts at device offset `at`) that lie in [a, b).
+std::vector<iovec> clip(const std::vector<iovec>& iov, uint64_t at, uint64_t a, uint64_t b) {
+  std::vector<iovec> out;
+  for (const auto& v : iov) {
+    const uint64_t s = std::max(at, a), e = std::min(at + v.iov_len, b);
+    if (s < e) out.push_back({static_cast<uint8_t*>(v.iov_base) + (s - at), static_cast<size_t>(e - s)});
+    at += v.iov_len;
+  }
+  return out;
+}
+
+}  // namespace
+
 void TargetWriter::apply_data(std::vector<WriteItem>& batch) {
   std::vector<iovec> iov;
   size_t need = 0;
@@ -186,6 +209,17 @@ void TargetWriter::apply_data(std::vector<WriteItem>& batch) {
     }
   }
   uint64_t off = batch[0].offset;
+  if (boot_) {
+    // Hold the boot sectors' bytes; write only what lies between them.
+    uint64_t pos = off;
+    for (const auto& v : iov) {
+      boot_->hold(pos, {static_cast<const uint8_t*>(v.iov_base), v.iov_len});
+      pos += v.iov_len;
+    }
+    const auto [a, b] = boot_->write_now(off, pos);
+    iov = clip(iov, off, a, b);
+    off = a;
+  }
   size_t idx = 0;
   while (idx < iov.size()) {
     ssize_t n = ::pwritev(fd_, iov.data() + idx, static_cast<int>(std::min<size_t>(iov.size() - idx, IOV_MAX)),

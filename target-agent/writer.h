@@ -2,7 +2,8 @@
 // The writer thread: applies validated DATA/ZERO/SKIP frames in order,
 // decompresses zstd payloads, coalesces consecutive DATA into large
 // pwritev()s, zeroes holes exactly, and fdatasyncs periodically to advance
-// the durable watermark (docs/protocol.md, "Acknowledgement").
+// the durable watermark (docs/protocol.md, "Acknowledgement"). Bytes for the
+// boot sectors go to the session's BootRegion instead of the disk.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "protocol/errors.h"
 #include "protocol/messages.h"
+#include "target-agent/boot_region.h"
 
 namespace agent {
 
@@ -42,8 +44,10 @@ class TargetWriter {
   // on_ack(durable, applied) is called from the writer thread after each
   // periodic sync (durable == applied) and, between syncs, after an applied
   // batch once kAckEvery has passed since the last call (durable unchanged).
+  // boot: where the boot sectors' bytes are held (null: written in place);
+  // only the writer thread touches it until drain_and_sync()/stop().
   TargetWriter(int fd, bool block_device, uint32_t sector_size, uint64_t start,
-               std::function<void(uint64_t durable, uint64_t applied)> on_ack);
+               std::function<void(uint64_t durable, uint64_t applied)> on_ack, BootRegion* boot = nullptr);
   ~TargetWriter();
   TargetWriter(const TargetWriter&) = delete;
   TargetWriter& operator=(const TargetWriter&) = delete;
@@ -73,6 +77,7 @@ class TargetWriter {
   std::function<void(uint64_t, uint64_t)> on_ack_;
   std::chrono::steady_clock::time_point last_ack_ = std::chrono::steady_clock::now();
   void ack(uint64_t durable) noexcept;
+  BootRegion* boot_;
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<WriteItem> queue_;

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <sodium.h>
 
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -52,6 +53,32 @@ push::PushOptions node_push_options(const FlashOptions& opt, const lab::Node& no
   return o;
 }
 
+// From power-on until the verified disk is selected the node must boot PXE
+// again whatever happens: a one-shot `bootdev pxe` (the seed's template) is
+// used up by the boot into the master image, so a failure in between sets
+// it again. Best effort: the failure itself is what the user must see.
+class KeepPxeOnFailure {
+ public:
+  KeepPxeOnFailure(bmc::PowerControl& power, StepRunner& run) : power_(power), run_(run) {}
+  ~KeepPxeOnFailure() {
+    if (!armed_ || std::uncaught_exceptions() == 0) return;
+    try {
+      power_.bootdev(bmc::BootDevice::Pxe);
+      run_.log("boot device set to pxe again: the disk holds no verified image");
+    } catch (const std::exception& e) {
+      run_.log(fmt::format("could not set the boot device back to pxe: {}", e.what()));
+    }
+  }
+  KeepPxeOnFailure(const KeepPxeOnFailure&) = delete;
+  KeepPxeOnFailure& operator=(const KeepPxeOnFailure&) = delete;
+  void disarm() { armed_ = false; }
+
+ private:
+  bmc::PowerControl& power_;
+  StepRunner& run_;
+  bool armed_ = true;
+};
+
 void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& event_mu, NodeResult& result) {
   StepRunner run(node.name, opt, event_mu, result);
   AccessRequest req;
@@ -77,6 +104,7 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
     con.set_phase(bmc::Phase::Bootloader);
     con.connect(false);
   });
+  KeepPxeOnFailure keep_pxe(power, run);
   run.step("power-on", [&] { power.power(bmc::PowerAction::On); });
   run.step("boot-master", [&] {
     con.wait_for_prompt(opt.timeouts.boot, opt.prompt_poke);
@@ -131,10 +159,13 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
       return;
     }
     if (!result.push.verified)
-      throw std::runtime_error(fmt::format("the read-back digest was not confirmed: {}", result.push.verify_message));
+      throw std::runtime_error(fmt::format("the read-back digest was not confirmed: {}; the node stays on PXE boot",
+                                           result.push.verify_message));
     run.progress(result.push.verify_message);
   });
+  // Only now: the disk holds the image, read back and compared.
   run.step("bootdev-disk", [&] { power.bootdev(bmc::BootDevice::Disk); });
+  keep_pxe.disarm();
   run.step("power-reset", [&] {
     con.set_phase(bmc::Phase::Bootloader);
     power.power(bmc::PowerAction::Reset);

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "mkmaster/bmc/sol_console.h"
+#include "testing/files.h"
 #include "testing/temp_dir.h"
 
 namespace flash {
@@ -27,12 +28,14 @@ struct Journal {
   std::vector<std::string> calls;
   std::map<std::string, std::chrono::milliseconds> timeouts;  // what → timeout
   std::string fail_on;                                        // a call that throws
+  std::string fail_also_on;                                   // another one
   bool lose_console_once_on = false;                          // first secret exchange loses the console
   std::string typed;                                          // everything sent, secrets excluded
   std::string secret;                                         // the line typed into `read -rs`
   void call(const std::string& what) {
     calls.push_back(what);
-    if (!fail_on.empty() && what.rfind(fail_on, 0) == 0) throw std::runtime_error("fake failure in " + what);
+    for (const auto& f : {fail_on, fail_also_on})
+      if (!f.empty() && what.rfind(f, 0) == 0) throw std::runtime_error("fake failure in " + what);
   }
 };
 
@@ -238,6 +241,90 @@ TEST_F(Flash, VerifyFailsWhenTheDigestWasNotConfirmed) {
   EXPECT_EQ(r.failed_step, "verify");
   EXPECT_THAT(r.error, HasSubstr("first bad range"));
   EXPECT_THAT(j_.calls, ::testing::Not(::testing::Contains("bootdev disk")));
+}
+
+// The boot device is disk only once the image verified: a failure after
+// the node booted the master image selects PXE again (a one-shot PXE is
+// used up by then), one before it needs nothing.
+TEST_F(Flash, TheBootDeviceStaysPxeUntilVerifyPassed) {
+  ASSERT_TRUE(flash_nodes(inv_, options())[0].ok);
+  const auto verified = std::find(j_.calls.begin(), j_.calls.end(), "push");
+  const auto disk = std::find(j_.calls.begin(), j_.calls.end(), "bootdev disk");
+  ASSERT_NE(disk, j_.calls.end());
+  EXPECT_LT(verified, disk);
+  EXPECT_EQ(std::count(j_.calls.begin(), j_.calls.end(), "bootdev pxe"), 1);
+
+  const std::vector<std::pair<std::string, bool>> failures = {
+      {"power off", false}, {"bootdev pxe", false}, {"console connect", false}, {"power on", true},
+      {"prompt", true},     {"run .", true},        {"secret", true},
+      {std::string("run ") + initrd::contract::kStartAgentPath, true},
+      {"push", true},       {"bootdev disk", true}};
+  for (const auto& [call, booted] : failures) {
+    SCOPED_TRACE(call);
+    j_ = Journal{};
+    j_.fail_on = call;
+    const auto r = flash_nodes(inv_, options())[0];
+    ASSERT_FALSE(r.ok);
+    EXPECT_THAT(r.error, HasSubstr("fake failure in " + call)) << "the failure must stay the reported error";
+    const auto pxe = std::count(j_.calls.begin(), j_.calls.end(), "bootdev pxe");
+    if (booted) {
+      EXPECT_EQ(pxe, 2) << "PXE not selected again after the node booted";
+      std::vector<std::string> bootdevs;
+      for (const auto& c : j_.calls)
+        if (c.rfind("bootdev", 0) == 0) bootdevs.push_back(c);
+      EXPECT_EQ(bootdevs.back(), "bootdev pxe");
+    } else {
+      EXPECT_LE(pxe, 1);
+    }
+  }
+}
+
+TEST_F(Flash, AFailedVerifyLeavesPxeAndSaysSo) {
+  auto o = options();
+  o.push_image = [this](const push::PushOptions&) {
+    j_.call("push");
+    push::PushResult r;
+    r.verify_message = "verify failed: first bad range [0, 4096) of /dev/sda";
+    return r;
+  };
+  const auto r = flash_nodes(inv_, o)[0];
+  EXPECT_EQ(r.failed_step, "verify");
+  EXPECT_THAT(r.error, HasSubstr("the node stays on PXE boot"));
+  EXPECT_EQ(j_.calls.back(), "bootdev pxe");
+}
+
+TEST_F(Flash, AFailingPxeReselectDoesNotHideTheFailure) {
+  j_.fail_on = "push";
+  j_.fail_also_on = "bootdev pxe";  // the BMC now refuses too
+  auto o = options();
+  o.push.image = "img.raw";
+  // The first bootdev pxe (before power-on) must pass for the node to boot.
+  int pxe_calls = 0;
+  auto access = o.access;
+  o.access = [&, access](const lab::Node& n, const AccessRequest& req) {
+    auto a = access(n, req);
+    struct Power : bmc::PowerControl {
+      Journal& j;
+      int& pxe;
+      Power(Journal& jj, int& p) : j(jj), pxe(p) {}
+      std::string power(bmc::PowerAction act) override {
+        j.call(std::string("power ") + bmc::to_string(act));
+        return "";
+      }
+      void bootdev(bmc::BootDevice d) override {
+        if (d == bmc::BootDevice::Pxe && ++pxe == 1) return;
+        j.call(std::string("bootdev ") + bmc::to_string(d));
+      }
+    };
+    a.power = std::make_unique<Power>(j_, pxe_calls);
+    return a;
+  };
+  const auto r = flash_nodes(inv_, o)[0];
+  EXPECT_EQ(r.failed_step, "stream-image");
+  EXPECT_THAT(r.error, HasSubstr("fake failure in push"));
+  EXPECT_EQ(pxe_calls, 2);
+  const std::string log = mktest::slurp((dir_ / "logs" / "calxeda02-01.log").string());
+  EXPECT_THAT(log, HasSubstr("could not set the boot device back to pxe"));
 }
 
 TEST_F(Flash, NonZeroExitOnTheNodeFailsTheStep) {

@@ -39,7 +39,8 @@ std::vector<std::pair<std::string, std::string>> default_device_settings() {
       {"power_off_cmd", "%(ipmi_base)s chassis power off"},
       {"hard_reset_command", "%(ipmi_base)s chassis power reset"},
       {"power_status_cmd", "%(ipmi_base)s chassis power status"},
-      {"bootdev_pxe_cmd", "%(ipmi_base)s chassis bootdev pxe"},
+      // Persistent: every boot until the flashed disk is verified is PXE.
+      {"bootdev_pxe_cmd", "%(ipmi_base)s chassis bootdev pxe options=persistent"},
       {"bootdev_disk_cmd", "%(ipmi_base)s chassis bootdev disk"},
       {"connection_command", "%(ipmi_base)s sol activate"},
       {"sol_deactivate_cmd", "%(ipmi_base)s sol deactivate"},

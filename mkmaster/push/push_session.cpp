@@ -81,6 +81,33 @@ std::unique_ptr<source::ImageReader> PushSession::take_reader() {
 }
 
 PushResult PushSession::run() {
+  try {
+    return run_attempts();
+  } catch (const ProtocolError& e) {
+    if (!may_have_wiped_ || finished_) throw;
+    throw ProtocolError(e.code, fmt::format("{}; {}", e.detail, durable_note()));
+  } catch (const std::exception& e) {
+    if (!may_have_wiped_ || finished_) throw;
+    throw std::runtime_error(fmt::format("{}; {}", e.what(), durable_note()));
+  }
+}
+
+std::string PushSession::durable_note() const {
+  // The agent holds the boot sectors until FINISH: they are never durable
+  // before it, so the durable part of the image starts after them.
+  const std::string target = r_.target.empty() ? (o_.target.empty() ? "the agent's target" : o_.target) : r_.target;
+  if (!boot_)  // no OPENED yet: nothing was acknowledged
+    return fmt::format("nothing of the image is durable on {}; the disk will not boot (the agent wipes its boot "
+                       "sectors when a push opens)",
+                       target);
+  const uint64_t end = size_known() ? std::min(acked_, size_) : acked_;
+  const auto [a, b] = boot_->outside(0, end);
+  const std::string boot = fmt::format("its boot sectors [0, {}) are written last", boot_->head_end);
+  if (a >= b) return fmt::format("nothing of the image is durable on {}; the disk will not boot ({})", target, boot);
+  return fmt::format("durable [{}, {}) of {}; the rest is undefined; the disk will not boot ({})", a, b, target, boot);
+}
+
+PushResult PushSession::run_attempts() {
   report(Progress::Kind::kStart, o_.image, 0);
   progress_at_ = Clock::now();  // opening the image is not the agent's time
   for (;;) {
@@ -156,10 +183,21 @@ void PushSession::attempt(AgentClient& client) {
   open.path = o_.target;
   open.image_size = announced_;
   open.holes = o_.holes;
-  const mkproto::Opened opened = client.open(open);
+  // The agent wipes the boot sectors before it answers OPEN: from sending
+  // it on, a failure may have left the target unbootable. An ERROR answer
+  // is a refusal, given before anything is written.
+  may_have_wiped_ = true;
+  mkproto::Opened opened;
+  try {
+    opened = client.open(open);
+  } catch (const ProtocolError& e) {
+    if (e.code != ErrorCode::kConnection && !boot_) may_have_wiped_ = false;
+    throw;
+  }
   r_.target = opened.target.path;
   target_size_ = opened.target.size;
   acked_ = opened.watermark;
+  boot_ = mkproto::boot_layout(opened.target.size, opened.target.sector_size);
   auto lap = Clock::now();
   auto phase = [&lap](double& acc) {
     auto t = Clock::now();
@@ -191,6 +229,7 @@ void PushSession::attempt(AgentClient& client) {
   phase(r_.stream_seconds);
   if (hashes_) r_.hash_wait_seconds = hashes_->waited_seconds();
   acked_ = client.finish(size_, [this](uint64_t d) { acked_ = d; });
+  finished_ = true;
   phase(r_.finish_seconds);
   if (o_.verify) {
     report(Progress::Kind::kVerify, "reading back", dig_.position());

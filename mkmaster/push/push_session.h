@@ -8,12 +8,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "mkmaster/push/frame_sender.h"
 #include "mkmaster/push/hash_inbox.h"
 #include "mkmaster/push/push.h"
 #include "protocol/block_digest.h"
+#include "protocol/boot_layout.h"
 
 namespace push {
 
@@ -21,10 +23,15 @@ class PushSession {
  public:
   // Opens the image (its size is learned here when the source knows it).
   explicit PushSession(const PushOptions& options);
-  // Throws as push_image() does.
+  // Throws as push_image() does. A failure after the agent opened the
+  // target and before FINISHED says what of the image is durable there.
   PushResult run();
 
  private:
+  PushResult run_attempts();
+  // "durable [a, b); the rest is undefined; the disk will not boot", from
+  // the acknowledged watermark and the target's boot layout.
+  std::string durable_note() const;
   using Clock = std::chrono::steady_clock;
   bool size_known() const { return size_ != mkproto::kImageSizeUnknown; }
   // One connection: OPEN, stream from the watermark, FINISH, VERIFY, BYE.
@@ -70,6 +77,10 @@ class PushSession {
   // stall budget of a reconnect is what is left of stall_timeout from here.
   Clock::time_point progress_at_ = t0_;
   AgentAddress attempt_address() const;
+  // Set by the first OPENED: from then the agent has wiped the boot sectors.
+  std::optional<mkproto::BootLayout> boot_;
+  bool may_have_wiped_ = false;  // an OPEN was sent and not refused
+  bool finished_ = false;        // FINISHED arrived: the image is complete on the target
 };
 
 }  // namespace push

@@ -97,7 +97,8 @@ TEST_F(ArmhfAgent, PushDeltaAndResumeAgainstTheQemuAgent) {
   auto r2 = push::push_image(o);
   EXPECT_EQ(read_file(path("disk")), image);
   EXPECT_TRUE(r2.verified) << r2.verify_message;
-  EXPECT_LE(r2.bytes_sent, 64u << 10);
+  // + the boot sectors wiped at OPEN, twice: a drop while they stream re-sends what was in flight
+  EXPECT_LE(r2.bytes_sent, (64u << 10) + 2 * ((1u << 20) + (16u << 10) + 512));
   // Wrong secret: refused by the emulated agent too.
   o.agent.key = mkproto::derive_key("not the secret of the qemu agent");
   EXPECT_THROW(push::push_image(o), mkproto::ProtocolError);
