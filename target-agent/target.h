@@ -1,6 +1,9 @@
 #pragma once
 // The thing being written: a block device, or (only with --allow-file) a
 // regular file. Size, sector size and mount state for TARGET_INFO/OPENED.
+#include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 
 #include "protocol/auth.h"
@@ -16,6 +19,10 @@ struct AgentConfig {
   std::string mounts_file = "/proc/self/mounts";
   std::string sys_root = "/sys";
   std::string name;  // "target-agent <version>"
+  // Sees, and may change, each read of VERIFY before it is digested (offset
+  // of the read, its bytes): lets a test play a disk that returns wrong
+  // data. Unset in the agent binary.
+  std::function<void(uint64_t offset, std::span<uint8_t> bytes)> verify_read_hook;
 };
 
 // Resolves the path a request names ("" → --target) and checks it is one
