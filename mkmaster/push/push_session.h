@@ -13,6 +13,7 @@
 #include "mkmaster/push/frame_sender.h"
 #include "mkmaster/push/hash_inbox.h"
 #include "mkmaster/push/push.h"
+#include "mkmaster/push/repair.h"
 #include "protocol/block_digest.h"
 
 namespace push {
@@ -33,6 +34,9 @@ class PushSession {
   // from `send_from` >= read_from on.
   void stream(AgentClient& client, uint64_t read_from, uint64_t send_from);
   void verify(AgentClient& client);
+  // Re-sends the bad verify blocks and reads them back, in rounds; throws
+  // naming what stays wrong (docs/protocol.md, "Repair").
+  void repair(AgentClient& client, const mkproto::Verify& request, std::vector<ByteRange> bad, uint64_t& bytes_read);
   // The reader for this attempt: the one opened first, else a new one.
   std::unique_ptr<source::ImageReader> take_reader();
   void after_send(AgentClient& client, uint64_t position);
