@@ -144,12 +144,14 @@ TEST_F(PushRepair, DeltaRepairsAWrittenBlock) {
   const uint64_t changed = 6 * kMiB + 4096 * 5 + 9;
   image[changed] ^= 0x55;
   write_file(path("img.raw"), image);
-  BadRead bad;
-  bad.at = changed;
-  bad.times = 1;  // wrong once, as a disk that lost the write would be until rewritten
-  agent_with(bad);
-  auto o = counting(options(path("img.raw"), path("disk")));
+  auto o = options(path("img.raw"), path("disk"));
   o.delta = true;
+  bool corrupted = false;
+  o.on_progress = [&](const push::Progress& p) {
+    if (p.kind != push::Progress::Kind::kVerify || corrupted) return;
+    corrupted = true;
+    flip_byte(path("disk"), changed);  // the write is lost behind the agent's back
+  };
   const auto r = push::push_image(o);
   EXPECT_TRUE(r.verified) << r.verify_message;
   EXPECT_EQ(read_file(path("disk")), image);
@@ -160,7 +162,8 @@ TEST_F(PushRepair, DeltaRepairsAWrittenBlock) {
 }
 
 // A .gz cannot seek: the repair decompresses it once, and the next round
-// re-sends from what that read kept instead of decompressing again.
+// re-sends from what that read kept instead of decompressing again. The
+// disk really is wrong (a byte flipped), so each round's bytes must land.
 TEST_F(PushRepair, CompressedSourceIsReadOnceForAllRounds) {
   auto image = make_sparse_image(6 * kMiB, 8);
   const uint64_t at = 4 * kMiB + 1;
@@ -172,7 +175,13 @@ TEST_F(PushRepair, CompressedSourceIsReadOnceForAllRounds) {
   bad.times = 2;  // wrong in the first verify and the first repair round
   agent_with(bad);
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 0xee));
-  auto o = counting(options(path("img.raw.gz"), path("disk")));
+  auto o = options(path("img.raw.gz"), path("disk"));
+  bool corrupted = false;
+  o.on_progress = [&](const push::Progress& p) {
+    if (p.kind != push::Progress::Kind::kVerify || corrupted) return;
+    corrupted = true;
+    flip_byte(path("disk"), at + 1);  // so the rounds must write the image's bytes back
+  };
   const auto r = push::push_image(o);
   EXPECT_TRUE(r.verified) << r.verify_message;
   EXPECT_EQ(read_file(path("disk")), image);
