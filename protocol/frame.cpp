@@ -16,7 +16,7 @@ bool known_type(uint8_t t) {
     case FrameType::kOpened: case FrameType::kData: case FrameType::kZero: case FrameType::kSkip:
     case FrameType::kSync: case FrameType::kAck: case FrameType::kFinish: case FrameType::kFinished:
     case FrameType::kHashRequest: case FrameType::kHashes: case FrameType::kHashesEnd: case FrameType::kVerify:
-    case FrameType::kDigests: case FrameType::kVerifyEnd: case FrameType::kGetFile: case FrameType::kPutFile:
+    case FrameType::kDigests: case FrameType::kVerifyEnd: case FrameType::kRepair: case FrameType::kGetFile: case FrameType::kPutFile:
     case FrameType::kFileData: case FrameType::kFileEnd: case FrameType::kFileDone: case FrameType::kExec:
     case FrameType::kOutput: case FrameType::kExit: case FrameType::kBye:
       return true;
@@ -48,6 +48,7 @@ const char* type_name(FrameType t) {
     case FrameType::kVerify: return "VERIFY";
     case FrameType::kDigests: return "DIGESTS";
     case FrameType::kVerifyEnd: return "VERIFY_END";
+    case FrameType::kRepair: return "REPAIR";
     case FrameType::kGetFile: return "GET_FILE";
     case FrameType::kPutFile: return "PUT_FILE";
     case FrameType::kFileData: return "FILE_DATA";

@@ -47,6 +47,7 @@ enum class FrameType : uint8_t {
   kVerify = 24,
   kDigests = 25,
   kVerifyEnd = 26,
+  kRepair = 27,
   kGetFile = 30,
   kPutFile = 31,
   kFileData = 32,

@@ -252,6 +252,17 @@ struct VerifyEnd {
     c(m.direct_io, "direct_io");
   }
 };
+// After FINISHED: [offset, offset + length) is rewritten by the placement
+// frames that follow (docs/protocol.md, "Repair").
+struct Repair {
+  static constexpr FrameType kType = FrameType::kRepair;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  static void fields(auto& m, auto& c) {
+    c(m.offset, "offset", FrameOffset{});
+    c(m.length, "length", RangeAt{m.offset});
+  }
+};
 struct GetFile {
   static constexpr FrameType kType = FrameType::kGetFile;
   std::string path;
@@ -309,6 +320,6 @@ struct Bye {
 // Every message type, for code that handles them all (the fuzzer, tests).
 using AllMessages = std::tuple<Hello, Challenge, Auth, AuthOk, ErrorMsg, TargetQuery, TargetInfo, Open, Opened, Zero,
                                Skip, Sync, Ack, Finish, Finished, HashRequest, Hashes, HashesEnd, Verify, Digests,
-                               VerifyEnd, GetFile, PutFile, FileEnd, FileDone, ExecMsg, ExitMsg, Bye>;
+                               VerifyEnd, Repair, GetFile, PutFile, FileEnd, FileDone, ExecMsg, ExitMsg, Bye>;
 
 }  // namespace mkproto

@@ -129,6 +129,9 @@ Case<Digests> sample(std::type_identity<Digests>) {
 Case<VerifyEnd> sample(std::type_identity<VerifyEnd>) {
   return {{filled<16>(0xf7), 5000, true}, 0, Wire{}.fill("overall", 0xf7, 16).le("bytes_read", 5000, 8).le("direct_io", 1, 1)};
 }
+Case<Repair> sample(std::type_identity<Repair>) {
+  return {{3u << 20, 1u << 20}, 3u << 20, Wire{}.le("length", 1u << 20, 8)};
+}
 Case<GetFile> sample(std::type_identity<GetFile>) { return {{"/etc/hostname"}, 0, Wire{}.str("path", "/etc/hostname")}; }
 Case<PutFile> sample(std::type_identity<PutFile>) {
   return {{"/tmp/x", 3, 0755}, 0, Wire{}.str("path", "/tmp/x").le("size", 3, 8).le("mode", 0755, 4)};
@@ -315,6 +318,8 @@ TEST(Messages, ValuesOutOfRangeNameTheField) {
         << sector;
   EXPECT_TRUE(names(malformed<Zero>(encode(Zero{0, 0})), "length"));
   EXPECT_TRUE(names(malformed<Zero>(encode(Zero{~0ull - 5, 100})), "length"));
+  EXPECT_TRUE(names(malformed<Repair>(encode(Repair{0, 0})), "length"));
+  EXPECT_TRUE(names(malformed<Repair>(encode(Repair{~0ull - 5, 100})), "length"));
   EXPECT_TRUE(names(malformed<Skip>(encode(Skip{~0ull, 1, SkipReason::kKeep})), "length"));
   EXPECT_TRUE(names(malformed<HashRequest>(encode(HashRequest{0, 0, 4096})), "length"));
   EXPECT_TRUE(names(malformed<PutFile>(encode(PutFile{"/x", 1, 010000})), "mode"));

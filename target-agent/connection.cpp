@@ -75,7 +75,8 @@ uint64_t Connection::close_session() noexcept {
     target_fd_ = -1;
   }
   if (session_) {
-    if (had_writer) sessions_.set_durable(*session_, w);
+    // A repair's writer does not describe the image's prefix (repair_ops.cpp).
+    if (had_writer && !in_repair_) sessions_.set_durable(*session_, w);
     w = sessions_.durable(*session_);
     sessions_.release(session_);
     session_.reset();
@@ -98,6 +99,7 @@ bool Connection::dispatch(Frame& f) {
     case FrameType::kFinish: on_finish(f); return true;
     case FrameType::kHashRequest: on_hash_request(f); return true;
     case FrameType::kVerify: on_verify(f); return true;
+    case FrameType::kRepair: on_repair(f); return true;
     case FrameType::kGetFile: on_get_file(f); return true;
     case FrameType::kPutFile: on_put_file(f); return true;
     case FrameType::kExec: on_exec(f); return true;
@@ -156,8 +158,9 @@ void Connection::require_session(const Frame& f) {
 
 void Connection::on_place(Frame& f) {
   require_session(f);
-  if (sessions_.finished(*session_))
-    throw ProtocolError(ErrorCode::kUnexpected, fmt::format("frame {}: {} after FINISH", f.seq, type_name(f.type)));
+  if (sessions_.finished(*session_) && !in_repair_)
+    throw ProtocolError(ErrorCode::kUnexpected,
+                        fmt::format("frame {}: {} after FINISH (without REPAIR)", f.seq, type_name(f.type)));
   WriteItem item;
   item.offset = f.offset;
   std::optional<mkproto::SkipReason> skip;
@@ -187,6 +190,11 @@ void Connection::on_place(Frame& f) {
     item.kind = WriteItem::Kind::kSkip;
     item.length = s.length;
     skip = s.reason;
+  }
+  if (in_repair_) {  // rewrites what verify found wrong; the VERIFY scope lists stay as they are
+    check_in_repair(f, item.length);
+    writer_->push(std::move(item));
+    return;
   }
   check_in_image(f, item.length);
   if (!next_offset_) {
@@ -266,7 +274,9 @@ void Connection::on_finish(const Frame& f) {
     throw ProtocolError(ErrorCode::kBadRequest, fmt::format("FINISH for image size {}, session was opened for {}",
                                                             fin.image_size, session_->known_size));
   }
+  if (in_repair_) require_repair_covered("FINISH");
   uint64_t w = writer_->drain_and_sync();
+  if (in_repair_) w = end_repair();
   sessions_.set_durable(*session_, w);
   if (w > fin.image_size)
     throw ProtocolError(ErrorCode::kBadRequest,

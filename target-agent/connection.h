@@ -2,6 +2,8 @@
 // One authenticated host connection on the agent: the state machine of
 // docs/protocol.md (handshake, then image session / files / exec requests).
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "protocol/channel.h"
 #include "target-agent/block_hasher.h"
@@ -27,6 +29,13 @@ class Connection {
   void on_finish(const mkproto::Frame& f);
   void on_hash_request(const mkproto::Frame& f);
   void on_verify(const mkproto::Frame& f);
+  // Repair (docs/protocol.md, "Repair"; repair_ops.cpp): REPAIR starts or
+  // continues a round, placement frames inside it go through
+  // check_in_repair, FINISH ends it with end_repair.
+  void on_repair(const mkproto::Frame& f);
+  void check_in_repair(const mkproto::Frame& f, uint64_t length);
+  void require_repair_covered(const char* what) const;
+  uint64_t end_repair();
   void on_get_file(const mkproto::Frame& f);
   void on_put_file(const mkproto::Frame& f);
   void on_exec(const mkproto::Frame& f);
@@ -47,6 +56,9 @@ class Connection {
   std::unique_ptr<TargetWriter> writer_;
   std::unique_ptr<BlockHasher> hasher_;  // a HASH_REQUEST being answered (reads target_fd_)
   std::optional<uint64_t> next_offset_;  // where the next placement frame must start
+  bool in_repair_ = false;               // between REPAIR and FINISH
+  std::vector<ByteRange> repairing_;     // the ranges of this round, in order
+  std::vector<ByteRange> repaired_;      // of the last round: what the next VERIFY reads
 };
 
 }  // namespace agent

@@ -36,7 +36,7 @@ void ReadPool::submit(uint64_t offset, size_t length) {
   cv_.notify_all();
 }
 
-std::span<const uint8_t> ReadPool::pop() {
+std::span<uint8_t> ReadPool::pop() {
   std::unique_lock lk(m_);
   popped_.reset();
   if (jobs_.empty()) throw std::logic_error("ReadPool::pop with nothing submitted");

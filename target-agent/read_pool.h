@@ -36,7 +36,7 @@ class ReadPool {
   // Waits for the oldest submitted read and returns its bytes (short only at
   // the end of the file); valid until the next pop(). Rethrows its error
   // (ProtocolError kIo naming the path and offset).
-  std::span<const uint8_t> pop();
+  std::span<uint8_t> pop();
   size_t pending() const { return jobs_.size(); }
 
  private:

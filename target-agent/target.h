@@ -2,6 +2,9 @@
 // The thing being written: a block device, or (only with --allow-file) a
 // regular file. Size, sector size and mount state for TARGET_INFO/OPENED.
 #include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 
 #include "protocol/auth.h"
@@ -25,6 +28,10 @@ struct AgentConfig {
   // reading its image source, or resuming); then the connection is closed
   // and the session kept for a resume.
   std::chrono::milliseconds idle_timeout{300000};
+  // Sees, and may change, each read of VERIFY before it is digested (offset
+  // of the read, its bytes): lets a test play a disk that returns wrong
+  // data. Unset in the agent binary.
+  std::function<void(uint64_t offset, std::span<uint8_t> bytes)> verify_read_hook;
 };
 
 // Resolves the path a request names ("" → --target) and checks it is one

@@ -34,13 +34,13 @@ struct Piece {
   uint64_t start = 0, end = 0;
 };
 
-// Cuts [0, size) into pieces in order. Data pieces never cross a multiple
+// Cuts [begin, size) into pieces in order. Data pieces never cross a multiple
 // of `chunk`, so one always fits a chunk-sized aligned read.
 class PieceWalker {
  public:
-  PieceWalker(uint64_t size, std::vector<ByteRange> excluded, std::vector<std::pair<uint64_t, uint64_t>> data,
-              uint64_t chunk)
-      : size_(size), chunk_(chunk), ex_(std::move(excluded)), data_(std::move(data)) {}
+  PieceWalker(uint64_t begin, uint64_t size, std::vector<ByteRange> excluded,
+              std::vector<std::pair<uint64_t, uint64_t>> data, uint64_t chunk)
+      : pos_(begin), size_(size), chunk_(chunk), ex_(std::move(excluded)), data_(std::move(data)) {}
 
   bool next(Piece& p) {
     if (pos_ >= size_) return false;
@@ -76,6 +76,7 @@ void Connection::on_verify(const Frame& f) {
   auto req = mkproto::decode<mkproto::Verify>(f);
   if (!sessions_.finished(*session_))
     throw ProtocolError(ErrorCode::kUnexpected, "VERIFY before the session is FINISHED");
+  if (in_repair_) throw ProtocolError(ErrorCode::kUnexpected, "VERIFY during a repair (FINISH ends it)");
   writer_->drain_and_sync();
   const std::string& path = session_->path;
   const uint64_t size = session_->known_size;
@@ -109,99 +110,122 @@ void Connection::on_verify(const Frame& f) {
   // the one being digested): a run of data is read a chunk at a time, as
   // before, and the agent stays in its 16 MiB.
   ReadPool pool(fd.get(), path, 16, kChunk, align);
-  // A hole of a sparse file target reads as zeros by definition: not reading
-  // it saved most of the read-back time of a mostly-hole image. Kept delta
-  // blocks (scope kWritten) were compared by hash in this session and are
-  // left out, so a reflash reads back only what it changed.
-  PieceWalker walk(size,
-                   req.scope == mkproto::VerifyScope::kWritten
-                       ? merge_ranges(session_->dont_care.ranges(), session_->kept.ranges())
-                       : session_->dont_care.ranges(),
-                   data_ranges(target_fd_, 0, size), kChunk);
-  std::deque<Piece> ahead;
-  auto peek = [&](size_t i) -> const Piece* {
-    while (ahead.size() <= i) {
-      Piece p;
-      if (!walk.next(p)) return nullptr;
-      ahead.push_back(p);
-    }
-    return &ahead[i];
-  };
+  const std::vector<ByteRange> excluded = req.scope == mkproto::VerifyScope::kWritten
+                                              ? merge_ranges(session_->dont_care.ranges(), session_->kept.ranges())
+                                              : session_->dont_care.ranges();
+  // Right after a repair round only its ranges are read back (DIGESTS then
+  // carry only their blocks); otherwise the whole image.
+  std::vector<ByteRange> ranges = std::move(repaired_);
+  repaired_.clear();
+  for (const ByteRange& r : ranges)
+    if (r.start % req.block != 0 || (r.end % req.block != 0 && r.end != size))
+      throw ProtocolError(ErrorCode::kBadRequest,
+                          fmt::format("VERIFY in blocks of {} after a repair of [{}, {}): not whole blocks", req.block,
+                                      r.start, r.end));
+  if (ranges.empty()) ranges.push_back({0, size});
 
-  mkproto::BlockDigester dig(size, req.block);
+  mkproto::Hash128 overall;
   uint64_t bytes_read = 0;
-  size_t sent = 0;
-  mkproto::Digests out;
-  auto flush = [&](bool all) {
-    const auto& d = dig.digests();
-    // Every 64 blocks: a slow disk must not look like a dead agent to the host.
-    while (sent < d.size() && (all || d.size() - sent >= 64)) {
-      size_t n = std::min(d.size() - sent, mkproto::kMaxDigestsPerFrame);
-      out.digests.assign(d.begin() + static_cast<std::ptrdiff_t>(sent), d.begin() + static_cast<std::ptrdiff_t>(sent + n));
-      out.offset = uint64_t{req.block} * sent;
-      ch_.send(mkproto::encode(out));
-      sent += n;
-    }
-  };
-  auto digest_gap = [&](const Piece& p) {
-    p.kind == Piece::kExcluded ? dig.dont_care(p.start, p.end - p.start) : dig.zeros(p.start, p.end - p.start);
-  };
-  // Pieces go to the digester in order, in batches: a batch is one read
-  // (its data pieces and the small gaps between them) or one gap piece.
-  struct Batch {
-    std::vector<Piece> pieces;
-    uint64_t start = 0;  // of the read; pieces.empty() never
-    bool read = false;
-  };
-  std::deque<Batch> batches;
-  auto consume = [&] {
-    Batch b = std::move(batches.front());
-    batches.pop_front();
-    std::span<const uint8_t> bytes;
-    if (b.read) bytes = pool.pop();
-    for (const Piece& p : b.pieces) {
-      if (p.kind != Piece::kData) {
-        digest_gap(p);
-        continue;
+  for (const ByteRange& range : ranges) {
+    const uint64_t base = range.start;
+    // A hole of a sparse file target reads as zeros by definition: not
+    // reading it saved most of the read-back time of a mostly-hole image.
+    // Kept delta blocks (scope kWritten) were compared by hash in this
+    // session and are left out, so a reflash reads back only what it changed.
+    PieceWalker walk(range.start, range.end, excluded, data_ranges(target_fd_, range.start, range.end), kChunk);
+    std::deque<Piece> ahead;
+    auto peek = [&](size_t i) -> const Piece* {
+      while (ahead.size() <= i) {
+        Piece p;
+        if (!walk.next(p)) return nullptr;
+        ahead.push_back(p);
       }
-      if (p.end - b.start > bytes.size())
-        throw ProtocolError(ErrorCode::kIo, fmt::format("{}: short read at {} during verify", path, b.start + bytes.size()));
-      dig.data(p.start, bytes.subspan(static_cast<size_t>(p.start - b.start), static_cast<size_t>(p.end - p.start)));
-      bytes_read += p.end - p.start;
-    }
-    flush(false);
-  };
-  while (const Piece* first = peek(0)) {
-    if (first->kind != Piece::kData) {
-      batches.push_back({{*first}, 0, false});
-      ahead.pop_front();
-    } else {
-      // One read for the data pieces that follow closely (within kGap,
-      // inside one chunk); a run of data is read chunk by chunk.
-      const uint64_t start = first->start / align * align;
-      uint64_t end = first->end;
-      size_t n = 1;
-      for (size_t i = 1; i < 4096; ++i) {
-        const Piece* q = peek(i);
-        if (!q || q->start > end + kGap) break;
-        if (q->kind != Piece::kData) continue;
-        if (align_up(q->end) - start > kChunk) break;
-        end = q->end;
-        n = i + 1;
+      return &ahead[i];
+    };
+
+    // Offsets relative to the range: its start is a block boundary.
+    mkproto::BlockDigester dig(range.end - base, req.block);
+    size_t sent = 0;
+    mkproto::Digests out;
+    auto flush = [&](bool all) {
+      const auto& d = dig.digests();
+      // Every 64 blocks: a slow disk must not look like a dead agent to the host.
+      while (sent < d.size() && (all || d.size() - sent >= 64)) {
+        size_t n = std::min(d.size() - sent, mkproto::kMaxDigestsPerFrame);
+        out.digests.assign(d.begin() + static_cast<std::ptrdiff_t>(sent),
+                           d.begin() + static_cast<std::ptrdiff_t>(sent + n));
+        out.offset = base + uint64_t{req.block} * sent;
+        for (const auto& x : out.digests) overall.update(x.data(), x.size());
+        ch_.send(mkproto::encode(out));
+        sent += n;
       }
-      const size_t length = static_cast<size_t>(align_up(end) - start);
-      while (!pool.has_room(length)) consume();
-      Batch b{{ahead.begin(), ahead.begin() + static_cast<std::ptrdiff_t>(n)}, start, true};
-      ahead.erase(ahead.begin(), ahead.begin() + static_cast<std::ptrdiff_t>(n));
-      pool.submit(start, length);
-      batches.push_back(std::move(b));
+    };
+    auto digest_gap = [&](const Piece& p) {
+      p.kind == Piece::kExcluded ? dig.dont_care(p.start - base, p.end - p.start)
+                                 : dig.zeros(p.start - base, p.end - p.start);
+    };
+    // Pieces go to the digester in order, in batches: a batch is one read
+    // (its data pieces and the small gaps between them) or one gap piece.
+    struct Batch {
+      std::vector<Piece> pieces;
+      uint64_t start = 0;  // of the read; pieces.empty() never
+      bool read = false;
+    };
+    std::deque<Batch> batches;
+    auto consume = [&] {
+      Batch b = std::move(batches.front());
+      batches.pop_front();
+      std::span<uint8_t> bytes;
+      if (b.read) {
+        bytes = pool.pop();
+        if (cfg_.verify_read_hook) cfg_.verify_read_hook(b.start, bytes);
+      }
+      for (const Piece& p : b.pieces) {
+        if (p.kind != Piece::kData) {
+          digest_gap(p);
+          continue;
+        }
+        if (p.end - b.start > bytes.size())
+          throw ProtocolError(ErrorCode::kIo,
+                              fmt::format("{}: short read at {} during verify", path, b.start + bytes.size()));
+        dig.data(p.start - base,
+                 bytes.subspan(static_cast<size_t>(p.start - b.start), static_cast<size_t>(p.end - p.start)));
+        bytes_read += p.end - p.start;
+      }
+      flush(false);
+    };
+    while (const Piece* first = peek(0)) {
+      if (first->kind != Piece::kData) {
+        batches.push_back({{*first}, 0, false});
+        ahead.pop_front();
+      } else {
+        // One read for the data pieces that follow closely (within kGap,
+        // inside one chunk); a run of data is read chunk by chunk.
+        const uint64_t start = first->start / align * align;
+        uint64_t end = first->end;
+        size_t n = 1;
+        for (size_t i = 1; i < 4096; ++i) {
+          const Piece* q = peek(i);
+          if (!q || q->start > end + kGap) break;
+          if (q->kind != Piece::kData) continue;
+          if (align_up(q->end) - start > kChunk) break;
+          end = q->end;
+          n = i + 1;
+        }
+        const size_t length = static_cast<size_t>(align_up(end) - start);
+        while (!pool.has_room(length)) consume();
+        Batch b{{ahead.begin(), ahead.begin() + static_cast<std::ptrdiff_t>(n)}, start, true};
+        ahead.erase(ahead.begin(), ahead.begin() + static_cast<std::ptrdiff_t>(n));
+        pool.submit(start, length);
+        batches.push_back(std::move(b));
+      }
+      while (batches.size() > 256) consume();
     }
-    while (batches.size() > 256) consume();
+    while (!batches.empty()) consume();
+    flush(true);
   }
-  while (!batches.empty()) consume();
-  flush(true);
   mkproto::VerifyEnd ve;
-  ve.overall = dig.overall();
+  ve.overall = overall.digest();
   ve.bytes_read = bytes_read;
   ve.direct_io = direct;
   ch_.send(mkproto::encode(ve));

@@ -117,6 +117,10 @@ void cli::add_push(CLI::App& app) {
                 "with --delta, also read back the blocks found unchanged (default: read back what this push wrote; "
                 "unchanged blocks were compared with the target by hash)")
       ->excludes(no_verify);
+  sub->add_option("--repair-attempts", p.repair_attempts,
+                  "rounds of re-sending the blocks that read back wrong and reading them back again (0: fail at "
+                  "the first mismatch)")
+      ->capture_default_str()->check(CLI::Range(0, 100));
   sub->add_option("--retries", p.retries, "reconnects without progress before giving up")
       ->capture_default_str()->check(CLI::Range(0, 1000));
   sub->add_option("--stall-timeout", a->stall_timeout_s,

@@ -45,8 +45,8 @@ push::PushOptions node_push_options(const FlashOptions& opt, const lab::Node& no
     *last = now;
     if (p.kind == push::Progress::Kind::kReconnect)
       run.progress(fmt::format("reconnect: {}", p.message));
-    else if (p.kind == push::Progress::Kind::kVerify)
-      run.progress("verifying");
+    else if (p.kind == push::Progress::Kind::kVerify)  // the read-back, or a repair round naming its ranges
+      run.progress(p.message.rfind("repair", 0) == 0 ? p.message : "verifying");
     else if (p.kind == push::Progress::Kind::kProgress && p.image_size)
       run.progress(fmt::format("{}/{} bytes ({:.0f}%)", p.position, p.image_size, 100.0 * p.position / p.image_size));
   };

@@ -230,8 +230,13 @@ AgentClient::VerifyReply AgentClient::verify(const mkproto::Verify& request) {
       return reply;
     }
     auto d = mkproto::decode<mkproto::Digests>(f);
+    for (size_t i = 0; i < d.digests.size(); ++i) reply.offsets.push_back(f.offset + i * uint64_t{request.block});
     reply.digests.insert(reply.digests.end(), d.digests.begin(), d.digests.end());
   }
+}
+
+void AgentClient::repair(uint64_t offset, uint64_t length) {
+  ch_->send(mkproto::encode(mkproto::Repair{offset, length}));
 }
 
 void AgentClient::send(const mkproto::Frame& request) { ch_->send(request); }

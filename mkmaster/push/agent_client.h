@@ -62,9 +62,12 @@ class AgentClient {
   // VERIFY → DIGESTS… VERIFY_END: the agent's digests of the target.
   struct VerifyReply {
     std::vector<mkproto::Digest128> digests;
+    std::vector<uint64_t> offsets;  // of each digest's block
     mkproto::VerifyEnd end;
   };
   VerifyReply verify(const mkproto::Verify& request);
+  // REPAIR: the placement frames that follow rewrite [offset, offset+length).
+  void repair(uint64_t offset, uint64_t length);
   // A request whose answer the caller reads with recv() (files, exec).
   void send(const mkproto::Frame& request);
   void send_file_data(uint64_t offset, std::span<const uint8_t> bytes);

@@ -58,15 +58,22 @@ void ProgressPrinter::operator()(const Progress& p) {
 
 void ProgressPrinter::summary(const PushResult& r) {
   if (bar_shown_) fmt::print(stderr, "\n");
+  std::string repaired_json, repaired_text;
+  for (const auto& [a, b] : r.repaired) {
+    repaired_json += fmt::format("{}[{},{}]", repaired_json.empty() ? "" : ",", a, b);
+    repaired_text += fmt::format("{}[{}, {})", repaired_text.empty() ? "" : " ", a, b);
+  }
   if (json_) {
     fmt::print(out_,
                "{{\"event\":\"summary\",\"target\":\"{}\",\"image_size\":{},\"bytes_sent\":{},\"wire_bytes\":{},"
                "\"data_bytes\":{},\"hole_bytes\":{},\"kept_bytes\":{},\"reconnects\":{},\"seconds\":{:.3f},"
                "\"mb_per_s\":{:.1f},\"phases_s\":{{\"stream\":{:.3f},\"hash_wait\":{:.3f},\"finish\":{:.3f},"
-               "\"verify\":{:.3f}}},\"verified\":{},\"verify\":\"{}\"}}\n",
+               "\"verify\":{:.3f}}},\"verified\":{},\"verify\":\"{}\",\"repaired\":[{}],\"repair_rounds\":{},"
+               "\"repair_bytes_sent\":{}}}\n",
                json_escape(r.target), r.image_size, r.bytes_sent, r.wire_bytes, r.data_bytes, r.hole_bytes,
                r.kept_bytes, r.reconnects, r.seconds, r.mb_per_s(), r.stream_seconds, r.hash_wait_seconds,
-               r.finish_seconds, r.verify_seconds, r.verified ? "true" : "false", json_escape(r.verify_message));
+               r.finish_seconds, r.verify_seconds, r.verified ? "true" : "false", json_escape(r.verify_message),
+               repaired_json, r.repair_rounds, r.repair_bytes_sent);
     std::fflush(out_);
     return;
   }
@@ -77,6 +84,9 @@ void ProgressPrinter::summary(const PushResult& r) {
              "  verify       {}\n",
              r.target, r.image_size, r.bytes_sent, r.wire_bytes, r.hole_bytes, r.kept_bytes, r.reconnects, r.seconds,
              r.mb_per_s(), r.stream_seconds, r.hash_wait_seconds, r.finish_seconds, r.verify_seconds, r.verify_message);
+  if (!r.repaired.empty())
+    fmt::print(out_, "  repaired     {} ({} bytes re-sent in {} round{})\n", repaired_text, r.repair_bytes_sent,
+               r.repair_rounds, r.repair_rounds == 1 ? "" : "s");
 }
 
 void ProgressPrinter::failure(const std::string& what) {

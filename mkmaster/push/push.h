@@ -12,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mkmaster/push/agent_client.h"
 #include "mkmaster/source/image_reader.h"
@@ -42,6 +44,9 @@ struct PushOptions {
   // hash with what the target held.
   bool verify_kept = false;
   bool compress = false;           // zstd on the wire, per frame, when it shrinks
+  // Rounds of re-sending the verify blocks that read back wrong, then
+  // reading them back again; 0: a mismatch fails the push at once.
+  int repair_attempts = 2;
   int retries = 5;                 // reconnects after failures without progress
   // The push fails once the agent has shown no progress (docs/protocol.md,
   // "Deadlines") for this long — taking no bytes, no ACK, no reply —
@@ -82,13 +87,18 @@ struct PushResult {
   bool verified = false;          // verify ran and matched
   uint64_t verify_bytes_read = 0; // bytes the agent read back from the target
   std::string verify_message;     // "ok (O_DIRECT)", "skipped", or the first bad range
+  // Byte ranges [first, second) that read back wrong and were re-sent until
+  // they verified, in order; the rounds that took.
+  std::vector<std::pair<uint64_t, uint64_t>> repaired;
+  int repair_rounds = 0;
+  uint64_t repair_bytes_sent = 0;  // image bytes of DATA frames those rounds carried
   std::string target;             // what the agent wrote
   double mb_per_s() const { return seconds > 0 ? image_size / 1e6 / seconds : 0; }
 };
 
 // Throws on refusal or when retries are exhausted (complete message); a
-// verify mismatch throws ProtocolError(kVerifyMismatch) naming the first bad
-// range.
+// verify mismatch that repair_attempts rounds did not fix throws
+// ProtocolError(kVerifyMismatch) naming the byte range that stays wrong.
 PushResult push_image(const PushOptions& options);
 
 }  // namespace push

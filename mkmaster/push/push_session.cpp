@@ -8,6 +8,7 @@
 
 #include "mkmaster/push/digest_tee.h"
 #include "mkmaster/push/planner.h"
+#include "mkmaster/push/repair.h"
 
 namespace push {
 
@@ -352,27 +353,72 @@ void PushSession::report(Progress::Kind kind, const std::string& message, uint64
 
 void PushSession::verify(AgentClient& client) {
   auto scope = o_.delta && !o_.verify_kept ? mkproto::VerifyScope::kWritten : mkproto::VerifyScope::kAll;
-  const auto reply = client.verify(mkproto::Verify{o_.verify_block, scope});
+  const mkproto::Verify request{o_.verify_block, scope};
+  const auto reply = client.verify(request);
   const auto& want = dig_.digests();
   if (reply.digests.size() != want.size())
     throw ProtocolError(ErrorCode::kMalformed,
                         fmt::format("agent sent {} verify digests, {} expected", reply.digests.size(), want.size()));
-  std::optional<size_t> first_bad;
-  auto bad = std::mismatch(want.begin(), want.end(), reply.digests.begin());
-  if (bad.first != want.end()) first_bad = static_cast<size_t>(bad.first - want.begin());
-  if (!first_bad && reply.end.overall != dig_.overall()) first_bad = 0;
-  if (first_bad) {
-    uint64_t a = uint64_t{o_.verify_block} * *first_bad, b = std::min(size_, a + o_.verify_block);
-    r_.verified = false;
-    r_.verify_message = fmt::format("verify failed: first bad range [{}, {}) of {}", a, b, r_.target);
+  std::vector<ByteRange> bad = mismatched_blocks(want, reply, o_.verify_block, size_);
+  if (bad.empty() && reply.end.overall != dig_.overall()) bad.push_back({0, std::min<uint64_t>(size_, o_.verify_block)});
+  r_.verified = false;
+  if (!bad.empty() && o_.repair_attempts <= 0) {
+    r_.verify_message = fmt::format("verify failed: first bad range [{}, {}) of {}", bad[0].begin, bad[0].end, r_.target);
     throw ProtocolError(ErrorCode::kVerifyMismatch, r_.verify_message);
   }
+  uint64_t bytes_read = reply.end.bytes_read;
+  const std::vector<ByteRange> first_bad = bad;
+  if (!bad.empty()) repair(client, request, bad, bytes_read);
   r_.verified = true;
-  r_.verify_bytes_read = reply.end.bytes_read;
-  r_.verify_message = fmt::format("ok, {} bytes read back {}", reply.end.bytes_read,
+  r_.verify_bytes_read = bytes_read;
+  r_.verify_message = fmt::format("ok, {} bytes read back {}", bytes_read,
                                   reply.end.direct_io ? "with O_DIRECT" : "after dropping the page cache");
+  if (!first_bad.empty()) {
+    for (const ByteRange& b : first_bad) r_.repaired.emplace_back(b.begin, b.end);
+    r_.verify_message += fmt::format(", after repairing {} ({} bytes re-sent in {} round{})",
+                                     describe_ranges(first_bad), r_.repair_bytes_sent, r_.repair_rounds,
+                                     r_.repair_rounds == 1 ? "" : "s");
+  }
   if (scope == mkproto::VerifyScope::kWritten && counts_.kept_bytes > 0)
     r_.verify_message += fmt::format(", {} unchanged bytes checked by their delta hash", counts_.kept_bytes);
+}
+
+// Up to repair_attempts rounds: REPAIR + the image's bytes of the bad
+// blocks, FINISH (the agent syncs them), VERIFY (it reads back only those).
+void PushSession::repair(AgentClient& client, const mkproto::Verify& request, std::vector<ByteRange> bad,
+                         uint64_t& bytes_read) {
+  RangeResender resender([this] { return open_reader(o_); }, o_.holes, size_);
+  const uint64_t sent_before = counts_.bytes_sent;
+  int round = 0;
+  while (!bad.empty()) {
+    if (round == o_.repair_attempts) {
+      r_.image_reads += resender.source_opens();
+      r_.verify_message =
+          fmt::format("verify failed: bad range {} of {} still reads back wrong after {} repair round{} (the "
+                      "target does not keep what is written there)",
+                      describe_ranges(bad), r_.target, round, round == 1 ? "" : "s");
+      throw ProtocolError(ErrorCode::kVerifyMismatch, r_.verify_message);
+    }
+    ++round;
+    report(Progress::Kind::kVerify, fmt::format("repair round {}: re-sending {}", round, describe_ranges(bad)),
+           dig_.position());
+    {
+      FrameSender sender(client, o_.compress, counts_, [&](uint64_t) { client.poll({}); });
+      resender.send(client, bad, sender);
+    }
+    client.finish(size_, {});
+    const auto again = client.verify(request);
+    uint64_t blocks = 0;
+    for (const ByteRange& b : bad) blocks += (b.end - b.begin + o_.verify_block - 1) / o_.verify_block;
+    if (again.digests.size() != blocks)
+      throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent {} verify digests after repairing {}, {} expected",
+                                                             again.digests.size(), describe_ranges(bad), blocks));
+    bytes_read += again.end.bytes_read;
+    bad = mismatched_blocks(dig_.digests(), again, o_.verify_block, size_);
+  }
+  r_.repair_rounds += round;
+  r_.repair_bytes_sent += counts_.bytes_sent - sent_before;
+  r_.image_reads += resender.source_opens();
 }
 
 }  // namespace push

@@ -14,6 +14,7 @@
 #include "mkmaster/push/frame_sender.h"
 #include "mkmaster/push/hash_inbox.h"
 #include "mkmaster/push/push.h"
+#include "mkmaster/push/repair.h"
 #include "protocol/block_digest.h"
 #include "protocol/boot_layout.h"
 
@@ -44,6 +45,9 @@ class PushSession {
   // A range mismatch, saying what of that range the target may hold.
   source::RangeMismatch unverified(const source::RangeMismatch& e) const;
   void verify(AgentClient& client);
+  // Re-sends the bad verify blocks and reads them back, in rounds; throws
+  // naming what stays wrong (docs/protocol.md, "Repair").
+  void repair(AgentClient& client, const mkproto::Verify& request, std::vector<ByteRange> bad, uint64_t& bytes_read);
   // The reader for this attempt: the one opened first, else a new one.
   std::unique_ptr<source::ImageReader> take_reader();
   void after_send(AgentClient& client, uint64_t position);

@@ -1,7 +1,8 @@
 // The host's push against the *static armhf* target-agent running under
 // qemu-arm-static (-cpu cortex-a9): the same wire protocol across
-// architectures, with drops and resume. The host preset builds that agent
+// architectures, with drops and resume, and a repair after verify. The host preset builds that agent
 // (MKMASTER_BUILD_ARMHF_AGENT); other builds skip and say why.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -99,6 +100,24 @@ TEST_F(ArmhfAgent, PushDeltaAndResumeAgainstTheQemuAgent) {
   EXPECT_TRUE(r2.verified) << r2.verify_message;
   // + the boot sectors wiped at OPEN, twice: a drop while they stream re-sends what was in flight
   EXPECT_LE(r2.bytes_sent, (64u << 10) + 2 * ((1u << 20) + (16u << 10) + 512));
+  // A block corrupted behind the emulated agent's back is repaired.
+  o.agent.agent = agent.address();
+  o.delta = o.compress = false;
+  const uint64_t bad = (7u << 20) + 3;
+  bool flipped = false;
+  o.on_progress = [&](const push::Progress& p) {
+    if (p.kind != push::Progress::Kind::kVerify || flipped) return;
+    flipped = true;
+    int fd = ::open(path("disk").c_str(), O_RDWR);
+    uint8_t b = static_cast<uint8_t>(image[bad] ^ 0x20);
+    EXPECT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(bad)), 1);
+    ::close(fd);
+  };
+  auto r3 = push::push_image(o);
+  o.on_progress = {};
+  EXPECT_EQ(read_file(path("disk")), image);
+  EXPECT_TRUE(r3.verified) << r3.verify_message;
+  EXPECT_EQ(r3.repaired, (std::vector<std::pair<uint64_t, uint64_t>>{{7u << 20, 8u << 20}}));
   // Wrong secret: refused by the emulated agent too.
   o.agent.key = mkproto::derive_key("not the secret of the qemu agent");
   EXPECT_THROW(push::push_image(o), mkproto::ProtocolError);

@@ -144,6 +144,7 @@ TEST_F(Push, DeltaVerifyReadsBackTheWrittenBlocks) {
       auto o = options(path("img2.raw"), path("disk"));
       o.delta = true;
       o.verify_kept = verify_kept;
+      o.repair_attempts = 0;  // what verify catches, not what repair fixes (push_repair_test.cpp)
       o.on_progress = [&](const push::Progress& p) {
         if (p.kind != push::Progress::Kind::kVerify || corrupt == "none") return;
         flip_byte(path("disk"), corrupt == "written" ? changed : unchanged);
@@ -182,6 +183,7 @@ TEST_F(Push, VerifyCatchesATargetCorruptedBehindTheAgentsBack) {
   write_file(path("img.raw"), image);
   write_file(path("disk"), garbage(image.size()));
   auto o = options(path("img.raw"), path("disk"));
+  o.repair_attempts = 0;  // the repair of this is in push_repair_test.cpp
   const uint64_t bad = 3 * (1 << 20) + 12345;
   o.on_progress = [&](const push::Progress& p) {
     if (p.kind != push::Progress::Kind::kVerify) return;
