@@ -119,7 +119,7 @@ void RangeResender::send(AgentClient& client, const std::vector<ByteRange>& rang
                                               pos));
       source::Extent piece = clip(*cur, pos, r.end);
       if (piece.hole)
-        plan.hole(piece.offset, piece.length);
+        plan.hole(piece.offset, piece.length, piece.mapped);
       else
         plan.data(piece.offset, piece.data);
       pos = piece.offset + piece.length;
