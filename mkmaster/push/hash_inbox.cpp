@@ -9,8 +9,9 @@ namespace push {
 using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
-HashInbox::HashInbox(uint64_t image_size, uint32_t block, std::chrono::milliseconds timeout)
-    : size_(image_size), block_(block), count_(static_cast<size_t>((image_size + block - 1) / block)),
+HashInbox::HashInbox(uint64_t image_size, uint32_t block, std::chrono::milliseconds timeout,
+                     const mkproto::DeltaKey& key)
+    : DiskHashes(key), size_(image_size), block_(block), count_(static_cast<size_t>((image_size + block - 1) / block)),
       timeout_(timeout) {
   hashes_.reserve(count_);
 }

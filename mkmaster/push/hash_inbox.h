@@ -18,8 +18,9 @@ namespace push {
 class HashInbox : public DiskHashes {
  public:
   // Expects the hashes of [0, image_size) in `block` blocks. `timeout`: the
-  // longest wait for the next hash (a silent agent).
-  HashInbox(uint64_t image_size, uint32_t block, std::chrono::milliseconds timeout);
+  // longest wait for the next hash (a silent agent). key: the push session's
+  // delta key (the agent hashes with the same).
+  HashInbox(uint64_t image_size, uint32_t block, std::chrono::milliseconds timeout, const mkproto::DeltaKey& key);
 
   // Planner side: waits for block b's hash; throws the connection's failure.
   uint64_t at(size_t b) override;
