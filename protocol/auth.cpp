@@ -23,7 +23,7 @@ Key derive_key(std::string secret) {
     throw ProtocolError(ErrorCode::kBadRequest,
                         fmt::format("secret is {} bytes; at least {} are required", secret.size(), kMinSecret));
   crypto_init();
-  static const char kContext[] = "mkmaster-protocol-v1-key";
+  static const char kContext[] = "mkmaster-protocol-v1-key";  // unchanged in v2: the same secret file works
   Key k;
   crypto_generichash(k.data(), k.size(), reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
                      reinterpret_cast<const unsigned char*>(kContext), sizeof kContext - 1);
@@ -63,36 +63,34 @@ SessionId random_session_id() {
 }
 
 namespace {
-Mac proof(const char* label, const Key& k, const Nonce& hn, const Nonce& an, uint16_t version) {
-  static_assert(crypto_auth_BYTES == kMacSize && crypto_auth_KEYBYTES == 32);
+std::string proof_message(const char* label, const Transcript& t) {
   std::string msg(label);
-  msg.append(reinterpret_cast<const char*>(hn.data()), hn.size());
-  msg.append(reinterpret_cast<const char*>(an.data()), an.size());
-  msg.push_back(static_cast<char>(version & 0xff));
-  msg.push_back(static_cast<char>(version >> 8));
+  msg.append(reinterpret_cast<const char*>(t.host_nonce.data()), t.host_nonce.size());
+  msg.append(reinterpret_cast<const char*>(t.agent_nonce.data()), t.agent_nonce.size());
+  for (uint16_t v : {t.version, t.min_version, t.max_version}) {
+    msg.push_back(static_cast<char>(v & 0xff));
+    msg.push_back(static_cast<char>(v >> 8));
+  }
+  return msg;
+}
+Mac proof(const char* label, const Key& k, const Transcript& t) {
+  static_assert(crypto_auth_BYTES == kMacSize && crypto_auth_KEYBYTES == 32);
+  std::string msg = proof_message(label, t);
   Mac m;
   crypto_auth(m.data(), reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), k.data());
   return m;
 }
-bool check(const char* label, const Key& k, const Nonce& hn, const Nonce& an, uint16_t version, const Mac& mac) {
-  std::string msg(label);
-  msg.append(reinterpret_cast<const char*>(hn.data()), hn.size());
-  msg.append(reinterpret_cast<const char*>(an.data()), an.size());
-  msg.push_back(static_cast<char>(version & 0xff));
-  msg.push_back(static_cast<char>(version >> 8));
+bool check(const char* label, const Key& k, const Transcript& t, const Mac& mac) {
+  std::string msg = proof_message(label, t);
   return crypto_auth_verify(mac.data(), reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), k.data()) == 0;
 }
-constexpr const char* kHostLabel = "mkmaster-v1 host proof";
-constexpr const char* kAgentLabel = "mkmaster-v1 agent proof";
+constexpr const char* kHostLabel = "mkmaster-v2 host proof";
+constexpr const char* kAgentLabel = "mkmaster-v2 agent proof";
 }  // namespace
 
-Mac host_proof(const Key& k, const Nonce& hn, const Nonce& an, uint16_t v) { return proof(kHostLabel, k, hn, an, v); }
-Mac agent_proof(const Key& k, const Nonce& hn, const Nonce& an, uint16_t v) { return proof(kAgentLabel, k, hn, an, v); }
-bool check_host_proof(const Key& k, const Nonce& hn, const Nonce& an, uint16_t v, const Mac& m) {
-  return check(kHostLabel, k, hn, an, v, m);
-}
-bool check_agent_proof(const Key& k, const Nonce& hn, const Nonce& an, uint16_t v, const Mac& m) {
-  return check(kAgentLabel, k, hn, an, v, m);
-}
+Mac host_proof(const Key& k, const Transcript& t) { return proof(kHostLabel, k, t); }
+Mac agent_proof(const Key& k, const Transcript& t) { return proof(kAgentLabel, k, t); }
+bool check_host_proof(const Key& k, const Transcript& t, const Mac& m) { return check(kHostLabel, k, t, m); }
+bool check_agent_proof(const Key& k, const Transcript& t, const Mac& m) { return check(kAgentLabel, k, t, m); }
 
 }  // namespace mkproto

@@ -28,12 +28,20 @@ Key load_key(const std::string& path);
 Nonce random_nonce();
 SessionId random_session_id();
 
+// What both proofs cover: the nonces, the version the agent chose and the
+// range the host offered, so a relay that narrows HELLO's range (a
+// downgrade) makes both proofs fail.
+struct Transcript {
+  Nonce host_nonce{}, agent_nonce{};
+  uint16_t version = 0, min_version = 0, max_version = 0;
+};
+
 // What the host proves (AUTH) and what the agent proves (AUTH_OK). Distinct
 // labels stop a reflected MAC from being accepted in the other direction.
-Mac host_proof(const Key& k, const Nonce& host_nonce, const Nonce& agent_nonce, uint16_t version);
-Mac agent_proof(const Key& k, const Nonce& host_nonce, const Nonce& agent_nonce, uint16_t version);
+Mac host_proof(const Key& k, const Transcript& t);
+Mac agent_proof(const Key& k, const Transcript& t);
 // Constant-time (crypto_auth_verify).
-bool check_host_proof(const Key& k, const Nonce& host_nonce, const Nonce& agent_nonce, uint16_t version, const Mac& mac);
-bool check_agent_proof(const Key& k, const Nonce& host_nonce, const Nonce& agent_nonce, uint16_t version, const Mac& mac);
+bool check_host_proof(const Key& k, const Transcript& t, const Mac& mac);
+bool check_agent_proof(const Key& k, const Transcript& t, const Mac& mac);
 
 }  // namespace mkproto

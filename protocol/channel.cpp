@@ -59,11 +59,31 @@ bool SocketChannel::wait_writable() {
   }
 }
 
+namespace {
+const FrameMacKey& send_key(const SessionKeys& k, Channel::Role self) {
+  return self == Channel::Role::kHost ? k.host_to_agent : k.agent_to_host;
+}
+const FrameMacKey& recv_key(const SessionKeys& k, Channel::Role self) {
+  return self == Channel::Role::kHost ? k.agent_to_host : k.host_to_agent;
+}
+}  // namespace
+
+void SocketChannel::set_session_keys(const SessionKeys& keys, Role self) {
+  std::lock_guard lock(send_mutex_);
+  encoder_.set_mac_key(send_key(keys, self));
+  decoder_.set_mac_key(recv_key(keys, self));
+}
+
+std::vector<uint8_t> SocketChannel::encode_next(const Frame& f) {
+  std::lock_guard lock(send_mutex_);
+  return encoder_.encode(f.type, f.flags, f.offset, f.payload);
+}
+
 void SocketChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) {
   std::lock_guard lock(send_mutex_);
-  auto header = encode_header(type, flags, send_seq_, offset, payload);
-  iovec iov[2] = {{header.data(), header.size()}, {const_cast<uint8_t*>(payload.data()), payload.size()}};
-  size_t total = header.size() + payload.size(), done = 0;
+  auto wire = encoder_.encode(type, flags, offset, payload);
+  iovec iov[2] = {{wire.data(), wire.size()}, {nullptr, 0}};
+  size_t total = wire.size(), done = 0;
   int idx = 0;
   while (done < total) {
     msghdr msg{};
@@ -92,7 +112,6 @@ void SocketChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, st
       iov[idx].iov_len -= left;
     }
   }
-  ++send_seq_;
   bytes_sent_ += total;
 }
 
@@ -118,9 +137,13 @@ Frame SocketChannel::recv() {
 }
 
 void MemoryChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) {
-  auto header = encode_header(type, flags, send_seq_++, offset, payload);
-  sent.insert(sent.end(), header.begin(), header.end());
-  sent.insert(sent.end(), payload.begin(), payload.end());
+  auto wire = encoder_.encode(type, flags, offset, payload);
+  sent.insert(sent.end(), wire.begin(), wire.end());
+}
+
+void MemoryChannel::set_session_keys(const SessionKeys& keys, Role self) {
+  encoder_.set_mac_key(send_key(keys, self));
+  decoder_.set_mac_key(recv_key(keys, self));
 }
 
 Frame MemoryChannel::recv() {

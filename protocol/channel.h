@@ -1,8 +1,9 @@
 #pragma once
 // A bidirectional frame stream. Both ends use the same implementation over a
 // TCP socket (SocketChannel); tests and the fuzzer use MemoryChannel.
-// send() numbers frames (seq) per direction; recv() validates through
-// FrameDecoder. send() is thread-safe (the agent's writer thread sends ACKs
+// send() numbers frames (seq) per direction through FrameEncoder; recv()
+// validates through FrameDecoder; after set_session_keys() both tag/check
+// every frame (protocol v2). send() is thread-safe (the agent's writer thread sends ACKs
 // while the receiver reads).
 #include <chrono>
 #include <deque>
@@ -25,6 +26,10 @@ class Channel {
   virtual void set_max_payload(uint32_t m) = 0;
   // Ends the connection from another thread (a stuck sender gives up on it).
   virtual void shutdown() {}
+  // Authenticates every frame from the next one on, in both directions (the
+  // handshake calls it once both sides know the keys).
+  enum class Role { kHost, kAgent };
+  virtual void set_session_keys(const SessionKeys& keys, Role self) = 0;
 };
 
 class SocketChannel : public Channel {
@@ -38,6 +43,7 @@ class SocketChannel : public Channel {
   void send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) override;
   Frame recv() override;
   void set_max_payload(uint32_t m) override { decoder_.set_max_payload(m); }
+  void set_session_keys(const SessionKeys& keys, Role self) override;
   // Longest wait in recv() from now on (zero: forever). Not while a recv()
   // is running.
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
@@ -51,7 +57,10 @@ class SocketChannel : public Channel {
   void shutdown() override;
   uint64_t bytes_sent() const { return bytes_sent_; }
   // Sequence number of the next frame send() will emit (tests craft raw frames).
-  uint32_t next_seq() const { return send_seq_; }
+  uint32_t next_seq() const { return encoder_.next_seq(); }
+  // The next frame's bytes as send() would emit them, numbered and tagged,
+  // without sending them (tests corrupt them first).
+  std::vector<uint8_t> encode_next(const Frame& f);
 
  private:
   bool wait_writable();
@@ -59,7 +68,7 @@ class SocketChannel : public Channel {
   std::chrono::milliseconds timeout_;
   std::chrono::milliseconds send_timeout_{0};  // guarded by send_mutex_
   std::mutex send_mutex_;
-  uint32_t send_seq_ = 0;
+  FrameEncoder encoder_;
   FrameDecoder decoder_;
   std::vector<uint8_t> rbuf_;
   uint64_t bytes_sent_ = 0;
@@ -74,11 +83,12 @@ class MemoryChannel : public Channel {
   void send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) override;
   Frame recv() override;
   void set_max_payload(uint32_t m) override { decoder_.set_max_payload(m); }
+  void set_session_keys(const SessionKeys& keys, Role self) override;
   std::vector<uint8_t> sent;
 
  private:
   FrameDecoder decoder_;
-  uint32_t send_seq_ = 0;
+  FrameEncoder encoder_;
 };
 
 // Connects to a numeric "ADDR:PORT" ("[v6]:PORT" for IPv6). Throws

@@ -1,9 +1,10 @@
 #pragma once
 // Checksums of the wire protocol (docs/protocol.md, "Checksums"):
-//  * frame checksum: XXH3-64 over the frame header (checksum field excluded)
-//    and the payload — chosen by measurement (bench: checksum-bench);
+//  * frame checksum of the handshake frames: XXH3-64 over the frame header
+//    (checksum field excluded) and the payload — chosen by measurement
+//    (bench: checksum-bench); later frames carry a MAC (frame_mac.h);
 //  * digests: XXH3-128 of the image as it should land and of what the agent
-//    reads back, and per-block XXH3-64 hashes for delta.
+//    reads back. (Delta block hashes are keyed: delta_hash.h.)
 // All xxhash use goes through this file so the library is compiled once with
 // the target's SIMD flags (NEON on the Cortex-A9), see checksum.cpp.
 #include <array>

@@ -10,6 +10,7 @@ const char* error_name(ErrorCode code) {
     case ErrorCode::kBadMagic: return "bad-magic";
     case ErrorCode::kBadVersion: return "bad-version";
     case ErrorCode::kBadChecksum: return "bad-checksum";
+    case ErrorCode::kBadMac: return "bad-mac";
     case ErrorCode::kTooLarge: return "frame-too-large";
     case ErrorCode::kBadType: return "bad-type";
     case ErrorCode::kBadSequence: return "bad-sequence";

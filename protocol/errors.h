@@ -21,6 +21,7 @@ enum class ErrorCode : uint16_t {
   // authentication
   kNotAuthenticated = 20,
   kAuthFailed = 21,
+  kBadMac = 22,          // frame tag mismatch after the handshake: forged, replayed, reflected or corrupted
   // target / session
   kNotAllowed = 30,      // regular file without --allow-file, not a block device, other target than --target
   kMounted = 31,

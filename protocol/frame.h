@@ -1,8 +1,11 @@
 #pragma once
-// Frame layout and the incremental decoder (docs/protocol.md, "Frames").
+// Frame layout, encoder and incremental decoder (docs/protocol.md, "Frames").
 // 32-byte little-endian header, then `length` payload bytes:
-//   0 magic u32 "MKPF"  4 version u8  5 type u8  6 flags u16  8 length u32
-//  12 seq u32  16 offset u64  24 check u64 = XXH3-64(header[0..24) + payload)
+//   0 magic u32 "MKPF"  4 version u8 (2)  5 type u8  6 flags u16  8 length u32
+//  12 seq u32  16 offset u64  24 check u64
+// Handshake frames: check = XXH3-64(header[0..24) + payload). Every later
+// frame: check = 0 and a 16-byte Poly1305 tag follows the payload
+// (protocol/frame_mac.h), keyed per connection and direction.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -11,11 +14,12 @@
 #include <vector>
 
 #include "protocol/errors.h"
+#include "protocol/frame_mac.h"
 
 namespace mkproto {
 
 inline constexpr uint32_t kMagic = 0x46504B4D;  // bytes 'M' 'K' 'P' 'F'
-inline constexpr uint8_t kFrameVersion = 1;
+inline constexpr uint8_t kFrameVersion = 2;
 inline constexpr size_t kHeaderSize = 32;
 // Largest payload of any frame; DATA carries at most kMaxData image bytes
 // (compressed payloads are bounded by ZSTD_compressBound(kMaxData) < this).
@@ -74,20 +78,41 @@ struct Frame {
   std::vector<uint8_t> payload;
 };
 
-// Header + payload, checksum filled in.
+// An unauthenticated (handshake) frame: header + payload, XXH3 check filled in.
 std::vector<uint8_t> encode_frame(const Frame& f);
-// Just the 32-byte header for a payload that is sent separately (no copy).
+// Just its 32-byte header, for a payload that is sent separately.
 std::array<uint8_t, kHeaderSize> encode_header(FrameType type, uint16_t flags, uint32_t seq, uint64_t offset,
                                                std::span<const uint8_t> payload);
+// An authenticated frame numbered `counter`: header (check 0) + payload + tag.
+std::vector<uint8_t> encode_sealed(const FrameMacKey& k, uint64_t counter, FrameType type, uint16_t flags,
+                                   uint64_t offset, std::span<const uint8_t> payload);
+
+// Numbers one direction's frames and encodes them: XXH3-checked until
+// set_mac_key(), tagged from then on.
+class FrameEncoder {
+ public:
+  void set_mac_key(const FrameMacKey& k) { mac_ = k; }
+  bool authenticated() const { return mac_.has_value(); }
+  std::vector<uint8_t> encode(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload);
+  uint32_t next_seq() const { return static_cast<uint32_t>(count_); }
+
+ private:
+  std::optional<FrameMacKey> mac_;
+  uint64_t count_ = 0;
+};
 
 // Incremental decoder: feed() any bytes as they arrive, then take frames with
 // next(). Validates magic, version, type, flags, length (against the current
-// limit), sequence (must be expected_seq, then +1) and checksum; throws
-// ProtocolError with the specific code. After a throw the stream is dead.
+// limit), sequence (must be expected_seq, then +1) and the XXH3 check — or,
+// after set_mac_key(), the tag; throws ProtocolError with the specific code.
+// After a throw the stream is dead.
 class FrameDecoder {
  public:
   explicit FrameDecoder(uint32_t max_payload = kMaxPayload) : max_payload_(max_payload) {}
   void set_max_payload(uint32_t m) { max_payload_ = m; }
+  // Frames after the current one must carry tags of k (the peer's direction).
+  void set_mac_key(const FrameMacKey& k) { mac_ = k; }
+  bool authenticated() const { return mac_.has_value(); }
   void feed(std::span<const uint8_t> bytes);
   std::optional<Frame> next();
   // Bytes needed to make progress (header or rest of payload): lets a reader
@@ -99,8 +124,11 @@ class FrameDecoder {
   void check_header();
   std::vector<uint8_t> buf_;
   size_t pos_ = 0;
+  size_t trailer() const { return mac_ ? kTagSize : 0; }
+  uint32_t expected_seq() const { return static_cast<uint32_t>(count_); }
   uint32_t max_payload_;
-  uint32_t expected_seq_ = 0;
+  std::optional<FrameMacKey> mac_;
+  uint64_t count_ = 0;  // frames decoded: the tag counter, seq is its low 32 bits
   bool header_ok_ = false;
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "protocol/session_keys.h"
+
 namespace mkproto {
 
 HandshakeResult client_handshake(Channel& ch, const Key& key, const std::string& client_name) {
@@ -15,11 +17,14 @@ HandshakeResult client_handshake(Channel& ch, const Key& key, const std::string&
     throw ProtocolError(ErrorCode::kBadVersion,
                         fmt::format("agent chose protocol version {}, outside {}..{}", c.version, hello.min_version,
                                     hello.max_version));
-  ch.send(encode(Auth{host_proof(key, hello.nonce, c.nonce, c.version)}));
+  Transcript t{hello.nonce, c.nonce, c.version, hello.min_version, hello.max_version};
+  ch.send(encode(Auth{host_proof(key, t)}));
   AuthOk ok = decode<AuthOk>(ch.recv());
-  if (!check_agent_proof(key, hello.nonce, c.nonce, c.version, ok.mac))
+  if (!check_agent_proof(key, t, ok.mac))
     throw ProtocolError(ErrorCode::kAuthFailed,
-                        fmt::format("agent '{}' could not prove it knows the session secret", c.agent));
+                        fmt::format("agent '{}' could not prove it knows the session secret (or a relay altered the "
+                                    "handshake)", c.agent));
+  ch.set_session_keys(derive_session_keys(key, hello.nonce, c.nonce, c.version), Channel::Role::kHost);
   ch.set_max_payload(kMaxPayload);
   return {c.version, c.agent};
 }
@@ -60,8 +65,8 @@ HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string&
   }
   if (hello.min_version > kProtocolVersion || hello.max_version < kProtocolVersion)
     refuse(ch, ErrorCode::kBadVersion,
-           fmt::format("host speaks protocol versions {}..{}, this agent speaks {}", hello.min_version,
-                       hello.max_version, kProtocolVersion));
+           fmt::format("host speaks protocol versions {}..{}, this agent speaks only {} (earlier versions do not "
+                       "authenticate frames and are refused)", hello.min_version, hello.max_version, kProtocolVersion));
   Challenge c;
   c.version = kProtocolVersion;
   c.nonce = random_nonce();
@@ -74,9 +79,13 @@ HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string&
     if (e.code == ErrorCode::kMalformed) refuse(ch, e.code, e.detail);
     throw;
   }
-  if (!check_host_proof(key, hello.nonce, c.nonce, c.version, auth.mac))
-    refuse(ch, ErrorCode::kAuthFailed, "authentication failed: the host does not know this agent's session secret");
-  ch.send(encode(AuthOk{agent_proof(key, hello.nonce, c.nonce, c.version)}));
+  Transcript t{hello.nonce, c.nonce, c.version, hello.min_version, hello.max_version};
+  if (!check_host_proof(key, t, auth.mac))
+    refuse(ch, ErrorCode::kAuthFailed,
+           "authentication failed: the host does not know this agent's session secret (or a relay altered the "
+           "handshake)");
+  ch.send(encode(AuthOk{agent_proof(key, t)}));
+  ch.set_session_keys(derive_session_keys(key, hello.nonce, c.nonce, c.version), Channel::Role::kAgent);
   ch.set_max_payload(kMaxPayload);
   return {c.version, hello.client};
 }

@@ -5,6 +5,8 @@
 
 #include <thread>
 
+#include "protocol/wire.h"
+
 using namespace mkproto;
 
 namespace {
@@ -31,11 +33,21 @@ TEST(Auth, TrailingNewlineIgnoredShortSecretRefused) {
 
 TEST(Auth, ProofsAreDirectional) {
   Nonce a = random_nonce(), b = random_nonce();
-  Mac m = host_proof(kKey, a, b, 1);
-  EXPECT_TRUE(check_host_proof(kKey, a, b, 1, m));
-  EXPECT_FALSE(check_agent_proof(kKey, a, b, 1, m));  // reflection
-  EXPECT_FALSE(check_host_proof(kKey, b, a, 1, m));   // swapped nonces
-  EXPECT_FALSE(check_host_proof(derive_key("another secret of 16+"), a, b, 1, m));
+  Transcript t{a, b, 2, 2, 2};
+  Mac m = host_proof(kKey, t);
+  EXPECT_TRUE(check_host_proof(kKey, t, m));
+  EXPECT_FALSE(check_agent_proof(kKey, t, m));                 // reflection
+  EXPECT_FALSE(check_host_proof(kKey, Transcript{b, a, 2, 2, 2}, m));  // swapped nonces
+  EXPECT_FALSE(check_host_proof(derive_key("another secret of 16+"), t, m));
+}
+
+TEST(Auth, ProofsCoverTheOfferedVersionRange) {
+  Nonce a = random_nonce(), b = random_nonce();
+  Mac m = host_proof(kKey, Transcript{a, b, 2, 2, 3});
+  EXPECT_FALSE(check_host_proof(kKey, Transcript{a, b, 2, 2, 2}, m));  // a relay narrowed HELLO
+  EXPECT_FALSE(check_host_proof(kKey, Transcript{a, b, 2, 1, 3}, m));
+  EXPECT_FALSE(check_host_proof(kKey, Transcript{a, b, 3, 2, 3}, m));
+  EXPECT_TRUE(check_host_proof(kKey, Transcript{a, b, 2, 2, 3}, m));
 }
 
 TEST(Handshake, SucceedsWithTheSameSecret) {
@@ -105,6 +117,114 @@ TEST(Handshake, OversizedFrameBeforeAuthIsRefused) {
   auto f = d.next();
   ASSERT_TRUE(f);
   EXPECT_EQ(decode<ErrorMsg>(*f).code, ErrorCode::kNotAuthenticated);
+}
+
+TEST(Handshake, InstallsFrameKeysOnBothSides) {
+  Pair p;
+  std::thread agent([&] {
+    server_handshake(*p.agent, kKey, "agent");
+    Frame f = p.agent->recv();
+    EXPECT_EQ(f.type, FrameType::kTargetQuery);
+    p.agent->send(encode(Ack{42}));
+  });
+  client_handshake(*p.host, kKey, "host");
+  p.host->send(encode(TargetQuery{}));
+  EXPECT_EQ(decode<Ack>(p.host->recv()).durable, 42u);
+  agent.join();
+  // Frames after the handshake carry a tag, not the XXH3 check.
+  auto next = p.host->encode_next(encode(Bye{}));
+  EXPECT_EQ(next.size(), kHeaderSize + kTagSize);
+  EXPECT_EQ(get_le(&next[24], 8), 0u);
+}
+
+TEST(Handshake, AgentRefusesAVersion1Hello) {
+  MemoryChannel in;
+  auto v1 = encode_frame(encode(Hello{}));
+  v1[4] = 1;  // frame version 1, as a v1 host sends it
+  put_le(&v1[24], xxh3_64(v1.data(), 24), 8);
+  in.feed(v1);
+  try {
+    server_handshake(in, kKey, "agent");
+    FAIL();
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.code, ErrorCode::kBadVersion);
+    EXPECT_NE(e.detail.find("protocol v1: refused"), std::string::npos) << e.detail;
+  }
+  FrameDecoder d;
+  d.feed(in.sent);
+  auto f = d.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(decode<ErrorMsg>(*f).code, ErrorCode::kBadVersion);
+}
+
+TEST(Handshake, AgentRefusesAHelloOfferingOnlyVersion1) {
+  MemoryChannel in;
+  Hello h;
+  h.min_version = h.max_version = 1;
+  in.feed(encode_frame(encode(h)));
+  try {
+    server_handshake(in, kKey, "agent");
+    FAIL();
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.code, ErrorCode::kBadVersion);
+  }
+}
+
+TEST(Handshake, HostRefusesAnAgentChoosingVersion1) {
+  MemoryChannel host;
+  Challenge c;
+  c.version = 1;
+  c.nonce = random_nonce();
+  host.feed(encode_frame([&] {
+    Frame f = encode(c);
+    f.seq = 0;
+    return f;
+  }()));
+  try {
+    client_handshake(host, kKey, "host");
+    FAIL();
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.code, ErrorCode::kBadVersion);
+  }
+}
+
+// A relay that rewrites HELLO's range (here widening it, as a downgrade to
+// an older version would): the agent still picks 2, but both proofs cover
+// the range as each side saw it, so the agent refuses the host's proof.
+TEST(Handshake, RelayRewritingTheVersionRangeIsRefused) {
+  Pair p;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  SocketChannel relay_up(sv[0], std::chrono::milliseconds{5000});
+  SocketChannel agent_side(sv[1], std::chrono::milliseconds{5000});
+  ErrorCode agent_code = ErrorCode::kNone;
+  std::thread agent([&] {
+    try {
+      server_handshake(agent_side, kKey, "agent");
+    } catch (const ProtocolError& e) {
+      agent_code = e.code;
+    }
+  });
+  std::thread relay([&] {
+    try {
+      Hello h = decode<Hello>(p.agent->recv());
+      h.min_version = 1;
+      relay_up.send(encode(h));
+      p.agent->send(relay_up.recv());  // CHALLENGE
+      relay_up.send(p.agent->recv());  // AUTH
+      p.agent->send(relay_up.recv());  // ERROR
+    } catch (const std::exception&) {
+    }
+  });
+  try {
+    client_handshake(*p.host, kKey, "host");
+    ADD_FAILURE() << "handshake through a rewriting relay succeeded";
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.code, ErrorCode::kAuthFailed);
+  }
+  agent.join();
+  relay.join();
+  EXPECT_EQ(agent_code, ErrorCode::kAuthFailed);
 }
 
 TEST(Handshake, NoCommonVersion) {

@@ -16,7 +16,8 @@
 
 namespace mkproto {
 
-inline constexpr uint16_t kProtocolVersion = 1;
+// 2: every frame after the handshake is authenticated; 1 is refused.
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kNonceSize = 32;
 inline constexpr size_t kMacSize = 32;
 inline constexpr size_t kSessionIdSize = 16;

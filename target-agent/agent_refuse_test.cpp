@@ -127,13 +127,12 @@ TEST_F(AgentRefuse, CorruptedFrameIsDetectedAndNothingAfterItWritten) {
   send_data(*ch, 0, std::span(data).first(B + 8192));
   Frame f;
   f.type = FrameType::kData;
-  f.seq = ch->next_seq();
   f.offset = B + 8192;
   f.payload.assign(data.begin() + B + 8192, data.end());
-  auto bytes = encode_frame(f);
-  bytes[kHeaderSize + 100] ^= 0x10;  // a bit flipped on the wire
+  auto bytes = ch->encode_next(f);
+  bytes[kHeaderSize + 100] ^= 0x10;  // a bit flipped on the wire: the tag no longer matches
   ASSERT_EQ(::send(ch->fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
-  auto e = expect_error(*ch, ErrorCode::kBadChecksum);
+  auto e = expect_error(*ch, ErrorCode::kBadMac);
   EXPECT_EQ(e.watermark, B + 8192);
   auto disk = read_file(path("disk"));
   EXPECT_TRUE(std::equal(data.begin() + B, data.begin() + B + 8192, disk.begin() + B));

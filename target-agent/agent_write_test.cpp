@@ -7,6 +7,7 @@
 
 #include "protocol/block_digest.h"
 #include "protocol/boot_layout.h"
+#include "protocol/session_keys.h"
 #include "testing/agent_fixture.h"
 
 using namespace mkproto;
@@ -44,7 +45,11 @@ uint64_t finish(Channel& ch, uint64_t size) {
 
 }  // namespace
 
-class AgentWrite : public AgentTest {};
+class AgentWrite : public AgentTest {
+ protected:
+  // Delta hashes are keyed with the secret and the session (open()'s default id).
+  DeltaKey delta_key() const { return derive_delta_key(key_, SessionId{1}); }
+};
 
 TEST_F(AgentWrite, RawImageLandsByteForByteAndVerifies) {
   const size_t size = 3 * (1 << 20) + 12345;  // not a multiple of anything
@@ -193,7 +198,7 @@ TEST_F(AgentWrite, HashesDescribeTheTargetBlocks) {
   ASSERT_EQ(got.size(), 5u);  // 4 whole blocks and 100 bytes
   for (size_t i = 0; i < got.size(); ++i) {
     size_t off = 65536 * (i + 1), n = std::min<size_t>(65536, disk.size() - off);
-    EXPECT_EQ(got[i], xxh3_64(disk.data() + off, n)) << i;
+    EXPECT_EQ(got[i], delta_hash(delta_key(), disk.data() + off, n)) << i;
   }
 }
 
@@ -231,7 +236,7 @@ TEST_F(AgentWrite, HashesStreamWhileTheImageIsReceived) {
   }
   ASSERT_EQ(got.size(), (size - from) / block);
   for (size_t i = 0; i < got.size(); ++i)
-    ASSERT_EQ(got[i], xxh3_64(disk.data() + from + uint64_t{block} * i, block)) << "block " << i;
+    ASSERT_EQ(got[i], delta_hash(delta_key(), disk.data() + from + uint64_t{block} * i, block)) << "block " << i;
   auto now = read_file(path("disk"));  // the boot sectors [0, 1 MiB) are held until FINISH
   EXPECT_TRUE(std::equal(image.begin() + kBootHeadBytes, image.end(), now.begin() + kBootHeadBytes));
   // Not asserted (timing): how the two interleaved.
@@ -272,7 +277,7 @@ TEST_F(AgentWrite, HashesOfASparseTargetMatchItsBytes) {
   ASSERT_EQ(got.size(), (size - from + block - 1) / block);
   for (size_t i = 0; i < got.size(); ++i) {
     size_t off = static_cast<size_t>(from + uint64_t{block} * i), n = std::min<size_t>(block, disk.size() - off);
-    ASSERT_EQ(got[i], xxh3_64(disk.data() + off, n)) << "block at " << off;
+    ASSERT_EQ(got[i], delta_hash(delta_key(), disk.data() + off, n)) << "block at " << off;
   }
 }
 

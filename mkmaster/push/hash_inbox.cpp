@@ -9,7 +9,8 @@ namespace push {
 using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
-HashInbox::HashInbox(uint32_t block, std::chrono::milliseconds timeout) : block_(block), timeout_(timeout) {}
+HashInbox::HashInbox(uint32_t block, std::chrono::milliseconds timeout, const mkproto::DeltaKey& key)
+    : DiskHashes(key), block_(block), timeout_(timeout) {}
 
 void HashInbox::expect(uint64_t end) {
   std::lock_guard lk(m_);

@@ -19,7 +19,7 @@ std::vector<uint64_t> iota_hashes(uint64_t first, size_t n) {
 }  // namespace
 
 TEST(HashInbox, WindowsArriveInOrderAndCompleteWithTheLastEnd) {
-  push::HashInbox in(4096, 1s);
+  push::HashInbox in(4096, 1s, mkproto::DeltaKey{});
   in.expect(8 * 4096);
   in.expect(16 * 4096);  // a second window before the first is answered
   in.add(0, iota_hashes(0, 8));
@@ -34,18 +34,18 @@ TEST(HashInbox, WindowsArriveInOrderAndCompleteWithTheLastEnd) {
 }
 
 TEST(HashInbox, RefusesHashesOutOfOrderOrBeyondTheRequest) {
-  push::HashInbox in(4096, 1s);
+  push::HashInbox in(4096, 1s, mkproto::DeltaKey{});
   in.expect(4 * 4096);
   EXPECT_THROW(in.add(4096, iota_hashes(0, 1)), mkproto::ProtocolError);
   EXPECT_THROW(in.add(0, iota_hashes(0, 5)), mkproto::ProtocolError);
   in.add(0, iota_hashes(0, 3));
   EXPECT_THROW(in.end(), mkproto::ProtocolError) << "one hash short";
-  push::HashInbox none(4096, 1s);
+  push::HashInbox none(4096, 1s, mkproto::DeltaKey{});
   EXPECT_THROW(none.end(), mkproto::ProtocolError) << "HASHES_END without a request";
 }
 
 TEST(HashInbox, RestartKeepsWhatArrivedAndForgetsTheUnansweredRequests) {
-  push::HashInbox in(4096, 1s);
+  push::HashInbox in(4096, 1s, mkproto::DeltaKey{});
   in.expect(10 * 4096);
   in.add(0, iota_hashes(0, 6));
   EXPECT_EQ(in.restart(), 6u * 4096);
@@ -58,7 +58,7 @@ TEST(HashInbox, RestartKeepsWhatArrivedAndForgetsTheUnansweredRequests) {
 }
 
 TEST(HashInbox, AtWaitsForAHashAndTimesOut) {
-  push::HashInbox in(4096, 200ms);
+  push::HashInbox in(4096, 200ms, mkproto::DeltaKey{});
   in.expect(2 * 4096);
   std::thread t([&] {
     std::this_thread::sleep_for(20ms);

@@ -19,7 +19,7 @@ RangeKind Planner::hole_kind(bool mapped) const {
 uint64_t Planner::zero_hash(uint64_t length) {
   if (length != zero_hash_len_) {
     std::vector<uint8_t> z(static_cast<size_t>(length), 0);
-    zero_hash_ = mkproto::xxh3_64(z.data(), z.size());
+    zero_hash_ = disk_->hash(z);
     zero_hash_len_ = length;
   }
   return zero_hash_;
@@ -40,7 +40,7 @@ void Planner::data(uint64_t offset, std::span<const uint8_t> bytes) {
       // place, without the copy a block shared with a hole needs.
       size_t b = static_cast<size_t>(pos_ / block_);
       auto block = bytes.first(n);
-      if (disk_->at(b) == mkproto::xxh3_64(block.data(), block.size()))
+      if (disk_->at(b) == disk_->hash(block))
         sink_.kept(pos_, block);
       else
         sink_.data(pos_, block);
@@ -93,21 +93,17 @@ void Planner::resolve_block() {
   bool same = false;
   if (!all_dont_care) {
     // The block as it should land (holes as zeros) against the target's.
-    mkproto::Hash64 h;
-    static const std::vector<uint8_t> zeros(1u << 16, 0);
+    // The block as it should land (holes as zeros), whole: the keyed hash
+    // has no streaming form, and a block is at most kMaxBlock.
+    std::vector<uint8_t> bytes;
     for (auto& s : cur_) {
-      if (s.is_data) {
-        h.update(s.bytes.data(), s.bytes.size());
-      } else {
-        for (uint64_t left = s.length; left > 0;) {
-          size_t n = static_cast<size_t>(std::min<uint64_t>(left, zeros.size()));
-          h.update(zeros.data(), n);
-          left -= n;
-        }
-      }
+      if (s.is_data)
+        bytes.insert(bytes.end(), s.bytes.begin(), s.bytes.end());
+      else
+        bytes.resize(bytes.size() + static_cast<size_t>(s.length), 0);
     }
     size_t b = static_cast<size_t>(cur_.front().offset / block_);
-    same = disk_->at(b) == h.digest();
+    same = disk_->at(b) == disk_->hash(bytes);
   }
   for (auto& s : cur_) {
     if (s.dont_care)

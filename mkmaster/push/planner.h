@@ -2,12 +2,13 @@
 // Turns the image's extent stream into placement frames (docs/protocol.md,
 // "Placing bytes" and "Delta"): data → DATA, holes → ZERO (exact), or SKIP
 // dont-care for ranges a .bmap leaves unmapped under --holes=skip; with
-// delta, whole blocks whose bytes equal the target's (by XXH3-64) become
-// SKIP keep.
+// delta, whole blocks whose bytes equal the target's (by the session-keyed
+// delta hash) become SKIP keep.
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "protocol/delta_hash.h"
 #include "protocol/messages.h"
 
 namespace push {
@@ -25,19 +26,26 @@ class FrameSink {
   virtual void kept(uint64_t offset, std::span<const uint8_t> bytes) { range(RangeKind::kKeep, offset, bytes.size()); }
 };
 
-// The target's XXH3-64 of each delta block, by block index from offset 0
-// (HASH_REQUEST over the whole image). at() may wait for a hash that is
-// still on its way from the agent.
+// The target's delta hash of each block, by block index from offset 0
+// (HASH_REQUEST over the whole image), keyed with the push session's delta
+// key (mkproto::derive_delta_key). at() may wait for a hash that is still on
+// its way from the agent.
 class DiskHashes {
  public:
+  explicit DiskHashes(const mkproto::DeltaKey& key) : key_(key) {}
   virtual ~DiskHashes() = default;
   virtual uint64_t at(size_t block) = 0;
+  // The same keyed hash of the image's bytes, to compare with at().
+  uint64_t hash(std::span<const uint8_t> bytes) const { return mkproto::delta_hash(key_, bytes.data(), bytes.size()); }
+
+ private:
+  mkproto::DeltaKey key_;
 };
 
 // Hashes already at hand (tests).
 class VectorHashes : public DiskHashes {
  public:
-  explicit VectorHashes(std::vector<uint64_t> h) : h_(std::move(h)) {}
+  VectorHashes(std::vector<uint64_t> h, const mkproto::DeltaKey& key) : DiskHashes(key), h_(std::move(h)) {}
   uint64_t at(size_t block) override { return h_.at(block); }
 
  private:

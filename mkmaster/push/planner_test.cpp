@@ -16,7 +16,8 @@ struct Rec : FrameSink {
   }
 };
 
-uint64_t h(const std::vector<uint8_t>& v, size_t off, size_t n) { return mkproto::xxh3_64(v.data() + off, n); }
+const mkproto::DeltaKey kKey{7, 7, 7};
+uint64_t h(const std::vector<uint8_t>& v, size_t off, size_t n) { return mkproto::delta_hash(kKey, v.data() + off, n); }
 
 }  // namespace
 
@@ -77,7 +78,7 @@ TEST(Planner, DeltaKeepsMatchingBlocksAndSendsTheRest) {
   std::vector<uint64_t> hashes;
   for (uint64_t o = 0; o < size; o += B) hashes.push_back(h(disk, o, std::min<uint64_t>(B, size - o)));
   Rec r;
-  VectorHashes vh(hashes);
+  VectorHashes vh(hashes, kKey);
   Planner p(r, HolesMode::kZero, &vh, B, size, 0);
   p.data(0, std::span(image).first(B + B / 2));
   p.hole(B + B / 2, size - (B + B / 2), /*mapped=*/true);
@@ -91,10 +92,25 @@ TEST(Planner, DeltaWithDontCareNeverTurnsHolesIntoKeep) {
   for (size_t i = 0; i < B / 2; ++i) image[i] = 5;
   std::vector<uint64_t> hashes = {h(image, 0, B), 12345};
   Rec r;
-  VectorHashes vh(hashes);
+  VectorHashes vh(hashes, kKey);
   Planner p(r, HolesMode::kSkip, &vh, B, 2 * B, 0);
   p.data(0, std::span(image).first(B / 2));
   p.hole(B / 2, B + B / 2, /*mapped=*/false);
   p.finish();
   EXPECT_EQ(r.log, "K0+2048 C2048+2048 C4096+4096 ");
+}
+
+// Hashes made with another key (an earlier session, or the unkeyed XXH3 a
+// crafted disk could collide with) never match: every block is sent.
+TEST(Planner, DeltaHashesOfAnotherKeyKeepNothing) {
+  const uint32_t B = 4096;
+  std::vector<uint8_t> image(2 * B, 3);
+  std::vector<uint64_t> stale = {mkproto::delta_hash(mkproto::DeltaKey{1}, image.data(), B),
+                                 mkproto::xxh3_64(image.data() + B, B)};
+  Rec r;
+  VectorHashes vh(stale, kKey);
+  Planner p(r, HolesMode::kZero, &vh, B, 2 * B, 0);
+  p.data(0, image);
+  p.finish();
+  EXPECT_EQ(r.log, "D0+4096 D4096+4096 ");
 }

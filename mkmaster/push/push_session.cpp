@@ -9,6 +9,7 @@
 #include "mkmaster/push/digest_tee.h"
 #include "mkmaster/push/planner.h"
 #include "mkmaster/push/repair.h"
+#include "protocol/session_keys.h"
 
 namespace push {
 
@@ -21,6 +22,7 @@ namespace {
 bool resumable(ErrorCode c) {
   switch (c) {
     case ErrorCode::kBadChecksum:
+    case ErrorCode::kBadMac:  // a forged or corrupted frame: the next connection has fresh keys
     case ErrorCode::kBadSequence:
     case ErrorCode::kBadMagic:
     case ErrorCode::kBadType:
@@ -52,7 +54,9 @@ PushSession::PushSession(const PushOptions& o)
       dig_(announced_, o.verify_block) {
   r_.image_reads += 1;
   if (size_known()) r_.image_size = size_;
-  if (o.delta) hashes_ = std::make_shared<HashInbox>(o.delta_block, o.stall_timeout);
+  if (o.delta)
+    hashes_ = std::make_shared<HashInbox>(o.delta_block, o.stall_timeout,
+                                          mkproto::derive_delta_key(o.agent.key, session_));
 }
 
 uint64_t PushSession::initial_size() {

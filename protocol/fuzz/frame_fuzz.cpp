@@ -6,6 +6,7 @@
 
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "protocol/fuzz/fuzz_keys.h"
 
 using namespace mkproto;
 
@@ -39,9 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   // First byte: how to split the rest into feed() calls (exercises the
-  // incremental paths).
+  // incremental paths, low 6 bits), whether frames are authenticated (bit 6:
+  // tagged with the fuzz key, as after a handshake) and the payload limit
+  // (bit 7: the one before authentication).
   size_t step = (data[0] % 64) + 1;
   FrameDecoder d(data[0] & 0x80 ? kMaxPayloadUnauthenticated : kMaxPayload);
+  static const SessionKeys keys = fuzz_session_keys();
+  if (data[0] & 0x40) d.set_mac_key(keys.host_to_agent);
   try {
     for (size_t at = 1; at < size; at += step) {
       d.feed({data + at, std::min(step, size - at)});

@@ -129,7 +129,7 @@ TEST(PushFaults, TwentyDropsAndBitFlipsResumeAndAreDetected) {
 
   std::cout << "faults: " << drops << " drops, " << flips << " flips; " << reconnects << " reconnects\n"
             << summary;
-  for (const char* why : {"bad-checksum", "bad-magic", "malformed", "bad-sequence", "frame-too-large", "connection"})
+  for (const char* why : {"bad-mac", "bad-checksum", "bad-magic", "malformed", "bad-sequence", "frame-too-large", "connection"})
     std::cout << "  reconnect reason " << why << ": " << count(events, why) << "\n";
 
   // And the target is the image, byte for byte (holes zeroed).
