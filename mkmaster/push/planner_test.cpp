@@ -58,7 +58,7 @@ TEST(Planner, DeltaHolesSkipKeepsOrZeroesMappedZerosAndSkipsUnmapped) {
   // over target garbage; block 2: half mapped zeros, half unmapped.
   std::vector<uint64_t> hashes = {h(zeros, 0, B), 999, 12345};
   Rec r;
-  VectorHashes vh(hashes);
+  VectorHashes vh(hashes, kKey);
   Planner p(r, HolesMode::kSkip, &vh, B, 3 * B, 0);
   p.hole(0, 2 * B + B / 2, /*mapped=*/true);
   p.hole(2 * B + B / 2, B / 2, /*mapped=*/false);
