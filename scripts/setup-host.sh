@@ -19,6 +19,7 @@ PKGS=(
   # tests and benchmarks
   curl python3 cpio bmap-tools initramfs-tools-core busybox-static
   time bc   # bench/initrd_build.sh
+  nftables  # tests/faults/stall_test: a black-holed link between two namespaces
   # image sources: .bmap XML parser, sha256/sha1 for bmap checksums
   libexpat1-dev libssl-dev
 )
