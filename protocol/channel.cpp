@@ -33,6 +33,23 @@ SocketChannel::~SocketChannel() { ::close(fd_); }
 
 void SocketChannel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
+void SocketChannel::close_after_last_frame(std::chrono::milliseconds limit) {
+  ::shutdown(fd_, SHUT_WR);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::vector<uint8_t> sink(64 * 1024);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;
+    ssize_t n = ::recv(fd_, sink.data(), sink.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the peer closed (or reset): done
+  }
+}
+
 void SocketChannel::set_send_timeout(std::chrono::milliseconds timeout) {
   std::lock_guard lock(send_mutex_);
   send_timeout_ = timeout;

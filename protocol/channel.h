@@ -55,6 +55,11 @@ class SocketChannel : public Channel {
   int fd() const { return fd_; }
   // Unblocks a recv() in another thread (used to hand a session over).
   void shutdown() override;
+  // After a last frame (an ERROR): ends our direction and discards what the
+  // peer still sends until it closes too, at most `limit`. Closing with
+  // unread input would reset the connection, and a reset can discard the
+  // last frame before the peer has read it.
+  void close_after_last_frame(std::chrono::milliseconds limit);
   uint64_t bytes_sent() const { return bytes_sent_; }
   // Sequence number of the next frame send() will emit (tests craft raw frames).
   uint32_t next_seq() const { return encoder_.next_seq(); }

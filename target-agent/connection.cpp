@@ -53,6 +53,7 @@ void Connection::serve() noexcept {
     fmt::print(stderr, "target-agent: error: {} (durable watermark {})\n", e.what(), w);
     try {
       ch_.send(mkproto::encode(mkproto::ErrorMsg{e.code, w, e.detail}));
+      ch_.close_after_last_frame(std::chrono::seconds(2));
     } catch (const std::exception&) {
     }
   } catch (const std::exception&) {
