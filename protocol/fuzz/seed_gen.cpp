@@ -22,7 +22,7 @@ static void put(const std::string& dir, const std::string& name, uint8_t first, 
       auto b = enc.encode(f.type, f.flags, f.offset, f.payload);
       out.insert(out.end(), b.begin(), b.end());
     }
-    std::ofstream(dir + "/" + name + (sealed ? "-v2mac" : ""), std::ios::binary)
+    std::ofstream(dir + "/" + name + (sealed ? "-sealed" : ""), std::ios::binary)
         .write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
   }
 }
