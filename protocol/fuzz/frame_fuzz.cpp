@@ -12,14 +12,16 @@ using namespace mkproto;
 
 // Decodes f as the message its type names (DATA and the other raw-byte
 // frames have none). What decodes must re-encode to the same payload, except
-// that a VERIFY without its optional scope byte gains it.
+// that a message without its optional trailing field gains it (VERIFY's
+// scope byte, ACK's applied position).
 template <class... M>
 static void decode_one_of(const Frame& f, std::tuple<M...>*) {
   auto as = [&]<class Msg>() {
     if (f.type != Msg::kType) return;
     Frame again = encode(decode<Msg>(f));
-    bool gains_scope = f.type == FrameType::kVerify && f.payload.size() == 4;
-    if (!gains_scope && again.payload != f.payload) __builtin_trap();
+    bool gains_trailing = (f.type == FrameType::kVerify && f.payload.size() == 4) ||
+                          (f.type == FrameType::kAck && f.payload.size() == 8);
+    if (!gains_trailing && again.payload != f.payload) __builtin_trap();
   };
   (as.template operator()<M>(), ...);
 }
