@@ -1,5 +1,8 @@
 #include "testing/files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -40,6 +43,17 @@ Bytes random_bytes(size_t n, uint32_t seed) {
   Bytes v(n);
   for (auto& b : v) b = static_cast<uint8_t>(rng());
   return v;
+}
+
+void flip_byte(const std::string& path, uint64_t at) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path);
+  uint8_t b = 0;
+  bool ok = ::pread(fd, &b, 1, static_cast<off_t>(at)) == 1;
+  b ^= 0x20;
+  ok = ok && ::pwrite(fd, &b, 1, static_cast<off_t>(at)) == 1;
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot flip byte " + std::to_string(at) + " of " + path);
 }
 
 }  // namespace mktest

@@ -16,5 +16,8 @@ void write_file(const std::string& path, const Bytes& data);
 void write_file(const std::string& path, const std::string& text);
 
 Bytes random_bytes(size_t n, uint32_t seed);
+// Flips one bit of the byte at `at`, in place, as a failing disk (or another
+// writer) would; throws if the file cannot be read or written there.
+void flip_byte(const std::string& path, uint64_t at);
 
 }  // namespace mktest

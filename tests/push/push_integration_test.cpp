@@ -112,16 +112,6 @@ TEST_F(Push, DeltaSendsOnlyTheChangedBlocks) {
 }
 
 namespace {
-// Flips one byte of a file, as a failing disk (or another writer) would.
-void flip_byte(const std::string& file, uint64_t at) {
-  int fd = ::open(file.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  uint8_t b = 0;
-  ASSERT_EQ(::pread(fd, &b, 1, static_cast<off_t>(at)), 1);
-  b ^= 0x20;
-  ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(at)), 1);
-  ::close(fd);
-}
 }  // namespace
 
 // A delta push reads back what it wrote; the blocks it kept were compared

@@ -19,15 +19,6 @@ namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 
-void flip_byte(const std::string& file, uint64_t at) {
-  int fd = ::open(file.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  uint8_t b = 0;
-  ASSERT_EQ(::pread(fd, &b, 1, static_cast<off_t>(at)), 1);
-  b ^= 0x20;
-  ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(at)), 1);
-  ::close(fd);
-}
 
 // Plays a disk whose reads of `at` come back wrong: the first `times`
 // reads covering it (-1: every one).
