@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   bool keep_secret_file = false;
   auto* serve = app.add_subcommand("serve", "listen for mkmaster and serve pushes, files and commands");
   serve->add_option("--listen", cfg.listen, "numeric ADDR:PORT to listen on (names are not resolved)")->required();
-  serve->add_option("--secret-file", secret_file, "file holding the session secret ('-': read it from stdin)")
+  serve->add_option("--secret-file", secret_file, "file holding the session secret ('-': read it from stdin); removed once read. A host's BYE with "
+                    "revoke (the node pipeline's, after its push) makes the agent forget it and exit")
       ->required();
   serve->add_option("--target", cfg.target, "the only device OPEN may write (e.g. /dev/sda)");
   serve->add_flag("--allow-file", cfg.allow_file, "also write regular files as image targets (tests and benchmarks)");
