@@ -20,10 +20,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   agent::AgentConfig cfg;
   std::string secret_file;
-  bool keep_secret_file = false;
+  bool remove_secret_file = false;
   auto* serve = app.add_subcommand("serve", "listen for mkmaster and serve pushes, files and commands");
   serve->add_option("--listen", cfg.listen, "numeric ADDR:PORT to listen on (names are not resolved)")->required();
-  serve->add_option("--secret-file", secret_file, "file holding the session secret ('-': read it from stdin); removed once read. A host's BYE with "
+  serve->add_option("--secret-file", secret_file, "file holding the session secret ('-': read it from stdin). A host's BYE with "
                     "revoke (the node pipeline's, after its push) makes the agent forget it and exit")
       ->required();
   serve->add_option("--target", cfg.target, "the only device OPEN may write (e.g. /dev/sda)");
@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   serve->add_option("--max-file-size", cfg.max_file_size, "largest PUT_FILE in bytes")->capture_default_str();
   serve->add_flag("--allow-setid", cfg.allow_setid, "keep setuid/setgid bits a PUT_FILE asks for (else refused)");
-  serve->add_flag("--keep-secret-file", keep_secret_file,
-                  "leave --secret-file in place (by default it is removed once read: the secret lives only in memory)");
+  serve->add_flag("--remove-secret-file", remove_secret_file,
+                  "remove --secret-file once read, so the secret lives only in memory (the node pipeline sets it)");
   double handshake_timeout_s = 5;
   serve->add_option("--handshake-timeout", handshake_timeout_s,
                     "seconds a connection may take to authenticate before it is cut")
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     cfg.key = mkproto::load_key(secret_file);
     // Once in memory the secret file has served its purpose: a later look
     // at the node's tmpfs must not find it.
-    if (secret_file != "-" && !keep_secret_file && ::unlink(secret_file.c_str()) != 0)
+    if (secret_file != "-" && remove_secret_file && ::unlink(secret_file.c_str()) != 0)
       throw std::runtime_error(fmt::format("remove {} after reading it: {}", secret_file, std::strerror(errno)));
     cfg.name = fmt::format("target-agent {}", mkproto::kProjectVersion);
     agent::Server server(cfg);

@@ -140,8 +140,11 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
     std::string line = fmt::format("{} {} {} {} {}", cmd.start_agent, node.agent_port, bmc::shell_quote(secret_file),
                                    bmc::shell_quote(target), bmc::shell_quote(cmd.state_dir));
     for (const auto& a : cmd.agent_options) line += " " + bmc::shell_quote(a);
-    // Only this host may connect (docs/inventory.md, start-agent). Best
-    // effort: without a route now, the stream step reports the real problem.
+    // The secret then lives only in the agent's memory (until the push's
+    // BYE revokes it), and only this host may connect (docs/inventory.md,
+    // start-agent). --allow-from is best effort: without a route now, the
+    // stream step reports the real problem.
+    line += " --remove-secret-file";
     try {
       line += " --allow-from " + bmc::shell_quote(source_address_toward(node.agent_host, node.agent_port));
     } catch (const std::exception& e) {
