@@ -31,7 +31,7 @@ Server::Server(AgentConfig cfg)
 
 Server::~Server() {
   stop();
-  ::close(listen_fd_);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 void Server::log_refusal(const std::string& line) {
@@ -83,7 +83,12 @@ void Server::run() {
   admission_.shutdown_all();
   // Let connection threads finish before the Server (and sessions_) go.
   while (active_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (revoked_) sodium_memzero(cfg_.key.data(), cfg_.key.size());
+  if (revoked_) {
+    // Nobody may even connect now (a queued connection is reset).
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    sodium_memzero(cfg_.key.data(), cfg_.key.size());
+  }
 }
 
 void Server::start() {
