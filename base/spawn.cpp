@@ -25,7 +25,7 @@ namespace {
 
 // What the child sends back through the close-on-exec error pipe when a step
 // before exec (or exec itself) fails; EOF on that pipe means exec succeeded.
-enum class Step : int { kRedirect, kSession, kTerminal, kChdir, kExec };
+enum class Step : int { kRedirect, kSession, kTerminal, kChdir, kExec, kGroup };
 struct Failure {
   Step step;
   int error;
@@ -51,6 +51,7 @@ std::string describe(const SpawnOptions& opt, const Failure& f) {
   switch (f.step) {
     case Step::kRedirect: return "redirecting the standard streams: " + why;
     case Step::kSession: return "setsid: " + why;
+    case Step::kGroup: return "setpgid: " + why;
     case Step::kTerminal: return "acquiring the terminal: " + why;
     case Step::kChdir: return "chdir " + opt.dir + ": " + why;
     case Step::kExec: break;
@@ -144,6 +145,8 @@ Child spawn(const SpawnOptions& opt) {
     if (pty) {
       if (::setsid() < 0) child_fail(report_fd, Step::kSession);
       if (::ioctl(moved[0], TIOCSCTTY, 0) != 0) child_fail(report_fd, Step::kTerminal);
+    } else if (opt.process_group && ::setpgid(0, 0) != 0) {
+      child_fail(report_fd, Step::kGroup);
     }
     for (int i = 0; i < 3; ++i)
       if (moved[i] >= 0 && ::dup2(moved[i], i) != i) child_fail(report_fd, Step::kRedirect);
@@ -153,6 +156,9 @@ Child spawn(const SpawnOptions& opt) {
     child_fail(report_fd, Step::kExec);
   }
 
+  // Also from this side: whoever signals -pid right after spawn() returns
+  // must find the group even if the child has not run yet.
+  if (opt.process_group && !pty) ::setpgid(c.pid_, c.pid_);
   report.write.reset();
   Failure f{};
   ssize_t got;

@@ -41,6 +41,9 @@ struct SpawnOptions {
   // Child::terminal is its master (in/out/err are ignored).
   std::optional<TerminalSize> pty;
   std::string dir;  // working directory; empty: ours
+  // Set: the child leads a new process group (its pid), so everything it
+  // starts can be signalled at once with kill(-pid) (the agent's EXEC).
+  bool process_group = false;
 };
 
 // Why a program could not be started: "cannot run NAME: reason".

@@ -238,7 +238,9 @@ int tcp_listen(const std::string& ap) {
   if (fd < 0) throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 8) < 0) {
+  // A backlog of 64: a flood of connect/close cycles must not overflow the
+  // accept queue (a dropped SYN costs the real host a 1 s retransmit).
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 64) < 0) {
     int e = errno;
     ::close(fd);
     throw std::runtime_error(fmt::format("listen on {}: {}", ap, std::strerror(e)));

@@ -32,6 +32,10 @@ const char* error_name(ErrorCode code) {
     case ErrorCode::kExec: return "exec";
     case ErrorCode::kConnection: return "connection";
     case ErrorCode::kVerifyMismatch: return "verify-mismatch";
+    case ErrorCode::kSwap: return "swap";
+    case ErrorCode::kHeld: return "held";
+    case ErrorCode::kNotOffered: return "not-offered";
+    case ErrorCode::kPathRefused: return "path-refused";
   }
   return "unknown";
 }

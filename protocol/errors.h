@@ -39,6 +39,11 @@ enum class ErrorCode : uint16_t {
   // host side only (never sent)
   kConnection = 60,
   kVerifyMismatch = 61,
+  // the node (after the host-only codes: values are never renumbered)
+  kSwap = 62,            // target or one of its partitions is an active swap area
+  kHeld = 63,            // target or one of its partitions is held by dm/md/LVM (sysfs holders)
+  kNotOffered = 64,      // EXEC or file operations, and the agent was not started with them
+  kPathRefused = 65,     // a file path outside --files-root: '..', absolute elsewhere, or a symlink
 };
 
 const char* error_name(ErrorCode code);

@@ -133,7 +133,7 @@ TEST(Handshake, InstallsFrameKeysOnBothSides) {
   agent.join();
   // Frames after the handshake carry a tag, not the XXH3 check.
   auto next = p.host->encode_next(encode(Bye{}));
-  EXPECT_EQ(next.size(), kHeaderSize + kTagSize);
+  EXPECT_EQ(next.size(), kHeaderSize + 1 + kTagSize);  // BYE's revoke byte
   EXPECT_EQ(get_le(&next[24], 8), 0u);
 }
 

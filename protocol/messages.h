@@ -280,13 +280,18 @@ struct PutFile {
     c(m.mode, "mode", AtMost{07777});
   }
 };
+// mode: the file's permission bits as the agent found them (GET_FILE; what
+// `mkmaster pull` gives its copy). Absent on the wire (24-byte payload) = 0:
+// not told; the host ignores it in PUT_FILE's FILE_END.
 struct FileEnd {
   static constexpr FrameType kType = FrameType::kFileEnd;
   uint64_t size = 0;
   Digest128 digest{};
+  uint32_t mode = 0;
   static void fields(auto& m, auto& c) {
     c(m.size, "size");
     c(m.digest, "digest");
+    c(m.mode, "mode", Trailing{});
   }
 };
 struct FileDone {
@@ -313,9 +318,14 @@ struct ExitMsg {
     c(m.timed_out, "timed_out");
   }
 };
+// revoke: the host is done with this agent for good (the node pipeline's
+// last BYE): the agent forgets its secret and exits, so the secret typed on
+// the console opens nothing afterwards. Absent on the wire (empty payload) =
+// false: the agent keeps serving.
 struct Bye {
   static constexpr FrameType kType = FrameType::kBye;
-  static void fields(auto&, auto&) {}
+  bool revoke = false;
+  static void fields(auto& m, auto& c) { c(m.revoke, "revoke", Trailing{}); }
 };
 
 // Every message type, for code that handles them all (the fuzzer, tests).

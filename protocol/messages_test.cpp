@@ -137,7 +137,7 @@ Case<PutFile> sample(std::type_identity<PutFile>) {
   return {{"/tmp/x", 3, 0755}, 0, Wire{}.str("path", "/tmp/x").le("size", 3, 8).le("mode", 0755, 4)};
 }
 Case<FileEnd> sample(std::type_identity<FileEnd>) {
-  return {{12, filled<16>(0x08)}, 0, Wire{}.le("size", 12, 8).fill("digest", 0x08, 16)};
+  return {{12, filled<16>(0x08), 0640}, 0, Wire{}.le("size", 12, 8).fill("digest", 0x08, 16).optional().le("mode", 0640, 4)};
 }
 Case<FileDone> sample(std::type_identity<FileDone>) { return {}; }
 Case<ExecMsg> sample(std::type_identity<ExecMsg>) {
@@ -148,7 +148,7 @@ Case<ExecMsg> sample(std::type_identity<ExecMsg>) {
 Case<ExitMsg> sample(std::type_identity<ExitMsg>) {
   return {{-2, true, false}, 0, Wire{}.le("status", 0xfffffffe, 4).le("signaled", 1, 1).le("timed_out", 0, 1)};
 }
-Case<Bye> sample(std::type_identity<Bye>) { return {}; }
+Case<Bye> sample(std::type_identity<Bye>) { return {{true}, 0, Wire{}.optional().le("revoke", 1, 1)}; }
 
 template <class M>
 Frame frame_of(const Case<M>& c, std::vector<uint8_t> payload) {

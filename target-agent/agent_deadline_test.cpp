@@ -41,6 +41,7 @@ TEST_F(AgentDeadline, SilentHostIsDroppedAfterTheIdleTimeout) {
 // finds the connection ended before FILE_END.
 TEST_F(AgentDeadline, HostThatStopsReadingIsDropped) {
   io_timeout_ = 300ms;
+  files_root_ = dir_.path();
   start();
   write_file(path("big"), random_bytes(24u << 20, 3));
   auto ch = connect();

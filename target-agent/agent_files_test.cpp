@@ -6,7 +6,14 @@
 using namespace mkproto;
 using namespace mktest;
 
-class AgentFiles : public AgentTest {};
+class AgentFiles : public AgentTest {
+ protected:
+  void SetUp() override {
+    files_root_ = dir_.path();
+    allow_exec_ = true;
+    start();
+  }
+};
 
 TEST_F(AgentFiles, GetFileStreamsContentAndDigest) {
   auto content = random_bytes((1 << 20) * 2 + 17, 11);

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -21,8 +22,8 @@ using mkproto::Frame;
 using mkproto::FrameType;
 using mkproto::ProtocolError;
 
-Connection::Connection(const AgentConfig& cfg, Sessions& sessions, int fd)
-    : cfg_(cfg), sessions_(sessions), ch_(fd, cfg.io_timeout) {
+Connection::Connection(const AgentConfig& cfg, Sessions& sessions, int fd, ConnectionContext ctx)
+    : cfg_(cfg), sessions_(sessions), ctx_(std::move(ctx)), ch_(fd, std::min(cfg.io_timeout, cfg.handshake_timeout)) {
   ch_.set_send_timeout(cfg.io_timeout);
 }
 
@@ -31,12 +32,32 @@ Connection::~Connection() {
 }
 
 void Connection::serve() noexcept {
+  auto refuse_log = [&](const std::string& line) {
+    // A wrong secret is worth seeing on the node's console, a flood of
+    // them is not: the server limits the rate.
+    const std::string l = fmt::format("connection from {} refused before authentication: {}", ctx_.peer, line);
+    if (ctx_.log_refusal) ctx_.log_refusal(l);
+    else fmt::print(stderr, "target-agent: {}\n", l);
+  };
   try {
     mkproto::server_handshake(ch_, cfg_.key, cfg_.name);
   } catch (const std::exception& e) {
-    // Refused (ERROR already sent) or the peer went away. Logged on the
-    // node's console: a wrong secret is worth seeing there.
-    fmt::print(stderr, "target-agent: connection refused before authentication: {}\n", e.what());
+    refuse_log(e.what());  // refused (ERROR already sent) or the peer went away
+    return;
+  }
+  std::string why;
+  std::optional<mkproto::ErrorMsg> refusal;
+  if (ctx_.revoked && *ctx_.revoked)
+    refusal = mkproto::ErrorMsg{mkproto::ErrorCode::kAuthFailed, 0, "the secret was revoked by the host; this agent is stopping"};
+  else if (ctx_.admission && !ctx_.admission->authenticate(ctx_.ticket, why))
+    refusal = mkproto::ErrorMsg{mkproto::ErrorCode::kBusy, 0, why};
+  if (refusal) {
+    refuse_log(refusal->message);
+    try {
+      ch_.send(mkproto::encode(*refusal));
+      ch_.close_after_last_frame(std::chrono::seconds(1));
+    } catch (const std::exception&) {
+    }
     return;
   }
   ch_.set_timeout(cfg_.idle_timeout);
@@ -105,7 +126,12 @@ bool Connection::dispatch(Frame& f) {
     case FrameType::kGetFile: on_get_file(f); return true;
     case FrameType::kPutFile: on_put_file(f); return true;
     case FrameType::kExec: on_exec(f); return true;
-    case FrameType::kBye: return false;
+    case FrameType::kBye:
+      if (mkproto::decode<mkproto::Bye>(f).revoke) {
+        fmt::print(stderr, "target-agent: the host revoked the secret: no further connection is accepted; exiting\n");
+        if (ctx_.revoke) ctx_.revoke();
+      }
+      return false;
     default:
       throw ProtocolError(ErrorCode::kUnexpected,
                           fmt::format("frame {}: {} is not a request the agent accepts", f.seq, type_name(f.type)));
@@ -117,17 +143,14 @@ void Connection::on_open(const Frame& f) {
   if (session_) throw ProtocolError(ErrorCode::kUnexpected, "OPEN on a connection that already has a session");
   std::string path = resolve_target(cfg_, open.path);
   mkproto::TargetInfo info = inspect_target(cfg_, path);
-  if (info.mounted)
-    throw ProtocolError(ErrorCode::kMounted, fmt::format("refusing to write {}: it is mounted on {}", path, info.mount_point));
+  refuse_if_in_use(cfg_, info);
   if (open.image_size != mkproto::kImageSizeUnknown && open.image_size > info.size)
     throw ProtocolError(ErrorCode::kImageTooLarge,
                         fmt::format("refusing to write {}: image is {} bytes, target is only {} bytes", path,
                                     open.image_size, info.size));
   bool resumed = false;
   session_ = sessions_.acquire(open, path, &ch_, resumed);
-  int flags = O_RDWR | O_CLOEXEC;
-  target_fd_ = ::open(path.c_str(), flags);
-  if (target_fd_ < 0) throw ProtocolError(ErrorCode::kIo, fmt::format("open {} for writing: {}", path, std::strerror(errno)));
+  target_fd_ = open_target_for_write(info);
   block_device_ = info.kind == mkproto::TargetKind::kBlockDevice;
   sector_ = info.sector_size;
   device_size_ = info.size;

@@ -1,11 +1,15 @@
 #pragma once
 // One authenticated host connection on the agent: the state machine of
 // docs/protocol.md (handshake, then image session / files / exec requests).
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "protocol/channel.h"
+#include "target-agent/admission.h"
 #include "target-agent/block_hasher.h"
 #include "target-agent/session.h"
 #include "target-agent/target.h"
@@ -13,9 +17,19 @@
 
 namespace agent {
 
+// What a connection needs from its server (admission.h, server.cpp).
+struct ConnectionContext {
+  Admission* admission = nullptr;  // none: no admission control (tests of one connection)
+  uint64_t ticket = 0;
+  std::string peer;                       // the peer's address, for logs
+  const std::atomic<bool>* revoked = nullptr;  // the secret was revoked: refuse even a correct AUTH
+  std::function<void(const std::string&)> log_refusal;  // rate-limited
+  std::function<void()> revoke;           // BYE revoke: forget the secret and stop
+};
+
 class Connection {
  public:
-  Connection(const AgentConfig& cfg, Sessions& sessions, int fd);
+  Connection(const AgentConfig& cfg, Sessions& sessions, int fd, ConnectionContext ctx = {});
   ~Connection();
   // Runs until the host says BYE, the connection drops or a protocol error
   // (answered with an ERROR frame). Never throws.
@@ -47,6 +61,7 @@ class Connection {
 
   const AgentConfig& cfg_;
   Sessions& sessions_;
+  ConnectionContext ctx_;
   mkproto::SocketChannel ch_;
   std::shared_ptr<Session> session_;
   int target_fd_ = -1;

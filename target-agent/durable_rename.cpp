@@ -29,3 +29,14 @@ void durable_rename(const std::string& from, const std::string& to) {
 }
 
 }  // namespace agent
+
+namespace agent {
+
+void durable_renameat(int dir, const std::string& from, const std::string& to, const std::string& shown) {
+  if (::renameat(dir, from.c_str(), dir, to.c_str()) != 0)
+    throw ProtocolError(ErrorCode::kIo, fmt::format("rename {} onto {}: {}", from, shown, std::strerror(errno)));
+  if (::fsync(dir) != 0)
+    throw ProtocolError(ErrorCode::kIo, fmt::format("fsync the directory of {}: {}", shown, std::strerror(errno)));
+}
+
+}  // namespace agent

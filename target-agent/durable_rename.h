@@ -10,4 +10,8 @@ namespace agent {
 // ProtocolError(kIo) naming the paths (or the directory) and errno.
 void durable_rename(const std::string& from, const std::string& to);
 
+// The same for two names in the directory `dir` (an fd, as PUT_FILE holds
+// it beneath --files-root). `shown` names the target in messages.
+void durable_renameat(int dir, const std::string& from, const std::string& to, const std::string& shown);
+
 }  // namespace agent

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "target-agent/mounts.h"
+#include "target-agent/target_use.h"
 
 namespace agent {
 
@@ -64,8 +65,42 @@ mkproto::TargetInfo inspect_target(const AgentConfig& cfg, const std::string& pa
     info.mounted = true;
     info.mount_point = m->mount_point;
     if (m->source != path) info.mount_point += fmt::format(" (via {})", m->source);
+  } else if (info.kind == mkproto::TargetKind::kBlockDevice) {
+    if (auto u = find_mount_any_namespace(st.st_rdev, cfg.proc_root, cfg.sys_root)) {
+      info.mounted = true;
+      info.mount_point = u->where;
+      if (u->what != path) info.mount_point += fmt::format(" (via {})", u->what);
+    }
   }
   return info;
+}
+
+void refuse_if_in_use(const AgentConfig& cfg, const mkproto::TargetInfo& info) {
+  if (info.mounted)
+    throw ProtocolError(ErrorCode::kMounted,
+                        fmt::format("refusing to write {}: it is mounted on {}", info.path, info.mount_point));
+  if (info.kind != mkproto::TargetKind::kBlockDevice) return;
+  struct stat st;
+  if (::stat(info.path.c_str(), &st) != 0)
+    throw ProtocolError(ErrorCode::kNotFound, fmt::format("target {}: {}", info.path, std::strerror(errno)));
+  if (auto u = find_swap(st.st_rdev, cfg.swaps_file, cfg.sys_root))
+    throw ProtocolError(ErrorCode::kSwap, fmt::format("refusing to write {}: {} is an active swap area (swapoff it first)",
+                                                      info.path, u->what));
+  if (auto u = find_holder(st.st_rdev, cfg.sys_root))
+    throw ProtocolError(ErrorCode::kHeld, fmt::format("refusing to write {}: {} is held by {}", info.path, u->what, u->where));
+}
+
+int open_target_for_write(const mkproto::TargetInfo& info) {
+  int flags = O_RDWR | O_CLOEXEC;
+  if (info.kind == mkproto::TargetKind::kBlockDevice) flags |= O_EXCL;
+  int fd = ::open(info.path.c_str(), flags);
+  if (fd >= 0) return fd;
+  if (errno == EBUSY)
+    throw ProtocolError(ErrorCode::kBusy,
+                        fmt::format("open {} exclusively: {} (the kernel has it in use: mounted, swap, dm/md, or "
+                                    "another exclusive opener)",
+                                    info.path, std::strerror(errno)));
+  throw ProtocolError(ErrorCode::kIo, fmt::format("open {} for writing: {}", info.path, std::strerror(errno)));
 }
 
 }  // namespace agent

@@ -18,6 +18,10 @@ void AgentTest::start(bool allow_file, const std::string& target) {
   cfg.name = "target-agent test";
   cfg.io_timeout = io_timeout_;
   cfg.idle_timeout = idle_timeout_;
+  cfg.handshake_timeout = handshake_timeout_;
+  cfg.allow_exec = allow_exec_;
+  cfg.files_root = files_root_;
+  cfg.allow_from = allow_from_;
   server_ = std::make_unique<agent::Server>(cfg);
   server_->start();
 }

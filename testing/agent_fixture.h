@@ -39,7 +39,11 @@ class AgentTest : public ::testing::Test {
 
   mkproto::Key key_ = mkproto::derive_key("test secret for the agent tests");
   // The agent's deadlines for the next start() (AgentConfig's defaults).
-  std::chrono::milliseconds io_timeout_{30000}, idle_timeout_{300000};
+  std::chrono::milliseconds io_timeout_{30000}, idle_timeout_{300000}, handshake_timeout_{5000};
+  // What the next start() offers (AgentConfig's defaults: nothing).
+  bool allow_exec_ = false;
+  std::string files_root_;
+  std::vector<agent::AddressRange> allow_from_;
   TempDir dir_{"agent-test"};
   std::unique_ptr<agent::Server> server_;
 };

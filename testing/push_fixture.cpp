@@ -22,6 +22,9 @@ void PushTest::SetUp() {
   cfg.listen = "127.0.0.1:0";
   cfg.key = key_;
   cfg.allow_file = true;
+  // pull/put/exec tests: everything the agent can offer, under the test dir.
+  cfg.allow_exec = true;
+  cfg.files_root = dir_.path();
   cfg.name = "target-agent push-test";
   agent_ = std::make_unique<agent::Server>(cfg);
   agent_->start();

@@ -1,4 +1,5 @@
 #include "mkmaster/flash/flash.h"
+#include "mkmaster/flash/source_address.h"
 
 #include <fmt/core.h>
 #include <sodium.h>
@@ -37,6 +38,7 @@ push::PushOptions node_push_options(const FlashOptions& opt, const lab::Node& no
   o.target = target;
   o.agent.agent = fmt::format("{}:{}", node.agent_host, node.agent_port);
   o.agent.key = mkproto::derive_key(secret);
+  o.revoke_at_end = true;  // the one-time secret is spent with this push
   // push_image reports often; the node log and --json get one line a second.
   auto last = std::make_shared<Clock::time_point>(Clock::now() - std::chrono::seconds(1));
   o.on_progress = [&run, last](const push::Progress& p) {
@@ -138,6 +140,16 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
     std::string line = fmt::format("{} {} {} {} {}", cmd.start_agent, node.agent_port, bmc::shell_quote(secret_file),
                                    bmc::shell_quote(target), bmc::shell_quote(cmd.state_dir));
     for (const auto& a : cmd.agent_options) line += " " + bmc::shell_quote(a);
+    // The secret then lives only in the agent's memory (until the push's
+    // BYE revokes it), and only this host may connect (docs/inventory.md,
+    // start-agent). --allow-from is best effort: without a route now, the
+    // stream step reports the real problem.
+    line += " --remove-secret-file";
+    try {
+      line += " --allow-from " + bmc::shell_quote(source_address_toward(node.agent_host, node.agent_port));
+    } catch (const std::exception& e) {
+      run.progress(fmt::format("the agent accepts any peer: {}", e.what()));
+    }
     const int rc = con.run(line, opt.timeouts.agent);
     if (rc == 127)
       throw std::runtime_error(fmt::format("{} is not in the node's image: boot a master image built by this mkmaster",

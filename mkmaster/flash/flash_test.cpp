@@ -170,8 +170,11 @@ TEST_F(Flash, RunsEveryStepInOrder) {
   EXPECT_EQ(j_.calls.back(), "console close");
   // The on-node commands are the image contract's.
   EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kNetworkingCommand));
-  EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kStartAgentPath +
-                                            " 7070 '/tmp/.mk/agent.secret' '/dev/sda' '/tmp/.mk'"));
+  // Then --remove-secret-file, and --allow-from with this host's address
+  // toward the node when there is a route to it (machine-dependent here).
+  EXPECT_THAT(j_.calls, ::testing::Contains(::testing::StartsWith(
+                            std::string("run ") + initrd::contract::kStartAgentPath +
+                            " 7070 '/tmp/.mk/agent.secret' '/dev/sda' '/tmp/.mk' --remove-secret-file")));
   // The data path got the node's agent, the contract's disk and the stall timeout.
   EXPECT_EQ(pushed_.agent.agent, "10.0.2.15:7070");
   EXPECT_EQ(pushed_.target, "/dev/sda");
@@ -348,8 +351,10 @@ TEST_F(Flash, UserStringsAreQuotedWhenTyped) {
   o.push.target = "/dev/sdb; reboot";
   o.on_node.agent_options = {"--allow-file"};
   ASSERT_TRUE(flash_nodes(inv_, o)[0].ok);
-  EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kStartAgentPath +
-                                            " 7070 '/tmp/.mk/agent.secret' '/dev/sdb; reboot' '/tmp/.mk' '--allow-file'"));
+  EXPECT_THAT(j_.calls, ::testing::Contains(::testing::StartsWith(
+                            std::string("run ") + initrd::contract::kStartAgentPath +
+                            " 7070 '/tmp/.mk/agent.secret' '/dev/sdb; reboot' '/tmp/.mk' '--allow-file' "
+                            "--remove-secret-file")));
   EXPECT_EQ(pushed_.target, "/dev/sdb; reboot");
 }
 

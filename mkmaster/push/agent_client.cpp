@@ -244,9 +244,9 @@ void AgentClient::send_file_data(uint64_t offset, std::span<const uint8_t> bytes
   ch_->send_raw(mkproto::FrameType::kFileData, 0, offset, bytes);
 }
 
-void AgentClient::bye() noexcept {
+void AgentClient::bye(bool revoke) noexcept {
   try {
-    ch_->send(mkproto::encode(mkproto::Bye{}));
+    ch_->send(mkproto::encode(mkproto::Bye{revoke}));
     // Wait for the agent to close: it has then released the session, so a
     // following push to the same target is not refused as busy.
     for (int i = 0; i < 100; ++i) next_frame();

@@ -81,7 +81,8 @@ class AgentClient {
   // Sends HASH_REQUEST over [offset, offset+length) in `block` blocks; the
   // reader thread puts the HASHES into `inbox` as they arrive.
   void request_hashes(uint64_t offset, uint64_t length, uint32_t block, std::shared_ptr<HashInbox> inbox);
-  void bye() noexcept;
+  // revoke: tell the agent to forget its secret and exit (BYE revoke).
+  void bye(bool revoke = false) noexcept;
   // When the agent last showed progress: an ACK (it acknowledges at least
   // every second while data is applied), FINISHED, HASHES, DIGESTS or the end
   // of either; the connection's start if none yet.

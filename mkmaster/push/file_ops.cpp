@@ -21,10 +21,14 @@ uint64_t pull_file(const AgentAddress& agent, const std::string& remote, const s
   AgentClient c(agent);
   c.send(mkproto::encode(mkproto::GetFile{remote}));
   std::string part = local + ".part";
-  int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // 0600 until the agent tells the source's mode (at FILE_END): a copy of
+  // a 0640 /etc/shadow must never be world-readable, not even briefly.
+  int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", part, std::strerror(errno)));
+  ::fchmod(fd, 0600);  // a leftover LOCAL.part keeps its mode through O_CREAT
   mkproto::Hash128 h;
   uint64_t off = 0;
+  uint32_t mode = 0;
   try {
     for (;;) {
       Frame f = c.recv();
@@ -33,6 +37,7 @@ uint64_t pull_file(const AgentAddress& agent, const std::string& remote, const s
         if (end.size != off || end.digest != h.digest())
           throw std::runtime_error(fmt::format("pull {}: received {} bytes that do not match the agent's size {} / digest",
                                                remote, off, end.size));
+        mode = end.mode;
         break;
       }
       mkproto::expect_type(f, FrameType::kFileData);
@@ -47,6 +52,9 @@ uint64_t pull_file(const AgentAddress& agent, const std::string& remote, const s
       }
       off += f.payload.size();
     }
+    // The source's permission bits (an old agent tells none: 0600).
+    if (::fchmod(fd, mode ? static_cast<mode_t>(mode & 0777) : 0600) != 0)
+      throw std::runtime_error(fmt::format("chmod {}: {}", part, std::strerror(errno)));
     if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("fsync {}: {}", part, std::strerror(errno)));
     ::close(fd);
     fd = -1;

@@ -64,6 +64,10 @@ struct PushOptions {
   // image's end (at most two windows) costs the node well under a second.
   uint64_t delta_window = 64u << 20;
   std::function<void(const Progress&)> on_progress;
+  // The last BYE revokes the agent's secret, which then exits (the node
+  // pipeline sets it: its one-time secret opens nothing after the push).
+  // `mkmaster push --agent` leaves it false, so that agent can be reused.
+  bool revoke_at_end = false;
   // Opens the image (tests, other areas); default: source::open_image.
   std::function<std::unique_ptr<source::ImageReader>()> open_source;
 };

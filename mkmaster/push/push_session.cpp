@@ -122,7 +122,7 @@ PushResult PushSession::run_attempts() {
       client = std::make_unique<AgentClient>(attempt_address());
       attempt(*client);
       r_.wire_bytes += client->bytes_sent();
-      client->bye();
+      client->bye(o_.revoke_at_end);
       break;
     } catch (const mkproto::ConnectionClosed& e) {
       if (client) r_.wire_bytes += client->bytes_sent(), progress_at_ = std::max(progress_at_, client->progress_at());

@@ -13,14 +13,16 @@ using namespace mkproto;
 // Decodes f as the message its type names (DATA and the other raw-byte
 // frames have none). What decodes must re-encode to the same payload, except
 // that a message without its optional trailing field gains it (VERIFY's
-// scope byte, ACK's applied position).
+// scope byte, ACK's applied position, FILE_END's mode, BYE's revoke).
 template <class... M>
 static void decode_one_of(const Frame& f, std::tuple<M...>*) {
   auto as = [&]<class Msg>() {
     if (f.type != Msg::kType) return;
     Frame again = encode(decode<Msg>(f));
     bool gains_trailing = (f.type == FrameType::kVerify && f.payload.size() == 4) ||
-                          (f.type == FrameType::kAck && f.payload.size() == 8);
+                          (f.type == FrameType::kAck && f.payload.size() == 8) ||
+                          (f.type == FrameType::kFileEnd && f.payload.size() == 24) ||
+                          (f.type == FrameType::kBye && f.payload.empty());
     if (!gains_trailing && again.payload != f.payload) __builtin_trap();
   };
   (as.template operator()<M>(), ...);

@@ -13,16 +13,25 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPI
   -DCMAKE_BUILD_TYPE=Debug -DMKMASTER_TESTS=OFF -DMKMASTER_FUZZ=ON \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
-cmake --build "$build" -j2 --target frame_fuzz handshake_fuzz fuzz_seed_gen
+cmake --build "$build" -j2 --target frame_fuzz handshake_fuzz fuzz_seed_gen session_fuzz session_fuzz_seed_gen
 for t in frame_fuzz handshake_fuzz; do mkdir -p "$here/corpus/$t"; done
 if [ -z "$(ls -A "$here/corpus/frame_fuzz")" ]; then
   "$build/protocol/fuzz/fuzz_seed_gen" "$here/corpus/frame_fuzz" "$here/corpus/handshake_fuzz"
 fi
-for t in frame_fuzz handshake_fuzz; do
+# The agent's session state machine (target-agent/fuzz): its corpus lives
+# beside it.
+agent_corpus="$root/target-agent/fuzz/corpus/session_fuzz"
+mkdir -p "$agent_corpus"
+if [ -z "$(ls -A "$agent_corpus")" ]; then
+  "$build/target-agent/fuzz/session_fuzz_seed_gen" "$agent_corpus"
+fi
+for t in frame_fuzz handshake_fuzz session_fuzz; do
   scratch=$(mktemp -d)
   echo "== $t for ${secs}s"
-  "$build/protocol/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$build/$t-" "$scratch" "$here/corpus/$t"
+  if [ "$t" = session_fuzz ]; then bin="$build/target-agent/fuzz/$t" corpus="$agent_corpus"
+  else bin="$build/protocol/fuzz/$t" corpus="$here/corpus/$t"; fi
+  "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$build/$t-" "$scratch" "$corpus"
   rm -rf "$scratch"
 done
 echo "== fuzzing passed"

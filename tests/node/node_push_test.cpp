@@ -73,8 +73,10 @@ class NodePush : public ::testing::Test {
     o.on_node.networking = "echo configuring eth0";  // the host shell has no /scripts/functions
     // The image's own start script, running the native agent.
     // busybox sh: the image's shell is busybox ash, not the host's sh.
-    o.on_node.start_agent = "MKMASTER_AGENT=" + bmc::shell_quote(TARGET_AGENT_BIN) + " busybox sh " +
-                            bmc::shell_quote(START_AGENT_SCRIPT);
+    // The secret file is gone once the agent read it (--remove-secret-file):
+    // a copy taken just before lets the test look for the secret in logs.
+    o.on_node.start_agent = "cp state/agent.secret state/secret.seen && MKMASTER_AGENT=" +
+                            bmc::shell_quote(TARGET_AGENT_BIN) + " busybox sh " + bmc::shell_quote(START_AGENT_SCRIPT);
     o.on_node.agent_options = {"--allow-file"};
     o.on_node.state_dir = "state";
     o.prompt_poke = 2s;
@@ -115,10 +117,11 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   EXPECT_TRUE(disk.compare(0, image.size(), image) == 0);
   EXPECT_TRUE(r.push.verified) << r.push.verify_message;
   // The secret reached the node (0600) but no host log or transcript.
-  const std::string secret = mktest::slurp(dir_ / "node/state/agent.secret");
+  const std::string secret = mktest::slurp(dir_ / "node/state/secret.seen");
   ASSERT_EQ(secret.size(), 65u);
-  EXPECT_EQ(fs::status(dir_ / "node/state/agent.secret").permissions() & (fs::perms::group_all | fs::perms::others_all),
+  EXPECT_EQ(fs::status(dir_ / "node/state/secret.seen").permissions() & (fs::perms::group_all | fs::perms::others_all),
             fs::perms::none);
+  EXPECT_FALSE(fs::exists(dir_ / "node/state/agent.secret")) << "the agent left its secret file on the node";
   const std::string key = secret.substr(0, 64);
   for (const auto& f : fs::directory_iterator(dir_ / "logs")) {
     const std::string text = mktest::slurp(f.path());
@@ -207,7 +210,7 @@ TEST_F(NodePush, TwoNodesInParallelEachWithItsOwnLogs) {
   EXPECT_TRUE(fs::exists(dir_ / "logs/calxeda01-02.log"));
   EXPECT_TRUE(fs::exists(dir_ / "logs/calxeda01-02.console.log"));
   // The two one-time secrets differ.
-  EXPECT_NE(mktest::slurp(dir_ / "node/state/agent.secret"), mktest::slurp(dir_ / "n2/node/state/agent.secret"));
+  EXPECT_NE(mktest::slurp(dir_ / "node/state/secret.seen"), mktest::slurp(dir_ / "n2/node/state/secret.seen"));
 }
 
 }  // namespace
