@@ -84,7 +84,7 @@ std::string render_lava_dictionary(const Node& n, const LavaOptions& o) {
   // connects the console first and then resets, so it sees the kernel start.
   out += fmt::format("{{% set flasher_deploy_commands = {} %}}\n",
                      list("flasher_deploy_commands",
-                          {fmt::format("{} push {{IMAGE}} {} {} --lava", mk, node_args, logs)}));
+                          {fmt::format("{} push {{IMAGE}} {} {} --lava --leave-off", mk, node_args, logs)}));
   // Character delays as the inventory's device config says (highbank.conf).
   out += fmt::format("{{% set boot_character_delay = {} %}}\n", cfg.get_int("bootloader_serial_delay_ms"));
   out += fmt::format("{{% set test_character_delay = {} %}}\n", cfg.get_int("test_shell_serial_delay_ms"));

@@ -19,6 +19,10 @@ std::unique_ptr<source::ImageReader> open_image_source(const PushOptions& o) {
 
 std::string check_image(const PushOptions& o) {
   const auto reader = open_image_source(o);
+  // The first extent too: a file that is not the compressed stream its name
+  // says (a corrupt download) fails here, not after the node was booted.
+  source::Extent first;
+  (void)reader->next(first);
   const auto size = reader->size();
   return size ? fmt::format("{}: {} bytes", reader->describe(), *size) : reader->describe() + ": size known at its end";
 }
