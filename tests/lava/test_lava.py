@@ -157,7 +157,7 @@ class LavaInLab(unittest.TestCase):
         cls.http = subprocess.Popen(
             [sys.executable, LAB, "exec", "--state", cls.state, "--", "/usr/bin/python3", "-m", "http.server",
              str(HTTP_PORT), "--bind", "127.0.0.1", "--directory", www],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(t, "http.log"), "w"))
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cls.wait_http()
 
     @classmethod
@@ -278,6 +278,12 @@ class LavaInLab(unittest.TestCase):
         self.assertIn(f"mkmaster: {NODE}: result: pass", log)
         # The console showed the flashed system's whole boot.
         self.assertIn(f"MKMASTER-FLASHED-{self.image_id}", log)
+        # The push had ended its SOL session: LAVA's console found none to
+        # take over (ipmitool sol deactivate exits 1 when none is active),
+        # and LAVA's disconnect ended the console cleanly.
+        transcript = read(os.path.join(self.tmp, "logs", NODE + ".console.log"))
+        self.assertRegex(transcript, r"# take over: ipmitool .* sol deactivate: exit 1\n")
+        self.assertIn("# signal: ending the session", transcript)
         self.assert_no_password(log)
         # Each top-level action's time, from LAVA's own log.
         for m in re.finditer(r'"msg": "end: (\d+) ([a-z-]+) \(duration (\d\d:\d\d:\d\d)\)', log):
