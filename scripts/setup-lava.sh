@@ -48,6 +48,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   temp_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     temp_policy=/usr/sbin/policy-rc.d
+    trap '$SUDO rm -f "$temp_policy"' EXIT
     printf '#!/bin/sh\n# setup-lava.sh: no service starts while it installs\nexit 101\n' | $SUDO tee $temp_policy >/dev/null
     $SUDO chmod 755 $temp_policy
   fi

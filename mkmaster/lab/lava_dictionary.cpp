@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <cctype>
 #include <filesystem>
 #include <string_view>
 #include <vector>
