@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# lava-dispatcher and LAVA's templates, only for the tests labelled lava.
+scripts/setup-lava.sh
 
 jobs=$(nproc)
 run_preset() {

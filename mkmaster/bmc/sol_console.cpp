@@ -57,7 +57,11 @@ void SolConsole::close() {
   transcript_.flush();
   // "~." is ipmitool's own escape to end the session cleanly (the BMC frees
   // the payload at once); SIGTERM follows if it does not go.
-  if (is_ipmitool_ && !proc_->exited()) proc_->write("\r~.");
+  // Wait for ipmitool to go (bounded): a SIGTERM right after the escape can
+  // kill it before it told the BMC, leaving the payload active for whoever
+  // connects next (LAVA's connection_command after `push --leave-off`).
+  if (is_ipmitool_ && !proc_->exited() && proc_->write("\r~."))
+    for (int i = 0; i < 20 && !proc_->exited(); ++i) (void)proc_->read(100ms);
   proc_->terminate(1000ms);
   proc_.reset();
 }

@@ -6,6 +6,7 @@
 
 #include "base/json.h"
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/flash/event_printer.h"
 #include "mkmaster/flash/flash.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/push/cli_agent_options.h"
@@ -17,7 +18,7 @@ struct Args {
   push::PushOptions push;
   push::AgentOptions agent;
   std::string holes = "zero";
-  bool json = false, no_verify = false;
+  bool json = false, lava = false, no_verify = false;
   // With NODE…:
   std::vector<std::string> nodes;
   std::string inventory;
@@ -45,23 +46,6 @@ void run_direct(Args& a) {
   }
 }
 
-void print_event(const flash::NodeEvent& e, bool json) {
-  using base::json_escape;
-  if (json) {
-    fmt::print("{{\"node\":\"{}\",\"step\":\"{}\",\"event\":\"{}\",\"seconds\":{:.3f},\"message\":\"{}\"}}\n",
-               json_escape(e.node), json_escape(e.step), e.event, e.seconds, json_escape(e.message));
-    std::fflush(stdout);
-  } else if (e.event == "done") {
-    fmt::print(stderr, "{}: {} done in {:.1f} s\n", e.node, e.step, e.seconds);
-  } else if (e.event == "failed") {
-    fmt::print(stderr, "{}: {} FAILED after {:.1f} s\n", e.node, e.step, e.seconds);
-  } else if (e.event == "progress") {
-    fmt::print(stderr, "{}: {}: {}\n", e.node, e.step, e.message);
-  } else {
-    fmt::print(stderr, "{}: {} ...\n", e.node, e.step);
-  }
-}
-
 void run_nodes(Args& a) {
   if (a.inventory.empty())
     throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
@@ -74,15 +58,12 @@ void run_nodes(Args& a) {
   o.nodes = a.nodes;
   o.timeouts.boot = std::chrono::seconds(a.boot_timeout_s);
   o.timeouts.login = std::chrono::seconds(a.login_timeout_s);
-  const bool json = a.json;
-  o.on_event = [json](const flash::NodeEvent& e) { print_event(e, json); };
+  const auto style = a.lava ? flash::EventStyle::kLava : a.json ? flash::EventStyle::kJson : flash::EventStyle::kHuman;
+  o.on_event = [style](const flash::NodeEvent& e) { flash::print_event(e, style); };
   int failed = 0;
   for (const auto& r : flash::flash_nodes(inv, o)) {
-    if (r.ok) {
-      double total = 0;
-      for (const auto& s : r.steps) total += s.seconds;
-      if (!json) fmt::print(stderr, "{}: flashed in {:.1f} s ({})\n", r.node, total, r.push.verify_message);
-    } else {
+    flash::print_result(r, style);
+    if (!r.ok) {
       ++failed;
       fmt::print(stderr, "mkmaster: error: {}\n", r.error);
     }
@@ -128,8 +109,12 @@ void cli::add_push(CLI::App& app) {
                   "reconnects included")
       ->capture_default_str()
       ->check(CLI::Range(0.5, 86400.0));
-  sub->add_flag("--json", a->json,
-                "JSON lines on stdout: progress events and a summary (or, with NODEs, per-node step events)");
+  auto* json = sub->add_flag("--json", a->json,
+                "JSON lines on stdout: progress events and a summary (or, with NODEs, per-node step events and results)");
+  auto* lava = sub->add_flag("--lava", a->lava,
+                             "with NODEs: one plain line per step on stdout for a LAVA job log (node, step, pass/FAIL), "
+                             "and a closing result line per node");
+  lava->excludes(json);
   // The pipeline's own options.
   flash::FlashOptions& f = a->flash;
   sub->add_option("--inventory,-i", a->inventory, "lab inventory (docs/inventory.md): flash these nodes")
@@ -138,7 +123,12 @@ void cli::add_push(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 256));
   sub->add_option("--log-dir", f.log_dir, "per-node logs and console transcripts")
       ->capture_default_str();
-  sub->add_flag("--wait-login", f.wait_login, "after the reset, wait for a login prompt from the flashed system");
+  auto* wait_login =
+      sub->add_flag("--wait-login", f.wait_login, "after the reset, wait for a login prompt from the flashed system");
+  sub->add_flag("--leave-off", f.leave_off,
+                "power the flashed node off instead of resetting it (the disk stays the boot device): LAVA's boot "
+                "action then connects the console and powers it on (docs/lava.md)")
+      ->excludes(wait_login);
   sub->add_option("--boot-timeout", a->boot_timeout_s, "seconds from power-on to the initrd prompt")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

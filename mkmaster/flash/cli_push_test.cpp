@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "base/subprocess.h"
+#include "testing/temp_dir.h"
 
 namespace {
 
@@ -53,6 +54,32 @@ TEST(PushModes, AnUnknownNodeIsRefusedBeforeAnyStep) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("calxeda09-09"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("power-off")));
+}
+
+// What a LAVA job log shows for a job whose image does not exist: the node,
+// the step and the reason, a non-zero exit, and no power action at all.
+TEST(PushModes, LavaOutputOfAMissingImageNamesNodeAndStepAndTouchesNoBmc) {
+  const std::string logs = mktest::scratch_dir("push-lava").string();
+  const auto r = mkmaster({"/nonexistent/img.raw", "calxeda02-01", "-i", MKMASTER_TEST_DATA "/lab.ini", "--lava",
+                           "--leave-off", "--log-dir", logs},
+                          {{"MK_BMC_PASSWORD_02", "not-used"}});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("mkmaster: calxeda02-01: check-image: start\n"));
+  EXPECT_THAT(r.output, HasSubstr("mkmaster: calxeda02-01: check-image: FAIL after"));
+  EXPECT_THAT(r.output, HasSubstr("/nonexistent/img.raw"));
+  EXPECT_THAT(r.output, HasSubstr("mkmaster: calxeda02-01: result: FAIL in step check-image\n"));
+  EXPECT_THAT(r.output, HasSubstr("mkmaster: error: calxeda02-01: step check-image failed after"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("power-off")));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("not-used")));
+}
+
+TEST(PushModes, LavaAndJsonAreOneOutputAndLeaveOffExcludesWaitLogin) {
+  const auto both = mkmaster({"i", "calxeda02-01", "-i", MKMASTER_TEST_DATA "/lab.ini", "--lava", "--json"});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_THAT(both.output, HasSubstr("excludes"));
+  const auto r = mkmaster({"i", "calxeda02-01", "-i", MKMASTER_TEST_DATA "/lab.ini", "--leave-off", "--wait-login"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("excludes"));
 }
 
 }  // namespace

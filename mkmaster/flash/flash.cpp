@@ -98,6 +98,11 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
   const std::string secret_file = cmd.state_dir + "/agent.secret";
   const std::string target = opt.push.target.empty() ? initrd::contract::kDefaultTarget : opt.push.target;
 
+  // A missing file or a bad URL fails here, with the node as it was.
+  run.step("check-image", [&] {
+    const auto check = opt.check_image ? opt.check_image : push::check_image;
+    run.progress(check(opt.push));
+  });
   run.step("power-off", [&] { power.power(bmc::PowerAction::Off); });
   run.step("bootdev-pxe", [&] { power.bootdev(bmc::BootDevice::Pxe); });
   // Connected before power-on so the whole boot is in the transcript and
@@ -178,6 +183,11 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
   // Only now: the disk holds the image, read back and compared.
   run.step("bootdev-disk", [&] { power.bootdev(bmc::BootDevice::Disk); });
   keep_pxe.disarm();
+  if (opt.leave_off) {
+    run.step("leave-off", [&] { power.power(bmc::PowerAction::Off); });
+    con.close();  // the SOL session is free for whoever boots the node
+    return;
+  }
   run.step("power-reset", [&] {
     con.set_phase(bmc::Phase::Bootloader);
     power.power(bmc::PowerAction::Reset);
@@ -194,6 +204,8 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
 
 std::vector<NodeResult> flash_nodes(const lab::Inventory& inv, const FlashOptions& opt) {
   if (opt.nodes.empty()) throw std::runtime_error("no nodes given");
+  if (opt.leave_off && opt.wait_login)
+    throw std::runtime_error("--leave-off powers the flashed node off: there is no login prompt to wait for");
   std::vector<const lab::Node*> nodes;
   for (const auto& name : opt.nodes) {
     const lab::Node* n = &inv.node(name);

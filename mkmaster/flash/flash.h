@@ -3,10 +3,10 @@
 // power-off to booting the flashed disk, as a pipeline of named steps, each
 // timed, logged and bounded (as a LAVA deploy is):
 //
-//   power-off → bootdev-pxe → console-connect → power-on → boot-master
+//   check-image → power-off → bootdev-pxe → console-connect → power-on → boot-master
 //   (initrd prompt on the console) → configure-network → send-secret →
 //   start-agent → stream-image (push::push_image) → verify → bootdev-disk
-//   → power-reset → [wait-login]
+//   → power-reset (or, with leave_off, leave-off) → [wait-login]
 //
 // A failure names node and step. Nodes run in parallel (bounded); each has
 // <log_dir>/<node>.log (steps, masked commands) and <node>.console.log (the
@@ -79,11 +79,17 @@ struct FlashOptions {
   int parallel = 4;                // nodes at once
   std::string log_dir = "mkmaster-logs";
   bool wait_login = false;         // wait for login_prompt after the reset
+  // Instead of resetting the flashed node, power it off (the disk stays the
+  // boot device): whoever boots it next — LAVA's boot action — connects its
+  // console first and sees the whole boot (docs/lava.md).
+  bool leave_off = false;
   NodeCommands on_node;
   std::chrono::seconds prompt_poke{15};  // console silence before typing ^U CR to get a prompt
   StepTimeouts timeouts;
   AccessFactory access;  // default: bmc_access
   std::function<push::PushResult(const push::PushOptions&)> push_image;  // default: push::push_image
+  // check-image: opens the image before any node is touched; default: push::check_image.
+  std::function<std::string(const push::PushOptions&)> check_image;
   // Step events (progress line, --json); serialised across nodes.
   std::function<void(const NodeEvent&)> on_event;
 };

@@ -132,6 +132,10 @@ class Flash : public ::testing::Test {
       r.verify_message = "ok";
       return r;
     };
+    o.check_image = [this](const push::PushOptions& p) {
+      j_.call("check image " + p.image);
+      return p.image + ": 4096 bytes";
+    };
     o.on_event = [this](const NodeEvent& e) { events_.push_back(e); };
     return o;
   }
@@ -150,7 +154,7 @@ class Flash : public ::testing::Test {
   std::vector<NodeEvent> events_;
 };
 
-const std::vector<std::string> kSteps = {"power-off",   "bootdev-pxe",  "console-connect", "power-on",
+const std::vector<std::string> kSteps = {"check-image", "power-off",   "bootdev-pxe",  "console-connect", "power-on",
                                          "boot-master", "configure-network", "send-secret", "start-agent",
                                          "stream-image", "verify",      "bootdev-disk",    "power-reset"};
 
@@ -163,10 +167,11 @@ TEST_F(Flash, RunsEveryStepInOrder) {
   auto want = kSteps;
   want.push_back("wait-login");
   EXPECT_EQ(steps(results[0]), want);
-  EXPECT_EQ(j_.calls.front(), "power off");
-  EXPECT_EQ(j_.calls[1], "bootdev pxe");
-  EXPECT_EQ(j_.calls[2], "console connect");
-  EXPECT_EQ(j_.calls[3], "power on");
+  EXPECT_EQ(j_.calls.front(), "check image img.raw");
+  EXPECT_EQ(j_.calls[1], "power off");
+  EXPECT_EQ(j_.calls[2], "bootdev pxe");
+  EXPECT_EQ(j_.calls[3], "console connect");
+  EXPECT_EQ(j_.calls[4], "power on");
   EXPECT_EQ(j_.calls.back(), "console close");
   // The on-node commands are the image contract's.
   EXPECT_THAT(j_.calls, ::testing::Contains(std::string("run ") + initrd::contract::kNetworkingCommand));
@@ -201,6 +206,7 @@ TEST_F(Flash, EachStepGetsItsOwnTimeout) {
 // failed step's event says so, and no later step ran.
 TEST_F(Flash, AFailureInAnyStepNamesNodeAndStepAndStopsThere) {
   const std::vector<std::pair<std::string, std::string>> failures = {
+      {"check-image", "check image"},
       {"power-off", "power off"},
       {"bootdev-pxe", "bootdev pxe"},
       {"console-connect", "console connect"},
@@ -419,7 +425,8 @@ TEST_F(Flash, TheStreamStepRunsTheUsersPushOptionsAndReportsProgress) {
   std::vector<std::string> progress;
   for (const auto& e : events_)
     if (e.event == "progress") progress.push_back(e.step + ": " + e.message);
-  EXPECT_EQ(progress, (std::vector<std::string>{"stream-image: 1024/4096 bytes (25%)",
+  EXPECT_EQ(progress, (std::vector<std::string>{"check-image: http://server/img.gz: 4096 bytes",
+                                                "stream-image: 1024/4096 bytes (25%)",
                                                 "stream-image: reconnect: connection reset", "stream-image: verifying",
                                                 "stream-image: 4096 bytes in 0.5 s", "verify: ok, 4096 bytes read back"}));
 }
@@ -464,4 +471,40 @@ TEST_F(Flash, BadNodeListsAreRefusedBeforeAnyStep) {
 }
 
 }  // namespace
+// A bad image (missing file, HTTP 404) fails before the node is touched:
+// no power or console call, so the node stays as the last job left it.
+TEST_F(Flash, ABadImageFailsBeforeAnyPowerOrConsoleCall) {
+  auto o = options();
+  o.check_image = [](const push::PushOptions& p) -> std::string {
+    throw std::runtime_error(p.image + ": HTTP 404 Not Found");
+  };
+  o.push.image = "http://server/missing.img";
+  const auto r = flash_nodes(inv_, o);
+  ASSERT_FALSE(r[0].ok);
+  EXPECT_EQ(r[0].failed_step, "check-image");
+  EXPECT_THAT(r[0].error, HasSubstr("calxeda02-01: step check-image failed after"));
+  EXPECT_THAT(r[0].error, HasSubstr("http://server/missing.img: HTTP 404 Not Found"));
+  EXPECT_TRUE(j_.calls.empty()) << ::testing::PrintToString(j_.calls);
+}
+
+// For LAVA: the flashed node is powered off with the disk selected and the
+// console closed, so LAVA's boot action connects first and sees the boot.
+TEST_F(Flash, LeaveOffPowersTheFlashedNodeOffInsteadOfResetting) {
+  auto o = options();
+  o.leave_off = true;
+  const auto r = flash_nodes(inv_, o);
+  ASSERT_TRUE(r[0].ok) << r[0].error;
+  auto want = std::vector<std::string>(kSteps.begin(), kSteps.end() - 1);
+  want.push_back("leave-off");
+  EXPECT_EQ(steps(r[0]), want);
+  const auto n = j_.calls.size();
+  ASSERT_GE(n, 3u);
+  EXPECT_EQ(j_.calls[n - 3], "bootdev disk");
+  EXPECT_EQ(j_.calls[n - 2], "power off");
+  EXPECT_EQ(j_.calls[n - 1], "console close");
+  EXPECT_THAT(j_.calls, ::testing::Not(::testing::Contains(std::string("power reset"))));
+  o.wait_login = true;
+  EXPECT_THROW(flash_nodes(inv_, o), std::runtime_error);
+}
+
 }  // namespace flash

@@ -1,5 +1,6 @@
 // mkmaster labfiles --inventory F --out DIR: dnsmasq.conf, per-node pxelinux
-// configs and LAVA-style device configs from one inventory.
+// configs, LAVA-style device configs and LAVA v2 device dictionaries from
+// one inventory.
 #include <fmt/core.h>
 
 #include "mkmaster/cli/commands.h"
@@ -12,15 +13,23 @@ namespace {
 struct Options {
   std::string inventory;
   std::string out;
+  lab::LavaOptions lava;
 };
 
 }  // namespace
 
 void cli::add_labfiles(CLI::App& app) {
   auto opt = std::make_shared<Options>();
-  auto* sub = app.add_subcommand("labfiles", "generate dnsmasq.conf, pxelinux.cfg/01-<mac> and device configs from a lab inventory");
+  auto* sub = app.add_subcommand("labfiles", "generate dnsmasq.conf, pxelinux.cfg/01-<mac>, device configs and LAVA v2 device dictionaries from a lab inventory");
   sub->add_option("--inventory,-i", opt->inventory, "lab inventory file (docs/inventory.md)")->required();
   sub->add_option("--out,-o", opt->out, "output directory")->required();
+  // Where things are on the LAVA worker (docs/lava.md).
+  sub->add_option("--lava-mkmaster", opt->lava.mkmaster, "LAVA dictionaries: the mkmaster binary on the worker")
+      ->capture_default_str();
+  sub->add_option("--lava-inventory", opt->lava.inventory,
+                  "LAVA dictionaries: the inventory's path on the worker (default: --inventory, absolute)");
+  sub->add_option("--lava-log-dir", opt->lava.log_dir, "LAVA dictionaries: mkmaster's logs on the worker")
+      ->capture_default_str();
   sub->callback([opt] {
     const auto inv = lab::load_inventory(opt->inventory);
     // Load each node's merged device config once so a broken highbank.conf
@@ -29,7 +38,7 @@ void cli::add_labfiles(CLI::App& app) {
       const auto cfg = lab::node_device_config(n);
       for (const auto& [key, _] : cfg.entries()) (void)cfg.get(key);
     }
-    const int files = lab::write_lab_files(inv, opt->out);
+    const int files = lab::write_lab_files(inv, opt->out, opt->lava);
     fmt::print("wrote {} files for {} nodes to {}\n", files, inv.nodes.size(), opt->out);
   });
 }

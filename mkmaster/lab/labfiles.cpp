@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
+#include <vector>
 #include <stdexcept>
 
 #include "mkmaster/lab/net_addr.h"
@@ -71,8 +73,14 @@ void write_file(const fs::path& p, const std::string& content) {
 }
 }  // namespace
 
-int write_lab_files(const Inventory& inv, const std::string& out_dir) {
+int write_lab_files(const Inventory& inv, const std::string& out_dir, LavaOptions lava) {
   const fs::path out(out_dir);
+  if (lava.inventory.empty()) lava.inventory = fs::absolute(inv.path).lexically_normal().string();
+  // Render everything before writing anything: a value a dictionary cannot
+  // hold fails the command with no half-written tree.
+  std::vector<std::pair<fs::path, std::string>> dictionaries;
+  for (const auto& n : inv.nodes)
+    dictionaries.emplace_back(out / "lava/devices" / (n.name + ".jinja2"), render_lava_dictionary(n, lava));
   int count = 0;
   write_file(out / "dnsmasq.conf", render_dnsmasq_conf(inv));
   ++count;
@@ -87,6 +95,10 @@ int write_lab_files(const Inventory& inv, const std::string& out_dir) {
                     fs::copy_options::overwrite_existing);
       ++count;
     }
+  }
+  for (const auto& [path, text] : dictionaries) {
+    write_file(path, text);
+    ++count;
   }
   return count;
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "mkmaster/lab/inventory.h"
+#include "mkmaster/lab/lava_dictionary.h"
 
 namespace lab {
 
@@ -19,7 +20,9 @@ std::string render_device_config(const Node& node);
 //   tftp/master/pxelinux.cfg/01-<mac>     (copy tftp/ into the tftp_root)
 //   devices/<node>.conf
 //   device-types/<type>.conf              (copied byte for byte)
+//   lava/devices/<node>.jinja2            LAVA v2 device dictionaries (lava_dictionary.h);
+//                                         lava.inventory empty: the inventory's absolute path
 // Returns the number of files written.
-int write_lab_files(const Inventory& inv, const std::string& out_dir);
+int write_lab_files(const Inventory& inv, const std::string& out_dir, LavaOptions lava = {});
 
 }  // namespace lab

@@ -46,7 +46,11 @@ TEST(LabFiles, GoldenDnsmasqConf) {
 TEST(LabFiles, GoldenTreeForTwoMachinesFourNodes) {
   const auto inv = load_inventory(kDir + "/lab.ini");
   const fs::path out = mktest::scratch_dir("labfiles");
-  EXPECT_EQ(write_lab_files(inv, out.string()), 1 + 4 * 2 + 1);
+  // dnsmasq.conf, per node a pxelinux config, a .conf and a LAVA dictionary, one device type.
+  EXPECT_EQ(write_lab_files(inv, out.string()), 1 + 4 * 3 + 1);
+  // By default the dictionaries name the inventory by its absolute path.
+  EXPECT_NE(slurp(out / "lava/devices/calxeda02-01.jinja2").find(" --inventory " + fs::absolute(kDir + "/lab.ini").lexically_normal().string() + " "),
+            std::string::npos);
   for (const char* f : {"tftp/master/pxelinux.cfg/01-fc-2f-40-17-da-28", "tftp/master/pxelinux.cfg/01-fc-2f-40-08-7e-4c",
                         "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-10", "tftp/master/pxelinux.cfg/01-fc-2f-40-21-00-20",
                         "devices/calxeda02-01.conf", "devices/calxeda03-02.conf", "dnsmasq.conf"})

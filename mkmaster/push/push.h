@@ -105,4 +105,13 @@ struct PushResult {
 // ProtocolError(kVerifyMismatch) naming the byte range that stays wrong.
 PushResult push_image(const PushOptions& options);
 
+// The image source as push_image reads it (options.open_source, or the
+// image with its .bmap).
+std::unique_ptr<source::ImageReader> open_image_source(const PushOptions& options);
+// Opens the image and reads its first extent (a missing file, an HTTP
+// error, a bad .bmap, a corrupt compressed stream throw source::SourceError
+// with the reason) and says what it is: before any node is touched, so a job
+// with a bad image leaves its nodes as they were.
+std::string check_image(const PushOptions& options);
+
 }  // namespace push

@@ -35,20 +35,12 @@ bool resumable(ErrorCode c) {
   }
 }
 
-std::unique_ptr<source::ImageReader> open_reader(const PushOptions& o) {
-  if (o.open_source) return o.open_source();
-  source::OpenOptions so;
-  so.bmap_path = o.bmap;
-  so.max_extent = static_cast<uint32_t>(kFrameData);
-  return source::open_image(o.image, so);
-}
-
 }  // namespace
 
 PushSession::PushSession(const PushOptions& o)
     : o_(o),
       session_(mkproto::random_session_id()),
-      first_reader_(open_reader(o)),
+      first_reader_(open_image_source(o)),
       announced_(initial_size()),
       size_(announced_),
       dig_(announced_, o.verify_block) {
@@ -82,7 +74,7 @@ std::unique_ptr<source::ImageReader> PushSession::take_reader() {
   // A resume: files and plain http seek; a compressed stream decompresses
   // from its start up to the resume point.
   ++r_.image_reads;
-  return open_reader(o_);
+  return open_image_source(o_);
 }
 
 PushResult PushSession::run() {
@@ -391,7 +383,7 @@ void PushSession::verify(AgentClient& client) {
 // blocks, FINISH (the agent syncs them), VERIFY (it reads back only those).
 void PushSession::repair(AgentClient& client, const mkproto::Verify& request, std::vector<ByteRange> bad,
                          uint64_t& bytes_read) {
-  RangeResender resender([this] { return open_reader(o_); }, o_.holes, size_);
+  RangeResender resender([this] { return open_image_source(o_); }, o_.holes, size_);
   const uint64_t sent_before = counts_.bytes_sent;
   int round = 0;
   while (!bad.empty()) {

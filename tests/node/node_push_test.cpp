@@ -105,9 +105,9 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   ASSERT_TRUE(r.ok) << r.error << "\n" << mktest::slurp(dir_ / "logs/calxeda01-01.log");
   std::vector<std::string> steps;
   for (const auto& s : r.steps) steps.push_back(s.step);
-  EXPECT_EQ(steps, (std::vector<std::string>{"power-off", "bootdev-pxe", "console-connect", "power-on", "boot-master",
-                                             "configure-network", "send-secret", "start-agent", "stream-image", "verify",
-                                             "bootdev-disk", "power-reset"}));
+  EXPECT_EQ(steps, (std::vector<std::string>{"check-image", "power-off", "bootdev-pxe", "console-connect", "power-on",
+                                             "boot-master", "configure-network", "send-secret", "start-agent",
+                                             "stream-image", "verify", "bootdev-disk", "power-reset"}));
   EXPECT_EQ(bmc_->actions(),
             (std::vector<std::string>{"power 0", "boot pxe", "power 1", "boot default", "reset 1"}));
   // The image landed on the "disk" (the tail beyond the image is untouched).

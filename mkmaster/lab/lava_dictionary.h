@@ -1,0 +1,35 @@
+#pragma once
+// LAVA v2 device dictionaries (docs/lava.md): one jinja2 file per node for
+// /etc/lava-server/dispatcher-config/devices/<node>.jinja2. It extends LAVA's
+// own device type (highbank.jinja2) and points every command LAVA runs at
+// mkmaster — power, console, and the flasher deploy — so the BMC password
+// stays in the inventory's password file and never reaches a dictionary,
+// a rendered device, a job log or an argv.
+#include <string>
+
+#include "mkmaster/lab/inventory.h"
+
+namespace lab {
+
+// Where things are on the LAVA worker that runs the node's jobs. Every path
+// is one word of [A-Za-z0-9._/+=@,-] (LAVA splits command lines with shlex
+// and writes them into YAML unquoted).
+struct LavaOptions {
+  std::string mkmaster = "mkmaster";          // the mkmaster binary on the worker
+  std::string inventory;                      // the inventory's path on the worker
+  std::string log_dir = "/var/log/mkmaster";  // mkmaster's node logs and console transcripts
+  // The LAVA device type a dictionary extends: `{% extends '<type>.jinja2' %}`.
+  std::string device_type = "highbank";
+};
+
+// The dictionary of one node. Throws ConfigError naming the field when a
+// value cannot be written safely.
+std::string render_lava_dictionary(const Node& node, const LavaOptions& options);
+
+// Every value written into a dictionary goes through here: a jinja2 string
+// literal ('…') that renders into LAVA's YAML unchanged. Refuses (ConfigError
+// "<field>: …") newlines and other control characters, quotes, backslashes,
+// `#` and `: ` (YAML comment and mapping), and a leading YAML indicator.
+std::string jinja_string(const std::string& field, const std::string& value);
+
+}  // namespace lab

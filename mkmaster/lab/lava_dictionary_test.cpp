@@ -1,0 +1,128 @@
+#include "mkmaster/lab/lava_dictionary.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mkmaster/lab/config_error.h"
+#include "mkmaster/lab/labfiles.h"
+#include "testing/temp_dir.h"
+
+namespace lab {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+namespace {
+const std::string kDir = MKMASTER_TEST_DATA;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  EXPECT_TRUE(in) << p;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// What a worker would use: the paths appear in the goldens as they are.
+LavaOptions worker() {
+  LavaOptions o;
+  o.mkmaster = "/usr/bin/mkmaster";
+  o.inventory = "/etc/mkmaster/lab.ini";
+  return o;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+// The 4-node test inventory's dictionaries, written by labfiles. Reviewed by
+// hand against LAVA's highbank.jinja2/base.jinja2 (docs/lava.md); the
+// render test (tests/lava, ctest lava.dictionaries) renders and validates them
+// with LAVA's own templates and schema. MKNODE_UPDATE_GOLDEN=1 rewrites them.
+TEST(LavaDictionary, GoldenForTheFourNodeInventory) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  const fs::path out = mktest::scratch_dir("lava-dict");
+  write_lab_files(inv, out.string(), worker());
+  ASSERT_EQ(inv.nodes.size(), 4u);
+  for (const auto& n : inv.nodes) {
+    const std::string rel = "lava/devices/" + n.name + ".jinja2";
+    const fs::path golden = fs::path(kDir) / "golden" / rel;
+    if (std::getenv("MKNODE_UPDATE_GOLDEN")) {
+      fs::create_directories(golden.parent_path());
+      fs::copy_file(out / rel, golden, fs::copy_options::overwrite_existing);
+    }
+    EXPECT_EQ(slurp(out / rel), slurp(golden)) << "golden file " << golden;
+  }
+}
+
+TEST(LavaDictionary, CommandsGoThroughMkmasterAndNoPasswordIsWritten) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  // highbank.conf's connection_command carries `-P admin`: the dictionary
+  // names mkmaster console instead, which runs it with the inventory's secret.
+  const std::string d = render_lava_dictionary(inv.node("02-01"), worker());
+  EXPECT_THAT(d, HasSubstr("{% extends 'highbank.jinja2' %}\n"));
+  EXPECT_THAT(d, HasSubstr("/usr/bin/mkmaster console calxeda02-01 --inventory /etc/mkmaster/lab.ini"));
+  EXPECT_THAT(d, HasSubstr("'/usr/bin/mkmaster push {IMAGE} calxeda02-01 --inventory /etc/mkmaster/lab.ini"));
+  EXPECT_EQ(d.find("-P"), std::string::npos);
+  EXPECT_EQ(d.find("ipmitool"), std::string::npos);
+  // The delays of the node's device config (highbank.conf: 300 and 100).
+  EXPECT_THAT(d, HasSubstr("{% set boot_character_delay = 300 %}"));
+  EXPECT_THAT(d, HasSubstr("{% set test_character_delay = 100 %}"));
+}
+
+TEST(LavaDictionary, TheDeviceTypeIsOneParameter) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  auto o = worker();
+  o.device_type = "midway";
+  const std::string d = render_lava_dictionary(inv.node("02-01"), o);
+  EXPECT_THAT(d, HasSubstr("{% extends 'midway.jinja2' %}\n"));
+  EXPECT_EQ(d.find("highbank"), std::string::npos);
+}
+
+TEST(LavaDictionary, PathsThatCannotBeOneWordAreRefusedNamingTheField) {
+  const auto inv = load_inventory(kDir + "/lab.ini");
+  const Node& n = inv.node("02-01");
+  auto o = worker();
+  o.inventory = "/etc/my lab.ini";
+  EXPECT_THAT(error_of([&] { render_lava_dictionary(n, o); }),
+              HasSubstr("inventory: '/etc/my lab.ini' is not one command-line word"));
+  o = worker();
+  o.log_dir = "/var/log/x';{% raw %}";
+  EXPECT_THAT(error_of([&] { render_lava_dictionary(n, o); }), HasSubstr("log_dir: "));
+  o = worker();
+  o.device_type = "../highbank";
+  EXPECT_THAT(error_of([&] { render_lava_dictionary(n, o); }), HasSubstr("device_type: "));
+  // Nothing is written when one node's dictionary cannot be.
+  const fs::path out = mktest::scratch_dir("lava-bad");
+  o = worker();
+  o.mkmaster = "mk master";
+  EXPECT_THAT(error_of([&] { write_lab_files(inv, out.string(), o); }), HasSubstr("mkmaster: "));
+  EXPECT_FALSE(fs::exists(out / "dnsmasq.conf"));
+}
+
+TEST(LavaDictionary, JinjaStringRefusesWhatWouldChangeTheRenderedYaml) {
+  EXPECT_EQ(jinja_string("f", "mkmaster power on n --inventory /a/b.ini"), "'mkmaster power on n --inventory /a/b.ini'");
+  EXPECT_EQ(jinja_string("f", "push {IMAGE} x"), "'push {IMAGE} x'");
+  EXPECT_THAT(error_of([] { jinja_string("f", "a\nb"); }), HasSubstr("f: control character 0x0a"));
+  EXPECT_THAT(error_of([] { jinja_string("f", "a\rb"); }), HasSubstr("f: control character 0x0d"));
+  EXPECT_THAT(error_of([] { jinja_string("f", std::string("a\0b", 3)); }), HasSubstr("control character 0x00"));
+  EXPECT_THAT(error_of([] { jinja_string("f", "it's"); }), HasSubstr("f: character '''"));
+  EXPECT_THAT(error_of([] { jinja_string("f", "a\\b"); }), HasSubstr("character '\\'"));
+  EXPECT_THAT(error_of([] { jinja_string("f", "a # b"); }), HasSubstr("character '#'"));
+  EXPECT_THAT(error_of([] { jinja_string("f", "key: value"); }), HasSubstr("YAML mapping"));
+  EXPECT_THAT(error_of([] { jinja_string("f", "*alias"); }), HasSubstr("cannot start with '*'"));
+  EXPECT_THAT(error_of([] { jinja_string("f", ""); }), HasSubstr("f: empty"));
+}
+
+}  // namespace lab
