@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/cli/lab_inventory.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/lab/labfiles.h"
 #include "mkmaster/lab/node_config.h"
@@ -22,7 +23,7 @@ void cli::add_labfiles(CLI::App& app) {
   sub->add_option("--inventory,-i", opt->inventory, "lab inventory file (docs/inventory.md)")->required();
   sub->add_option("--out,-o", opt->out, "output directory")->required();
   sub->callback([opt] {
-    const auto inv = lab::load_inventory(opt->inventory);
+    const auto inv = cli::load_lab_inventory(opt->inventory);
     // Load each node's merged device config once so a broken highbank.conf
     // (bad interpolation) is reported now, not at the first power command.
     for (const auto& n : inv.nodes) {
