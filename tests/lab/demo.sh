@@ -67,7 +67,7 @@ cat "$work/lab.ini"
 # Each node's own menu (pxelinux.cfg/01-<mac>, its board's files) goes into
 # the TFTP root, as docs/lab.md says to.
 "$mkmaster" labfiles --inventory "$work/lab.ini" --out "$work/labfiles"
-cp "$work"/labfiles/tftp/master/pxelinux.cfg/01-* "$work/tftp/master/pxelinux.cfg/"
+install -m 0644 "$work"/labfiles/tftp/master/pxelinux.cfg/01-* "$work/tftp/master/pxelinux.cfg/"
 grep -H '^fdt' "$work"/tftp/master/pxelinux.cfg/01-*
 
 step "a small bootable test image (MBR + ext2 /boot with extlinux.conf)"
