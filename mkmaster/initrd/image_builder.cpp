@@ -270,7 +270,7 @@ class Builder {
     auto r = rootfs::resolve(fs_, p);
     if (!r) throw std::runtime_error(fmt::format("{} not found in the target root", p));
     out_.dtb = fs_.read(r->path);
-    out_.dtb_from = {basename_of(r->path), item_reason(it), fs_.origin(r->path)};
+    out_.dtb_from = {basename_of(it.path), item_reason(it), fs_.origin(r->path)};
   }
 
   // Is module `name` anywhere under /lib/modules/<kver>? (for `module?`)
