@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/cli/lab_inventory.h"
 #include "mkmaster/bmc/cli_node_common.h"
 #include "base/parallel.h"
 
@@ -24,7 +25,7 @@ void cli::add_power(CLI::App& app) {
       ->check(CLI::IsMember({"on", "off", "reset", "status"}));
   bmc::add_node_args(sub, opt->args);
   sub->callback([opt] {
-    const auto inv = lab::load_inventory(opt->args.inventory);
+    const auto inv = cli::load_lab_inventory(opt->args.inventory);
     const auto action = opt->action == "on"      ? bmc::PowerAction::On
                         : opt->action == "off"   ? bmc::PowerAction::Off
                         : opt->action == "reset" ? bmc::PowerAction::Reset

@@ -6,6 +6,7 @@
 
 #include "base/json.h"
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/cli/lab_inventory.h"
 #include "mkmaster/flash/event_printer.h"
 #include "mkmaster/flash/flash.h"
 #include "mkmaster/lab/inventory.h"
@@ -52,7 +53,7 @@ void run_nodes(Args& a) {
   if (!a.agent.agent.empty() || !a.agent.secret_file.empty())
     throw std::runtime_error("push: --agent/--secret-file address one running agent; with NODE… the pipeline starts "
                              "each node's agent itself");
-  const lab::Inventory inv = lab::load_inventory(a.inventory);
+  const lab::Inventory inv = cli::load_lab_inventory(a.inventory);
   flash::FlashOptions o = a.flash;
   o.push = a.push;
   o.nodes = a.nodes;

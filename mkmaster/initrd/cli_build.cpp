@@ -1,11 +1,16 @@
-// mkmaster build: the Highbank master image (initrd) and its TFTP tree.
+// mkmaster build: the master image (one initrd per board) and the TFTP tree.
 #include <fmt/core.h>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <set>
 
 #include "base/read_file.h"
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/cli/data_dir.h"
+#include "mkmaster/initrd/board_part.h"
 #include "mkmaster/initrd/hook_parser.h"
 #include "mkmaster/initrd/image_builder.h"
 #include "mkmaster/initrd/tftp_tree.h"
@@ -22,7 +27,10 @@ struct BuildArgs {
   std::string compress = "gzip";
   std::string agent = MKMASTER_DEFAULT_AGENT;
   std::string hook_missing = "error";
-  std::string pxe_template = std::string(MKMASTER_SOURCE_DIR) + "/pxelinux/default-arm-highbank.in";
+  std::string pxe_template = cli::data_dir("pxelinux") + "/default-arm.in";
+  std::vector<std::string> boards;  // empty: highbank
+  std::string boards_dir = cli::data_dir("boards");
+  bool list_boards = false;
   bool list = false;
   bool no_cache = false;
 };
@@ -51,12 +59,41 @@ std::string read_text(const std::string& path, const std::string& what) {
   return std::move(*text);
 }
 
+// The boards to build: --board NAME (repeatable), "all", default highbank.
+std::vector<lab::BoardProfile> boards(const BuildArgs& a) {
+  const std::string& dir = a.boards_dir;
+  std::vector<std::string> names = a.boards;
+  if (names.empty()) names.push_back("highbank");
+  if (std::find(names.begin(), names.end(), "all") != names.end()) {
+    if (names.size() > 1) throw std::runtime_error("--board all: give it alone");
+    names = lab::board_names(dir);
+  }
+  std::vector<lab::BoardProfile> out;
+  for (const auto& n : names) {
+    if (std::any_of(out.begin(), out.end(), [&](const auto& b) { return b.name == n; }))
+      throw std::runtime_error(fmt::format("--board {}: given twice", n));
+    out.push_back(lab::load_board_profile(dir, n, "--board"));
+  }
+  return out;
+}
+
+void list_boards(const std::string& dir) {
+  for (const auto& n : lab::board_names(dir)) {
+    auto b = lab::load_board_profile(dir, n, "--list-boards");
+    fmt::print("{}\tqemu -M {}\t{} kernel\t{}\t{}\tLAVA {}\t{}\n", b.name, b.qemu_machine, b.kernel_flavour, b.dtb,
+               b.tftp_dir, b.lava_device_type, b.description);
+  }
+}
+
 void run(const BuildArgs& a) {
+  if (a.list_boards) return list_boards(a.boards_dir);
   auto t0 = std::chrono::steady_clock::now();
   auto progress = [](const std::string& s) { fmt::print(stderr, "mkmaster build: {}\n", s); };
   const auto compression = initrd::parse_compression(a.compress);
   const auto policy = initrd::parse_missing_policy(a.hook_missing);
-  const std::string hooks_dir = std::string(MKMASTER_SOURCE_DIR) + "/hooks/";
+  const std::string hooks_dir = cli::data_dir("hooks") + "/";
+  const auto profiles = boards(a);
+  if (a.list && profiles.size() != 1) throw std::runtime_error("--list: give one --board");
 
   // Content: the manifests (default hooks/master.manifest), or a hook on top
   // of hooks/hook-base.manifest (what initramfs-tools itself adds).
@@ -91,39 +128,56 @@ void run(const BuildArgs& a) {
   opts.hook_missing = policy;
   opts.progress = progress;
   if (!std::getenv("SOURCE_DATE_EPOCH")) progress("SOURCE_DATE_EPOCH unset: using 0 for the stamp and mtimes");
-  initrd::BuiltImage img = initrd::build_image(*root, m, opts);
-  for (const auto& n : img.notes) progress("note: " + n);
-  for (const auto& w : img.warnings) fmt::print(stderr, "mkmaster build: warning: {}\n", w);
+  std::vector<initrd::BoardPart> parts;
+  for (const auto& b : profiles) parts.push_back(initrd::board_part(b));
+  std::vector<initrd::BuiltImage> images = initrd::build_images(*root, m, parts, opts);
+  for (const auto& n : images.front().notes) progress("note: " + n);
+  std::set<std::string> warned;  // a shared item's warning is every board's
+  for (const auto& img : images)
+    for (const auto& w : img.warnings)
+      if (warned.insert(w).second) fmt::print(stderr, "mkmaster build: warning: {}\n", w);
 
   if (a.list) {
+    const auto& img = images.front();
+    const auto layout = initrd::tftp_layout(profiles.front());
     for (const auto& l : img.listing) fmt::print("{}\t{}\t{}\n", l.path, l.reason, l.origin);
     for (const auto* l : {&img.vmlinuz_from, &img.dtb_from})
-      fmt::print("tftp:master/{}\t{}\t{}\n", l->path, l->reason, l->origin);
+      fmt::print("tftp:master/{}/{}\t{}\t{}\n", layout.dir, l->path, l->reason, l->origin);
     return;
   }
 
-  progress(fmt::format("writing {} initrd", initrd::compression_name(compression)));
-  // Compressed segments of unchanged files are reused (gzip_segments.h);
-  // the initrd's bytes do not depend on it.
+  // Compressed segments of unchanged files are reused (gzip_segments.h), so
+  // the boards' common content is deflated once; the initrds' bytes do not
+  // depend on it.
   const std::string gz_cache = a.no_cache ? "" : cache_dir() + "/deflate";
-  initrd::GzipStats gz{};
-  std::string initrd = initrd::write_cpio(img.cpio, compression, opts.epoch, gz_cache, &gz);
-  if (compression == initrd::Compression::Gzip)
-    progress(fmt::format("gzip: {} segments, {} from the cache{}, {} deflated", gz.segments, gz.cached,
-                         gz_cache.empty() ? " (disabled)" : " " + gz_cache, gz.compressed));
-  auto files = initrd::tftp_files(read_text(a.pxe_template, "pxelinux template"), a.pxe_template, compression,
-                                  std::move(initrd), std::move(img.vmlinuz), std::move(img.dtb));
+  const std::string tmpl = read_text(a.pxe_template, "pxelinux template");
+  std::vector<initrd::TftpFile> files;
+  std::vector<std::string> summary;
+  for (size_t i = 0; i < images.size(); ++i) {
+    auto& img = images[i];
+    progress(fmt::format("{}: writing {} initrd", profiles[i].name, initrd::compression_name(compression)));
+    initrd::GzipStats gz{};
+    std::string initrd = initrd::write_cpio(img.cpio, compression, opts.epoch, gz_cache, &gz);
+    if (compression == initrd::Compression::Gzip)
+      progress(fmt::format("gzip: {} segments, {} from the cache{}, {} deflated", gz.segments, gz.cached,
+                           gz_cache.empty() ? " (disabled)" : " " + gz_cache, gz.compressed));
+    auto board_files = initrd::tftp_files(tmpl, a.pxe_template, initrd::tftp_layout(profiles[i]), compression,
+                                          std::move(initrd), std::move(img.vmlinuz), std::move(img.dtb));
+    summary.push_back(fmt::format("{} ({} bytes), kernel {}", board_files[1].rel_path.substr(7),
+                                  board_files[1].data.size(), img.kernel_version));
+    for (auto& f : board_files) files.push_back(std::move(f));
+  }
   initrd::write_tree(a.out, files);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  progress(fmt::format("{}/master: {} ({} bytes), kernel {}, stamp '{}', {:.2f} s", a.out, files[1].rel_path.substr(7),
-                       files[1].data.size(), img.kernel_version, img.stamp, secs));
+  progress(fmt::format("{}/master: {}, stamp '{}', {:.2f} s", a.out, fmt::join(summary, "; "), images.front().stamp,
+                       secs));
 }
 
 }  // namespace
 
 void cli::add_build(CLI::App& app) {
   auto args = std::make_shared<BuildArgs>();
-  auto* sub = app.add_subcommand("build", "build the Highbank master image (initrd) and its TFTP tree");
+  auto* sub = app.add_subcommand("build", "build the master image (initrd) of each board and their TFTP tree");
   sub->add_option("--manifest", args->manifests,
                   "manifest(s) declaring the image content (default: hooks/master.manifest)");
   sub->add_option("--hook", args->hook,
@@ -137,7 +191,12 @@ void cli::add_build(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--hook-missing", args->hook_missing,
                   "a hook line naming a file the root lacks: error (default) or warn (skip it)");
-  sub->add_option("--pxelinux-template", args->pxe_template, "template for master/pxelinux.cfg/default-arm-highbank");
+  sub->add_option("--board", args->boards,
+                  "a board profile from boards/ (repeatable; 'all' for every profile; default: highbank)");
+  sub->add_flag("--list-boards", args->list_boards, "print the board profiles found; build nothing");
+  sub->add_option("--boards-dir", args->boards_dir, "directory of board profiles <name>.ini")->capture_default_str();
+  sub->add_option("--pxelinux-template", args->pxe_template,
+                  "template for each board's master/pxelinux.cfg/default-arm-<board> (default: pxelinux/default-arm.in)");
   sub->add_flag("--list", args->list, "print every file that goes in and why; write nothing");
   sub->add_flag("--no-cache", args->no_cache, "do not reuse compressed segments from $MKMASTER_CACHE/deflate");
   sub->callback([args] { run(*args); });

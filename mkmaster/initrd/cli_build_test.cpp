@@ -187,6 +187,71 @@ TEST(BuildCli, BadOptionValues) {
   EXPECT_THAT(r.err, HasSubstr("unknown --hook-missing policy 'ignore'"));
 }
 
+std::string fmt_line(const std::string& path, long line) { return path + ":" + std::to_string(line) + ": "; }
+
+const std::vector<std::string> kAllTree = {
+    "master/files/highbank/highbank.dtb", "master/files/highbank/initrd.gz", "master/files/highbank/vmlinuz",
+    "master/files/midway/ecx-2000.dtb",   "master/files/midway/initrd.gz",   "master/files/midway/vmlinuz",
+    "master/pxelinux.cfg/default-arm-highbank", "master/pxelinux.cfg/default-arm-midway"};
+
+TEST(BuildCli, EveryBoardInOneTreeEachReproducible) {
+  fs::path a = work("all-a"), b = work("all-b"), h = work("hb-only");
+  auto ra = mkmaster("--board all --out " + a.string());
+  ASSERT_EQ(ra.rc, 0) << ra.err;
+  auto rb = mkmaster("--board midway --board highbank --out " + b.string());
+  ASSERT_EQ(rb.rc, 0) << rb.err;
+  EXPECT_EQ(tree(a), kAllTree);
+  for (const auto& f : kAllTree) EXPECT_EQ(slurp(a / f), slurp(b / f)) << f;
+  // Highbank's files do not depend on which other boards are built with it.
+  ASSERT_EQ(mkmaster("--out " + h.string()).rc, 0);
+  for (const auto& f : kTree) EXPECT_EQ(slurp(a / f), slurp(h / f)) << f;
+  EXPECT_THAT(slurp(a / "master/pxelinux.cfg/default-arm-midway"),
+              HasSubstr("initrd files/midway/initrd.gz\nMENU LABEL lava-master\nappend console=ttyAMA0 nosplash break\n"
+                        "kernel files/midway/vmlinuz\nfdt files/midway/ecx-2000.dtb\n"));
+  // The shared content is resolved once for both boards.
+  EXPECT_EQ(ra.err.find("resolving"), ra.err.rfind("resolving")) << ra.err;
+}
+
+TEST(BuildCli, ListBoardsPrintsTheProfiles) {
+  auto r = mkmaster("--list-boards");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("highbank\tqemu -M highbank\tarmmp kernel\thighbank.dtb\tfiles/highbank\tLAVA highbank"));
+  EXPECT_THAT(r.out, HasSubstr("midway\tqemu -M midway\tarmmp kernel\tecx-2000.dtb\tfiles/midway\tLAVA highbank"));
+}
+
+TEST(BuildCli, BadBoardsAreNamed) {
+  fs::path d = work("badboards");
+  auto r = mkmaster("--board panda --out " + (d / "tftp").string());
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("--board: unknown board 'panda'"));
+  EXPECT_THAT(r.err, HasSubstr("known: highbank, midway"));
+  r = mkmaster("--board all --board highbank --out " + (d / "tftp").string());
+  EXPECT_THAT(r.err, HasSubstr("--board all: give it alone"));
+  // A profile whose dtb, module or kernel flavour the sysroot lacks.
+  fs::path boards = d / "boards";
+  fs::create_directories(boards);
+  std::string base = slurp(fs::path(MKMASTER_SOURCE_DIR) / "boards/midway.ini");
+  // Writes midway.ini with `from` replaced by `to` as NAME.ini, builds it,
+  // and expects an error at "NAME.ini:<line of from>: <what>".
+  auto fails_at = [&](const std::string& name, const std::string& from, const std::string& to, const std::string& what) {
+    std::string t = base;
+    size_t at = t.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    t.replace(at, from.size(), to);
+    std::ofstream(boards / (name + ".ini")) << t;
+    auto line = std::count(t.begin(), t.begin() + static_cast<long>(at), '\n') + 1;
+    auto r = mkmaster("--boards-dir " + boards.string() + " --board " + name + " --out " + (d / "tftp").string());
+    EXPECT_EQ(r.rc, 1) << name;
+    EXPECT_THAT(r.err, HasSubstr(fmt_line((boards / (name + ".ini")).string(), line) + what));
+  };
+  fails_at("nodtb", "dtb = ecx-2000.dtb", "dtb = ecx-3000.dtb", "dtb ecx-3000.dtb: /usr/lib/linux-image-");
+  fails_at("nomod", "modules = sata_highbank", "modules = no_such_sata sata_highbank",
+           "modules: unknown kernel module 'no_such_sata'");
+  fails_at("lpae", "kernel_flavour = armmp", "kernel_flavour = armmp-lpae", "kernel_flavour: no armmp-lpae kernel");
+  fails_at("typo", "console = ttyAMA0", "consle = ttyAMA0", "consle: unknown field");
+  EXPECT_FALSE(fs::exists(d / "tftp"));
+}
+
 // Reading the .debs directly gives the very same initrd as the unpacked sysroot.
 TEST(BuildCliSlow, DebsAndSysrootGiveTheSameImage) {
   fs::path a = work("viasysroot"), b = work("viadebs");

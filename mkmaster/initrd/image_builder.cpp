@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <map>
+#include <optional>
 #include <set>
 #include <sys/stat.h>
 
@@ -54,47 +55,56 @@ class Builder {
  public:
   Builder(const rootfs::FileSource& fs, const BuildOptions& opts) : fs_(fs), opts_(opts) {}
 
-  BuiltImage run(const Manifest& m) {
+  // The content every board shares: each manifest item resolved once
+  // (ELF closures, busybox). The kernel, dtb and modules wait for the board.
+  void shared(const Manifest& m) {
     out_.notes = m.notes;
     progress(fmt::format("resolving {} manifest items", m.items.size()));
-    const Item* kernel = nullptr;
-    const Item* dtb = nullptr;
-    std::vector<const Item*> modules;
     for (const auto& it : m.items) {
       switch (it.kind) {
-        case Item::Kind::Kernel:
-          if (kernel && kernel->path != it.path)
-            throw BuildError(fmt::format("{}: kernel {} conflicts with kernel {} at {}", it.where.str(), it.path,
-                                         kernel->path, kernel->where.str()));
-          if (!kernel) kernel = &it;
-          break;
-        case Item::Kind::Dtb:
-          if (dtb && dtb->path != it.path)
-            throw BuildError(fmt::format("{}: dtb {} conflicts with dtb {} at {}", it.where.str(), it.path,
-                                         dtb->path, dtb->where.str()));
-          if (!dtb) dtb = &it;
-          break;
-        case Item::Kind::Module:
-          modules.push_back(&it);
-          break;
-        default:
-          guarded(it, [&] { item(it); });
+        case Item::Kind::Kernel: keep_one(kernel_, it, "kernel"); break;
+        case Item::Kind::Dtb: keep_one(dtb_, it, "dtb"); break;
+        case Item::Kind::Module: modules_.push_back(it); break;
+        default: guarded(it, [&] { item(it); });
       }
     }
-    if (!kernel) throw BuildError("the manifest has no 'kernel' line (e.g. 'kernel auto')");
-    if (!dtb) throw BuildError("the manifest has no 'dtb' line (e.g. 'dtb highbank.dtb')");
-    guarded(*kernel, [&] { do_kernel(*kernel); });
-    guarded(*dtb, [&] { do_dtb(*dtb); });
-    do_modules(modules);
+  }
+
+  // One board's image on top of the shared content: its kernel flavour, its
+  // dtb and its modules first, then the manifest's own module lines.
+  BuiltImage board(const BoardPart& part) && {
+    flavour_ = part.kernel_flavour;
+    flavour_where_ = part.flavour_where;
+    std::vector<Item> modules;
+    for (const auto& it : part.items.items) {
+      if (it.kind == Item::Kind::Dtb) keep_one(dtb_, it, "dtb");
+      else if (it.kind == Item::Kind::Module) modules.push_back(it);
+      else throw BuildError(fmt::format("{}: a board adds only a dtb and modules, not {}", it.where.str(), kind_name(it.kind)));
+    }
+    modules.insert(modules.end(), modules_.begin(), modules_.end());
+    if (!kernel_) throw BuildError("the manifest has no 'kernel' line (e.g. 'kernel auto')");
+    if (!dtb_) throw BuildError("the manifest has no 'dtb' line (e.g. 'dtb highbank.dtb')");
+    guarded(*kernel_, [&] { do_kernel(*kernel_); });
+    guarded(*dtb_, [&] { do_dtb(*dtb_); });
+    std::vector<const Item*> wanted;
+    for (const auto& it : modules) wanted.push_back(&it);
+    do_modules(wanted);
     generated();
     busybox_links();  // last: real tools take precedence over applets
     for (const auto& [path, l] : listed_) out_.listing.push_back(l);
-    progress(fmt::format("{} entries, {:.1f} MiB before compression", out_.cpio.entries().size(),
-                         static_cast<double>(out_.cpio.payload_bytes()) / (1 << 20)));
+    progress(fmt::format("{}{} entries, {:.1f} MiB before compression", part.name.empty() ? "" : part.name + ": ",
+                         out_.cpio.entries().size(), static_cast<double>(out_.cpio.payload_bytes()) / (1 << 20)));
     return std::move(out_);
   }
 
  private:
+  void keep_one(std::optional<Item>& slot, const Item& it, const char* what) {
+    if (slot && slot->path != it.path)
+      throw BuildError(fmt::format("{}: {} {} conflicts with {} {} at {}", it.where.str(), what, it.path, what,
+                                   slot->path, slot->where.str()));
+    if (!slot) slot = it;
+  }
+
   void progress(const std::string& s) const {
     if (opts_.progress) opts_.progress(s);
   }
@@ -217,15 +227,30 @@ class Builder {
     }
   }
 
+  // "auto" is the one kernel under /lib/modules, or with a board the one of
+  // its flavour (a root may hold armmp and armmp-lpae side by side).
   void kernel_version(const Item* where) {
     if (!out_.kernel_version.empty()) return;
     std::string v = where ? where->path : "auto";
+    const std::string suffix = "-" + flavour_;
+    auto fits = [&](const std::string& k) {
+      return flavour_.empty() || (k.size() > suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0);
+    };
     if (v == "auto") {
-      auto versions = rootfs::kernel_versions(fs_);
+      auto all = rootfs::kernel_versions(fs_);
+      std::vector<std::string> versions;
+      for (const auto& k : all)
+        if (fits(k)) versions.push_back(k);
+      if (!flavour_.empty() && versions.empty())
+        throw BuildError(fmt::format("{}: no {} kernel under /lib/modules in the root (found: {})", flavour_where_,
+                                     flavour_, all.empty() ? "none" : fmt::format("{}", fmt::join(all, ", "))));
       if (versions.size() != 1)
         throw std::runtime_error(fmt::format("expected exactly one kernel under /lib/modules in the root, found {}{}",
                                      versions.size(), versions.empty() ? "" : " (" + fmt::format("{}", fmt::join(versions, ", ")) + "); name one"));
       v = versions[0];
+    } else if (!fits(v)) {
+      throw BuildError(fmt::format("{}: kernel {} at {} is not of flavour {}", flavour_where_, v,
+                                   where ? where->where.str() : "?", flavour_));
     }
     out_.kernel_version = v;
   }
@@ -236,7 +261,7 @@ class Builder {
     auto r = rootfs::resolve(fs_, p);
     if (!r) throw std::runtime_error(fmt::format("{} not found in the target root", p));
     out_.vmlinuz = fs_.read(r->path);
-    out_.vmlinuz_from = {"files/highbank/vmlinuz", item_reason(it), fs_.origin(r->path)};
+    out_.vmlinuz_from = {"vmlinuz", item_reason(it), fs_.origin(r->path)};
   }
 
   void do_dtb(const Item& it) {
@@ -245,7 +270,7 @@ class Builder {
     auto r = rootfs::resolve(fs_, p);
     if (!r) throw std::runtime_error(fmt::format("{} not found in the target root", p));
     out_.dtb = fs_.read(r->path);
-    out_.dtb_from = {"files/highbank/highbank.dtb", item_reason(it), fs_.origin(r->path)};
+    out_.dtb_from = {basename_of(it.path), item_reason(it), fs_.origin(r->path)};
   }
 
   // Is module `name` anywhere under /lib/modules/<kver>? (for `module?`)
@@ -290,8 +315,19 @@ class Builder {
     try {
       closure = rootfs::module_closure(fs_, out_.kernel_version, wanted);
     } catch (const std::exception& e) {
-      // Name the lines that asked for modules.
-      throw BuildError(fmt::format("{}: modules: {}", items.front()->where.str(), e.what()));
+      // Name the line that asked for the missing module (a board profile's
+      // or a manifest's), else the first that asked for modules.
+      const Item* culprit = items.front();
+      for (const Item* it : items) {
+        std::string n = it->path;
+        for (auto& c : n)
+          if (c == '-') c = '_';
+        if (!module_exists(dir, n)) {
+          culprit = it;
+          break;
+        }
+      }
+      throw BuildError(fmt::format("{}: modules: {}", culprit->where.str(), e.what()));
     }
     std::string list_text;
     for (const auto& mod : closure) {
@@ -371,12 +407,24 @@ class Builder {
   std::map<std::string, Listed> listed_;
   std::string busybox_path_;
   std::vector<std::string> applets_;
+  std::optional<Item> kernel_, dtb_;
+  std::vector<Item> modules_;
+  std::string flavour_, flavour_where_;
 };
 
 }  // namespace
 
+std::vector<BuiltImage> build_images(const rootfs::FileSource& root, const Manifest& manifest,
+                                     const std::vector<BoardPart>& boards, const BuildOptions& opts) {
+  Builder shared(root, opts);
+  shared.shared(manifest);
+  std::vector<BuiltImage> out;
+  for (const auto& b : boards) out.push_back(Builder(shared).board(b));
+  return out;
+}
+
 BuiltImage build_image(const rootfs::FileSource& root, const Manifest& manifest, const BuildOptions& opts) {
-  return Builder(root, opts).run(manifest);
+  return std::move(build_images(root, manifest, {BoardPart{}}, opts).front());
 }
 
 }  // namespace initrd

@@ -51,7 +51,7 @@ struct BuiltImage {
   std::vector<std::string> notes;
   std::string kernel_version;
   std::string vmlinuz, dtb;         // bytes for the TFTP tree
-  Listed vmlinuz_from, dtb_from;
+  Listed vmlinuz_from, dtb_from;    // path: the file name in the board's TFTP directory
   std::vector<std::string> modules;  // load order (image paths)
   std::string stamp;                 // what lava-master-image-info prints
 };
@@ -60,6 +60,23 @@ struct BuiltImage {
 // SOURCE_DATE_EPOCH, then "mkmaster <version>".
 std::string version_stamp(int64_t epoch, const std::string& version);
 
+// What one board adds to the shared content (board_part.h makes it from a
+// profile): the kernel flavour that `kernel auto` picks, and its dtb and
+// module items, each naming the profile line it came from.
+struct BoardPart {
+  std::string name;            // for progress lines; empty: no board
+  std::string kernel_flavour;  // empty: any (the one kernel of the root)
+  std::string flavour_where;   // "boards/midway.ini:3: kernel_flavour"
+  Manifest items;              // Dtb and Module items only
+};
+
+// One image per board. The manifest's items are resolved once for all of
+// them; each board then gets its kernel, dtb and modules (its own first,
+// then the manifest's module lines). A dtb in both must agree.
+std::vector<BuiltImage> build_images(const rootfs::FileSource& root, const Manifest& manifest,
+                                     const std::vector<BoardPart>& boards, const BuildOptions& opts);
+
+// A manifest that names its own kernel, dtb and modules: no board.
 BuiltImage build_image(const rootfs::FileSource& root, const Manifest& manifest, const BuildOptions& opts);
 
 }  // namespace initrd

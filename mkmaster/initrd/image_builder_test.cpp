@@ -194,6 +194,72 @@ TEST(ImageBuilder, BadAgentKernelAndConflicts) {
               HasSubstr("/m/m:4: local /m/nothere: /m/nothere: cannot read"));
 }
 
+// A root with two kernel flavours side by side, as armmp and armmp-lpae.
+FakeRoot two_flavour_root() {
+  FakeRoot r = fake_root();
+  r.file("/boot/vmlinuz-6.1.0-test-lpae", "LPAE KERNEL");
+  r.file("/usr/lib/linux-image-6.1.0-test-lpae/ecx-2000.dtb", "MIDWAY DTB", 0644);
+  r.file("/lib/modules/6.1.0-test-lpae/modules.order", "", 0644);
+  return r;
+}
+
+BoardPart part(const std::string& name, const std::string& flavour, const std::string& dtb) {
+  BoardPart p;
+  p.name = name;
+  p.kernel_flavour = flavour;
+  p.flavour_where = "boards/" + name + ".ini:3: kernel_flavour";
+  Item d;
+  d.kind = Item::Kind::Dtb;
+  d.path = dtb;
+  d.where = {"boards/" + name + ".ini", 4};
+  p.items.items.push_back(d);
+  return p;
+}
+
+const char* kShared = "kernel auto\nbusybox /bin/busybox\n";
+
+TEST(ImageBuilder, EachBoardGetsItsFlavourAndDtbOnTheSharedContent) {
+  auto root = two_flavour_root();
+  auto imgs = build_images(root, parse_manifest(kShared, "m"),
+                           {part("hb", "test", "highbank.dtb"), part("mw", "lpae", "ecx-2000.dtb")}, options());
+  ASSERT_EQ(imgs.size(), 2u);
+  EXPECT_EQ(imgs[0].kernel_version, "6.1.0-test");
+  EXPECT_EQ(imgs[0].vmlinuz, "KERNEL");
+  EXPECT_EQ(imgs[0].dtb, "DTB");
+  EXPECT_EQ(imgs[0].dtb_from.path, "highbank.dtb");
+  EXPECT_THAT(imgs[0].dtb_from.reason, HasSubstr("boards/hb.ini:4"));
+  EXPECT_EQ(imgs[1].kernel_version, "6.1.0-test-lpae");
+  EXPECT_EQ(imgs[1].vmlinuz, "LPAE KERNEL");
+  EXPECT_EQ(imgs[1].dtb, "MIDWAY DTB");
+  // The shared content is the same in both.
+  EXPECT_EQ(imgs[0].cpio.entries().size(), imgs[1].cpio.entries().size());
+  EXPECT_EQ(imgs[0].listing.size(), imgs[1].listing.size());
+}
+
+TEST(ImageBuilder, BoardErrorsNameTheProfileLine) {
+  auto root = two_flavour_root();
+  auto error = [&](const Manifest& m, const BoardPart& p) {
+    try {
+      build_images(root, m, {p}, options());
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const auto m = parse_manifest(kShared, "m");
+  EXPECT_THAT(error(m, part("mw", "armmp-lpae", "ecx-2000.dtb")),
+              HasSubstr("boards/mw.ini:3: kernel_flavour: no armmp-lpae kernel under /lib/modules in the root "
+                        "(found: 6.1.0-test, 6.1.0-test-lpae)"));
+  EXPECT_THAT(error(m, part("mw", "lpae", "nothere.dtb")),
+              HasSubstr("boards/mw.ini:4: dtb nothere.dtb: /usr/lib/linux-image-6.1.0-test-lpae/nothere.dtb not found"));
+  EXPECT_THAT(error(parse_manifest("kernel 6.1.0-test\n", "m"), part("mw", "lpae", "ecx-2000.dtb")),
+              HasSubstr("boards/mw.ini:3: kernel_flavour: kernel 6.1.0-test at m:1 is not of flavour lpae"));
+  EXPECT_THAT(error(parse_manifest(std::string(kShared) + "dtb highbank.dtb\n", "m"), part("mw", "lpae", "ecx-2000.dtb")),
+              HasSubstr("boards/mw.ini:4: dtb ecx-2000.dtb conflicts with dtb highbank.dtb at m:3"));
+  // Without a flavour, two kernels are ambiguous, as before.
+  EXPECT_THAT(error(m, part("any", "", "highbank.dtb")), HasSubstr("expected exactly one kernel"));
+}
+
 TEST(ImageBuilder, VersionStampUsesTheSeedsDateFormat) {
   EXPECT_EQ(version_stamp(0, "0.1.0"), "1970.01.01-00.00.00 mkmaster 0.1.0");
 }

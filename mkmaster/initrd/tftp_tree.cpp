@@ -11,14 +11,14 @@
 
 namespace initrd {
 
-std::string initrd_name(Compression c) {
+std::string initrd_name(const TftpLayout& l, Compression c) {
   switch (c) {
-    case Compression::Gzip: return "files/highbank/initrd.gz";
-    case Compression::Zstd: return "files/highbank/initrd.zst";
-    case Compression::Xz: return "files/highbank/initrd.xz";
-    case Compression::None: return "files/highbank/initrd";
+    case Compression::Gzip: return l.dir + "/initrd.gz";
+    case Compression::Zstd: return l.dir + "/initrd.zst";
+    case Compression::Xz: return l.dir + "/initrd.xz";
+    case Compression::None: return l.dir + "/initrd";
   }
-  return "files/highbank/initrd";
+  return l.dir + "/initrd";
 }
 
 std::string render_template(const std::string& text, const std::map<std::string, std::string>& vars,
@@ -47,15 +47,17 @@ std::string render_template(const std::string& text, const std::map<std::string,
 }
 
 std::vector<TftpFile> tftp_files(const std::string& pxelinux_template, const std::string& template_name,
-                                 Compression c, std::string initrd, std::string vmlinuz, std::string dtb) {
-  std::map<std::string, std::string> vars = {{"INITRD", initrd_name(c)},
-                                             {"KERNEL", "files/highbank/vmlinuz"},
-                                             {"FDT", "files/highbank/highbank.dtb"}};
+                                 const TftpLayout& l, Compression c, std::string initrd, std::string vmlinuz,
+                                 std::string dtb) {
+  const std::map<std::string, std::string> vars = {{"INITRD", initrd_name(l, c)},
+                                                   {"KERNEL", l.dir + "/vmlinuz"},
+                                                   {"FDT", l.dir + "/" + l.dtb},
+                                                   {"APPEND", l.append}};
   std::vector<TftpFile> files;
-  files.push_back({"master/pxelinux.cfg/default-arm-highbank", render_template(pxelinux_template, vars, template_name)});
-  files.push_back({"master/" + initrd_name(c), std::move(initrd)});
-  files.push_back({"master/files/highbank/vmlinuz", std::move(vmlinuz)});
-  files.push_back({"master/files/highbank/highbank.dtb", std::move(dtb)});
+  files.push_back({"master/pxelinux.cfg/" + l.menu, render_template(pxelinux_template, vars, template_name)});
+  files.push_back({"master/" + initrd_name(l, c), std::move(initrd)});
+  files.push_back({"master/" + l.dir + "/vmlinuz", std::move(vmlinuz)});
+  files.push_back({"master/" + l.dir + "/" + l.dtb, std::move(dtb)});
   return files;
 }
 

@@ -26,8 +26,8 @@ fs::path fresh_dir(const std::string& name) { return mktest::scratch_dir(name); 
 
 // The template in pxelinux/ renders to the LAVA Highbank setup's menu (plus the fdt line).
 TEST(TftpTree, RendersTheSeedsMenu) {
-  std::string tmpl = slurp("../../pxelinux/default-arm-highbank.in");
-  auto files = tftp_files(tmpl, "t", Compression::Gzip, "I", "K", "D");
+  std::string tmpl = slurp("../../pxelinux/default-arm.in");
+  auto files = tftp_files(tmpl, "t", TftpLayout{}, Compression::Gzip, "I", "K", "D");
   ASSERT_EQ(files.size(), 4u);
   EXPECT_EQ(files[0].rel_path, "master/pxelinux.cfg/default-arm-highbank");
   EXPECT_EQ(files[0].data,
@@ -38,8 +38,23 @@ TEST(TftpTree, RendersTheSeedsMenu) {
   EXPECT_EQ(files[1].rel_path, "master/files/highbank/initrd.gz");
   EXPECT_EQ(files[2].rel_path, "master/files/highbank/vmlinuz");
   EXPECT_EQ(files[3].rel_path, "master/files/highbank/highbank.dtb");
-  auto zst = tftp_files(tmpl, "t", Compression::Zstd, "I", "K", "D");
+  auto zst = tftp_files(tmpl, "t", TftpLayout{}, Compression::Zstd, "I", "K", "D");
   EXPECT_THAT(zst[0].data, HasSubstr("initrd files/highbank/initrd.zst\n"));
+}
+
+// Another board: its own menu name, directory, dtb and kernel command line.
+TEST(TftpTree, AnotherBoardGetsItsOwnNames) {
+  std::string tmpl = slurp("../../pxelinux/default-arm.in");
+  TftpLayout mid{"files/midway", "default-arm-midway", "ecx-2000.dtb", "console=ttyAMA0 nosplash break"};
+  auto files = tftp_files(tmpl, "t", mid, Compression::Gzip, "I", "K", "D");
+  ASSERT_EQ(files.size(), 4u);
+  EXPECT_EQ(files[0].rel_path, "master/pxelinux.cfg/default-arm-midway");
+  EXPECT_THAT(files[0].data, HasSubstr("initrd files/midway/initrd.gz\nMENU LABEL lava-master\n"
+                                       "append console=ttyAMA0 nosplash break\nkernel files/midway/vmlinuz\n"
+                                       "fdt files/midway/ecx-2000.dtb\n"));
+  EXPECT_EQ(files[1].rel_path, "master/files/midway/initrd.gz");
+  EXPECT_EQ(files[2].rel_path, "master/files/midway/vmlinuz");
+  EXPECT_EQ(files[3].rel_path, "master/files/midway/ecx-2000.dtb");
 }
 
 TEST(TftpTree, TemplateErrorsNameTheLine) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/cli/lab_inventory.h"
 #include "mkmaster/lab/inventory.h"
 #include "base/json.h"
 
@@ -19,14 +20,23 @@ std::string interface(const lab::Interface& i) {
   return fmt::format(R"({{"name": {}, "mac": {}, "ip": {}}})", str(i.name), str(i.mac), str(i.ip));
 }
 
+// What the emulated lab and LAVA need of the node's board profile.
+std::string board(const lab::BoardProfile& b) {
+  return fmt::format(
+      R"({{"name": {}, "profile": {}, "qemu_machine": {}, "kernel_flavour": {}, "dtb": {}, "console": {}, )"
+      R"("kernel_args": {}, "tftp_dir": {}, "menu": {}, "lava_device_type": {}}})",
+      str(b.name), str(b.path), str(b.qemu_machine), str(b.kernel_flavour), str(b.dtb), str(b.console),
+      str(b.kernel_args), str(b.tftp_dir), str(b.menu), str(b.lava_device_type));
+}
+
 std::string node(const lab::Node& n) {
   return fmt::format(
       "{{\"name\": {}, \"machine\": {}, \"number\": {}, \"eth0\": {}, \"eth1\": {}, \"control\": {},\n"
       "     \"bmc_host\": {}, \"bmc_port\": {}, \"bmc_user\": {}, \"password_file\": {}, \"password_env\": {},\n"
-      "     \"device_type\": {}, \"agent_host\": {}, \"agent_port\": {}}}",
+      "     \"device_type\": {}, \"agent_host\": {}, \"agent_port\": {},\n     \"board\": {}}}",
       str(n.name), str(n.machine), str(n.number), interface(n.eth0), interface(n.eth1), interface(n.control),
       str(n.bmc_host), n.bmc_port, str(n.bmc_user), str(n.password_file), str(n.password_env), str(n.device_type),
-      str(n.agent_host), n.agent_port);
+      str(n.agent_host), n.agent_port, board(n.board));
 }
 
 std::string inventory_json(const lab::Inventory& inv) {
@@ -34,9 +44,9 @@ std::string inventory_json(const lab::Inventory& inv) {
   for (const auto& m : inv.machines) machines += (machines.empty() ? "" : ", ") + str(m);
   for (const auto& n : inv.nodes) nodes += (nodes.empty() ? "\n    " : ",\n    ") + node(n);
   return fmt::format(
-      "{{\"path\": {}, \"name_prefix\": {}, \"tftp_root\": {}, \"network\": {}, \"device_types\": {},\n"
+      "{{\"path\": {}, \"name_prefix\": {}, \"tftp_root\": {}, \"network\": {}, \"device_types\": {}, \"boards\": {},\n"
       " \"machines\": [{}],\n \"nodes\": [{}]}}\n",
-      str(inv.path), str(inv.name_prefix), str(inv.tftp_root), str(inv.network), str(inv.device_types_dir), machines,
+      str(inv.path), str(inv.name_prefix), str(inv.tftp_root), str(inv.network), str(inv.device_types_dir), str(inv.boards_dir), machines,
       nodes);
 }
 
@@ -51,5 +61,5 @@ void cli::add_inventory(CLI::App& app) {
   auto* sub = app.add_subcommand("inventory", "check a lab inventory and print it as mkmaster resolved it, as JSON");
   sub->add_option("--inventory,-i", opt->file, "lab inventory file (docs/inventory.md)")->required();
   sub->add_flag("--json", opt->json, "print JSON (the only format)");
-  sub->callback([opt] { fmt::print("{}", inventory_json(lab::load_inventory(opt->file))); });
+  sub->callback([opt] { fmt::print("{}", inventory_json(cli::load_lab_inventory(opt->file))); });
 }

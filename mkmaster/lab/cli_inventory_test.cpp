@@ -37,7 +37,27 @@ TEST(InventoryCli, DumpsResolvedFieldsEscapedAndNoPassword) {
   EXPECT_THAT(r.output, HasSubstr(R"("bmc_host": "127.0.0.3", "bmc_port": 6230, "bmc_user": "admin")"));
   EXPECT_THAT(r.output, HasSubstr(R"("device_type": "highbank", "agent_host": "192.0.2.11", "agent_port": 7433)"));
   EXPECT_THAT(r.output, HasSubstr(R"("network": "192.0.2.0/24")"));
+  // The node's board profile, for the emulated lab's QEMU and LAVA.
+  EXPECT_THAT(r.output, HasSubstr(R"("qemu_machine": "highbank", "kernel_flavour": "armmp", "dtb": "highbank.dtb")"));
+  EXPECT_THAT(r.output, HasSubstr(R"("lava_device_type": "highbank"})"));
   EXPECT_THAT(r.output, Not(HasSubstr("s3cret")));
+}
+
+TEST(InventoryCli, ADeviceTypeWithoutABoardProfileIsNamed) {
+  const mktest::TempDir dir("inventory-cli");
+  mktest::write_file(dir.file("types/sabre.conf"), std::string("client_type = sabre\n"));
+  mktest::write_file(dir.file("lab.ini"), std::string("[lab]\ndevice_types = types\n[machine 01]\nbmc_user = a\n"
+                                                      "password_env = PW\ndevice_type = sabre\n"
+                                                      "[node 01-01]\neth0_mac = fc:2f:40:00:00:01\n"
+                                                      "eth0_ip = 192.0.2.2\nbmc = 127.0.0.3\n"));
+  for (const char* cmd : {"inventory", "labfiles"}) {
+    std::vector<std::string> argv = {MKMASTER_BIN, cmd, "-i", dir.file("lab.ini")};
+    if (std::string(cmd) == "labfiles") argv.insert(argv.end(), {"-o", dir.file("out")});
+    const auto r = base::run_process(argv, {}, std::chrono::seconds(20));
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_THAT(r.output, HasSubstr("lab.ini:6: device_type: unknown board 'sabre'")) << cmd;
+    EXPECT_THAT(r.output, HasSubstr("known: highbank, midway")) << cmd;
+  }
 }
 
 TEST(InventoryCli, ABadInventoryFailsNamingTheLine) {

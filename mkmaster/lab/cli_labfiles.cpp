@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/cli/lab_inventory.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/lab/labfiles.h"
 #include "mkmaster/lab/node_config.h"
@@ -31,7 +32,7 @@ void cli::add_labfiles(CLI::App& app) {
   sub->add_option("--lava-log-dir", opt->lava.log_dir, "LAVA dictionaries: mkmaster's logs on the worker")
       ->capture_default_str();
   sub->callback([opt] {
-    const auto inv = lab::load_inventory(opt->inventory);
+    const auto inv = cli::load_lab_inventory(opt->inventory);
     // Load each node's merged device config once so a broken highbank.conf
     // (bad interpolation) is reported now, not at the first power command.
     for (const auto& n : inv.nodes) {

@@ -31,7 +31,7 @@ struct Located {
 // Keys that a [lab] or [machine] section sets as defaults for its nodes.
 const std::set<std::string> kInherited = {"device_type", "bmc_user", "password_file", "password_env", "bmc_port",
                                           "agent_port", "kernel_args"};
-const std::set<std::string> kLabKeys = {"name_prefix", "tftp_root", "network", "device_types"};
+const std::set<std::string> kLabKeys = {"name_prefix", "tftp_root", "network", "device_types", "boards"};
 const std::set<std::string> kNodeKeys = {"eth0_mac", "eth0_ip", "eth0_name", "eth1_mac", "eth1_ip",
                                          "eth1_name", "control_mac", "control_ip", "control_name",
                                          "bmc", "agent_host"};
@@ -121,6 +121,7 @@ Inventory parse_inventory(const std::string& text, const std::string& path) {
     inv.network = v->value;
   }
   inv.device_types_dir = L.resolve(lookup({&lab}, "device_types") ? lookup({&lab}, "device_types")->value : ".");
+  if (auto v = lookup({&lab}, "boards")) inv.boards_dir = L.resolve(v->value);
 
   std::map<std::string, std::string> names, macs, ips;  // value -> where first used
   auto unique = [&](std::map<std::string, std::string>& seen, const std::string& value, const std::string& where,
@@ -232,6 +233,7 @@ Inventory parse_inventory(const std::string& text, const std::string& path) {
     static const std::regex type_re(R"([A-Za-z0-9][A-Za-z0-9_.-]*)");
     if (!std::regex_match(type->value, type_re)) L.fail(type->where, "device_type", "not a device type name");
     n.device_type = type->value;
+    n.device_type_where = type->where;
     n.device_type_config = (fs::path(inv.device_types_dir) / (n.device_type + ".conf")).string();
     if (!fs::exists(n.device_type_config))
       L.fail(type->where, "device_type", fmt::format("no device config {} for type '{}'", n.device_type_config, n.device_type));
@@ -239,6 +241,18 @@ Inventory parse_inventory(const std::string& text, const std::string& path) {
   }
   if (inv.nodes.empty()) throw ConfigError(fmt::format("{}: no [node NN-NN] sections", path));
   return inv;
+}
+
+void attach_boards(Inventory& inv, const std::string& default_dir) {
+  const std::string dir = inv.boards_dir.empty() ? default_dir : inv.boards_dir;
+  std::map<std::string, BoardProfile> loaded;
+  for (auto& n : inv.nodes) {
+    auto it = loaded.find(n.device_type);
+    if (it == loaded.end())
+      it = loaded.emplace(n.device_type, load_board_profile(dir, n.device_type, n.device_type_where + ": device_type"))
+               .first;
+    n.board = it->second;
+  }
 }
 
 Inventory load_inventory(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mkmaster/lab/board_profile.h"
 #include "mkmaster/lab/net_addr.h"
 
 namespace lab {
@@ -29,7 +30,9 @@ struct Node {
   std::string bmc_user;
   std::string password_file;  // absolute; exactly one of these two is set
   std::string password_env;
-  std::string device_type;         // "highbank"
+  std::string device_type;         // "highbank": names the board profile and the device config
+  std::string device_type_where;   // "lab.ini:8" where device_type was set (maybe a [machine] or [lab])
+  BoardProfile board;              // boards/<device_type>.ini, once attach_boards() ran
   std::string device_type_config;  // absolute path of <device_types>/<type>.conf
   std::string agent_host;          // where mkmaster reaches target-agent (default eth0.ip)
   int agent_port = 7433;
@@ -42,6 +45,7 @@ struct Inventory {
   std::string tftp_root = "/var/lib/tftpboot";
   std::string network;  // "192.168.2.0/24" as written; empty = unchecked
   std::string device_types_dir;
+  std::string boards_dir;  // [lab] boards = DIR; empty: mkmaster's own boards/
   std::vector<std::string> machines;
   std::vector<Node> nodes;
 
@@ -51,6 +55,11 @@ struct Inventory {
 };
 
 Inventory load_inventory(const std::string& path);
+
+// Loads each node's board profile, named by its device_type, from the
+// inventory's boards_dir, else from default_dir. A device_type without a
+// profile throws ConfigError naming the inventory's file:line:device_type.
+void attach_boards(Inventory& inv, const std::string& default_dir);
 Inventory parse_inventory(const std::string& text, const std::string& path);
 
 // The BMC password from the node's password_file (must not be readable by

@@ -12,6 +12,8 @@
 
 namespace lab {
 
+namespace fs = std::filesystem;
+
 namespace {
 const std::string kDir = MKMASTER_TEST_DATA;
 
@@ -30,6 +32,34 @@ const std::string kHead =
     "[lab]\ndevice_types = device-types\nnetwork = 10.0.0.0/24\n"
     "[machine 01]\ndevice_type = highbank\nbmc_user = admin\npassword_env = PW\n";
 }  // namespace
+
+// device_type names the board profile too: a type with a device config but
+// no profile is named at the line that set it, inherited or not.
+TEST(Inventory, DeviceTypeWithoutABoardProfileIsNamed) {
+  auto inv = parse_inventory(kHead + "[node 01-01]\neth0_mac = fc:2f:40:00:00:01\neth0_ip = 10.0.0.2\nbmc = 10.0.0.3\n"
+                                     "[node 01-02]\ndevice_type = midway\neth0_mac = fc:2f:40:00:00:02\n"
+                                     "eth0_ip = 10.0.0.4\nbmc = 10.0.0.5\n",
+                             kDir + "/t.ini");
+  attach_boards(inv, MKMASTER_BOARDS_DIR);
+  EXPECT_EQ(inv.node("calxeda01-02").board.dtb, "ecx-2000.dtb");
+  EXPECT_EQ(inv.node("calxeda01-01").board.dtb, "highbank.dtb");
+  const fs::path boards = mktest::scratch_dir("only-highbank");
+  fs::copy_file(std::string(MKMASTER_BOARDS_DIR) + "/highbank.ini", boards / "highbank.ini");
+  try {
+    attach_boards(inv, boards.string());
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(kDir + "/t.ini:13: device_type: unknown board 'midway'", 0), 0u) << e.what();
+    EXPECT_NE(std::string(e.what()).find("known: highbank"), std::string::npos) << e.what();
+  }
+  // [lab] boards = DIR overrides mkmaster's own profiles.
+  auto own = parse_inventory("[lab]\nboards = " + boards.string() + "\n" + kHead.substr(6) +
+                                 "[node 01-01]\neth0_mac = fc:2f:40:00:00:01\neth0_ip = 10.0.0.2\nbmc = 10.0.0.3\n",
+                             kDir + "/t.ini");
+  EXPECT_EQ(own.boards_dir, boards.string());
+  attach_boards(own, "/nonexistent");
+  EXPECT_EQ(own.node("calxeda01-01").board.name, "highbank");
+}
 
 TEST(Inventory, LoadsTheSample) {
   const auto inv = load_inventory(kDir + "/lab.ini");

@@ -36,15 +36,21 @@ void expect_golden(const std::string& name, const std::string& actual) {
   }
   EXPECT_EQ(actual, slurp(golden)) << "golden file " << golden;
 }
+// The sample inventory with its nodes' board profiles (boards/).
+Inventory sample(const std::string& name = "lab.ini") {
+  auto inv = load_inventory(kDir + "/" + name);
+  attach_boards(inv, MKMASTER_BOARDS_DIR);
+  return inv;
+}
 }  // namespace
 
 TEST(LabFiles, GoldenDnsmasqConf) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = sample();
   expect_golden("dnsmasq.conf", render_dnsmasq_conf(inv));
 }
 
 TEST(LabFiles, GoldenTreeForTwoMachinesFourNodes) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = sample();
   const fs::path out = mktest::scratch_dir("labfiles");
   // dnsmasq.conf, per node a pxelinux config, a .conf and a LAVA dictionary, one device type.
   EXPECT_EQ(write_lab_files(inv, out.string()), 1 + 4 * 3 + 1);
@@ -65,7 +71,7 @@ TEST(LabFiles, GoldenTreeForTwoMachinesFourNodes) {
 }
 
 TEST(LabFiles, DnsmasqAcceptsTheGeneratedFile) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = sample();
   const fs::path out = mktest::scratch_dir("dnsmasq");
   write_lab_files(inv, out.string());
   const std::string cmd = "dnsmasq --test --conf-file=" + (out / "dnsmasq.conf").string() + " >" +
@@ -75,8 +81,27 @@ TEST(LabFiles, DnsmasqAcceptsTheGeneratedFile) {
   EXPECT_NE(slurp(out / "dnsmasq.out").find("syntax check OK"), std::string::npos);
 }
 
+// Each node's menu is its board's: a Midway node boots files/midway/ with
+// the ECX-2000 dtb, beside a Highbank node of the same machine.
+TEST(LabFiles, MixedBoardsEachGetTheirMenu) {
+  const auto inv = sample("mixed.ini");
+  EXPECT_EQ(inv.node("calxeda02-02").board.qemu_machine, "midway");
+  EXPECT_EQ(inv.node("calxeda02-02").board.lava_device_type, "highbank");
+  EXPECT_EQ(inv.node("calxeda02-01").board.name, "highbank");
+  const std::string mid = render_pxelinux_config(inv.node("calxeda02-02"));
+  EXPECT_NE(mid.find("initrd files/midway/initrd.gz\nMENU LABEL lava-master\nappend console=ttyAMA0 nosplash break\n"
+                     "kernel files/midway/vmlinuz\nfdt files/midway/ecx-2000.dtb\n"),
+            std::string::npos)
+      << mid;
+  const std::string hb = render_pxelinux_config(inv.node("calxeda02-01"));
+  EXPECT_NE(hb.find("initrd files/highbank/initrd.gz\n"), std::string::npos) << hb;
+  const fs::path out = mktest::scratch_dir("mixed");
+  write_lab_files(inv, out.string());
+  EXPECT_EQ(slurp(out / "device-types/midway.conf"), slurp(kDir + "/device-types/midway.conf"));
+}
+
 TEST(LabFiles, NodeConfigDefaultsAndOverrides) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = sample();
   const auto cfg = node_device_config(inv.node("calxeda03-02"));
   EXPECT_EQ(cfg.get("power_on_cmd"), "ipmitool -I lanplus -C 3 -H 192.168.2.87 -p 6230 -U lava -E chassis power on");
   EXPECT_EQ(cfg.get("connection_command"), "ipmitool -I lanplus -U admin -P admin -H 192.168.2.87 sol activate");

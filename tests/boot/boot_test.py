@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Boot test of the master image: `mkmaster build`, then boot the built
-vmlinuz + highbank.dtb + initrd in `qemu-system-arm -M highbank` (as the
+"""Boot test of the master image: `mkmaster build --board NAME` (default
+highbank), then boot the built vmlinuz + the board's dtb + initrd in
+`qemu-system-arm -M <the profile's qemu_machine>` (as the
 LAVA Highbank setup's pxelinux menu would: console=ttyAMA0 nosplash break) to the initrd
 shell on ttyAMA0 and check what the LAVA Highbank setup's users do there.
 
 Time-bounded: every wait has a timeout and the whole run is capped (default
 210 s); QEMU is always killed. Exit 0 = pass, 1 = a check failed.
-usage: boot_test.py MKMASTER [--keep DIR] [--agent PATH] [-- EXTRA mkmaster build ARGS]
+usage: boot_test.py MKMASTER [--board NAME] [--keep DIR] [--agent PATH] [-- EXTRA mkmaster build ARGS]
 (e.g. `-- --hook hooks/master-extras --hook-missing=warn`: the LAVA Highbank setup's own hook)
 """
 import argparse
+import configparser
 import os
 import re
 import select
@@ -71,6 +73,7 @@ class Console:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mkmaster")
+    ap.add_argument("--board", default="highbank", help="board profile (boards/NAME.ini)")
     ap.add_argument("--keep", help="keep the work directory here")
     ap.add_argument("--agent", default=os.environ.get("MKMASTER_AGENT"),
                     help="target-agent to embed (default: mkmaster's built-in default)")
@@ -93,7 +96,11 @@ def main():
 
 def boot_and_check(args, work):
     out = os.path.join(work, "tftp")
-    cmd = [args.mkmaster, "build", "--out", out]
+    # The profile is INI with ConfigParser's rules (mkmaster/lab/ini_file.h).
+    prof = configparser.ConfigParser(interpolation=None)
+    prof.read(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "boards", args.board + ".ini"))
+    board = prof["board"]
+    cmd = [args.mkmaster, "build", "--board", args.board, "--out", out]
     if args.agent:
         cmd += ["--agent", args.agent]
     cmd += args.build_args
@@ -102,14 +109,14 @@ def boot_and_check(args, work):
     subprocess.run(cmd, check=True, env=env, timeout=120)
     print("boot_test: mkmaster build took %.2f s" % (time.monotonic() - t0), flush=True)
 
-    files = os.path.join(out, "master", "files", "highbank")
-    menu = open(os.path.join(out, "master", "pxelinux.cfg", "default-arm-highbank")).read()
+    files = os.path.join(out, "master", board["tftp_dir"])
+    menu = open(os.path.join(out, "master", "pxelinux.cfg", board["menu"])).read()
     append = re.search(r"^append (.*)$", menu, re.M).group(1)
     disk = os.path.join(work, "disk.img")
     with open(disk, "wb") as f:
         f.truncate(64 << 20)
-    qemu = ["qemu-system-arm", "-M", "highbank", "-m", "1024", "-nographic",
-            "-kernel", os.path.join(files, "vmlinuz"), "-dtb", os.path.join(files, "highbank.dtb"),
+    qemu = ["qemu-system-arm", "-M", board["qemu_machine"], "-m", "1024", "-nographic",
+            "-kernel", os.path.join(files, "vmlinuz"), "-dtb", os.path.join(files, board["dtb"]),
             "-initrd", os.path.join(files, "initrd.gz"),
             # The LAVA Highbank setup's menu line, plus the documented QEMU xgmac work-around.
             "-append", append + " mkmaster.sg=off",

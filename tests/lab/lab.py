@@ -178,6 +178,9 @@ class LabNode:
         self.eth0_mac, self.eth0_ip = d["eth0"]["mac"], d["eth0"]["ip"]
         self.bmc_host, self.bmc_port, self.bmc_user = d["bmc_host"], d["bmc_port"], d["bmc_user"]
         self.password_file, self.password_env = d["password_file"], d["password_env"]
+        # The node's board profile (device_type): which QEMU machine emulates
+        # it and which dtb its U-Boot names.
+        self.qemu_machine, self.dtb = d["board"]["qemu_machine"], d["board"]["dtb"]
 
     def password(self):
         """The BMC password from the credentials reference; never logged."""
@@ -265,6 +268,7 @@ def up(args):
             "name": n.name, "mac": n.eth0_mac, "ip": n.eth0_ip, "tap": f"tap{n.index}",
             "veth": f"ub{n.index}", "uboot_ns": f"{lab_ns}-u{n.index}",
             "bmc_host": n.bmc_host, "bmc_port": n.bmc_port, "bmc_user": n.bmc_user,
+            "qemu_machine": n.qemu_machine, "dtb": n.dtb,
             "sol_port": SOL_PORT_BASE + n.index, "disk": os.path.join(ndir, "disk.img")})
     # Record first, create second: a crash in between leaves nothing that
     # `down` does not know about.

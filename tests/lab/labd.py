@@ -220,7 +220,8 @@ class Node:
         for p in (result,):
             if os.path.exists(p):
                 os.unlink(p)
-        cmd = [sys.executable, os.path.join(HERE, "uboot.py"), mode, "--out", out, "--result", result]
+        cmd = [sys.executable, os.path.join(HERE, "uboot.py"), mode, "--out", out, "--result", result,
+               "--fdtfile", self.cfg.get("dtb", "highbank.dtb")]
         if mode == "pxe":
             cmd = ["ip", "netns", "exec", self.cfg["uboot_ns"]] + cmd + ["--mac", self.cfg["mac"]]
         else:
@@ -259,7 +260,7 @@ class Node:
 
     def _start_qemu(self, info):
         dtb = info.get("fdt") or self.lab.cfg["default_dtb"]
-        cmd = ["qemu-system-arm", "-M", "highbank", "-m", str(self.lab.cfg.get("memory_mib", 1024)),
+        cmd = ["qemu-system-arm", "-M", self.cfg.get("qemu_machine", "highbank"), "-m", str(self.lab.cfg.get("memory_mib", 1024)),
                "-display", "none", "-monitor", "none", "-no-shutdown",
                "-name", f"mklab-{self.name}",
                "-chardev", f"socket,id=ser0,path={os.path.join(self.dir, 'serial.sock')},server=off",
@@ -280,7 +281,8 @@ class Node:
         qlog = open(os.path.join(self.dir, "qemu.log"), "ab")
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qlog, stderr=qlog)
         qlog.close()
-        log(f"{self.name}: qemu pid {p.pid}: kernel {info['kernel']} append {info.get('append', '')!r}")
+        log(f"{self.name}: qemu -M {cmd[2]} pid {p.pid}: kernel {info['kernel']} "
+            f"append {info.get('append', '')!r}")
         return p
 
     def chassis(self, args):

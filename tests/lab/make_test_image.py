@@ -54,6 +54,12 @@ def sysroot():
     return root
 
 
+# Every board's device tree goes in /dtbs/ of the test image; U-Boot's
+# `fdtdir` picks the one its board names (fdtfile), so one image boots on
+# Highbank and Midway nodes alike.
+BOARD_DTBS = ("highbank.dtb", "ecx-2000.dtb")
+
+
 def kernel_files():
     """The armmp kernel and the Highbank device tree from the sysroot."""
     root = sysroot()
@@ -220,7 +226,7 @@ timeout 1
 menu title mkmaster test image {id}
 label flashed
   kernel /vmlinuz
-  fdt /highbank.dtb
+  fdtdir /dtbs/
   initrd /initrd.gz
   append console=ttyAMA0 mkmaster.image={id}
 """
@@ -234,7 +240,9 @@ def build_disk(out, image_id, size_mib=32):
         boot = os.path.join(tmp, "boot")
         os.makedirs(os.path.join(boot, "extlinux"))
         shutil.copy2(vmlinuz, os.path.join(boot, "vmlinuz"))
-        shutil.copy2(dtb, os.path.join(boot, "highbank.dtb"))
+        os.makedirs(os.path.join(boot, "dtbs"))
+        for name in BOARD_DTBS:
+            shutil.copy2(os.path.join(os.path.dirname(dtb), name), os.path.join(boot, "dtbs", name))
         build_initrd(os.path.join(boot, "initrd.gz"), f"MKMASTER-FLASHED-{image_id}",
                      host=f"flashed-{image_id}")
         with open(os.path.join(boot, "extlinux", "extlinux.conf"), "w") as f:

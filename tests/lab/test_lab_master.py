@@ -57,11 +57,10 @@ class MasterImageInLab(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="mkmaster-labmaster-")
         # The lab's template: the project's menu plus the image's documented
         # boot option for QEMU's xgmac (docs/lab.md).
-        tpl = read(os.path.join(ROOT, "pxelinux", "default-arm-highbank.in"))
-        if "append console=ttyAMA0 nosplash break\n" not in tpl:
-            raise RuntimeError("pxelinux/default-arm-highbank.in: no seed append line")
-        tpl = tpl.replace("append console=ttyAMA0 nosplash break\n",
-                          "append console=ttyAMA0 nosplash break mkmaster.sg=off\n")
+        tpl = read(os.path.join(ROOT, "pxelinux", "default-arm.in"))
+        if "append @APPEND@\n" not in tpl:
+            raise RuntimeError("pxelinux/default-arm.in: no 'append @APPEND@' line")
+        tpl = tpl.replace("append @APPEND@\n", "append @APPEND@ mkmaster.sg=off\n")
         with open(os.path.join(cls.tmp, "lab-menu.in"), "w") as f:
             f.write(tpl)
         cls.tftp = os.path.join(cls.tmp, "tftp")

@@ -360,6 +360,9 @@ def disk(args):
             say(f"{label['name']}:\tBooting {label['name']}\n")
             result = {"source": f"scsi 0:{part['num']}{conf}", "label": label["name"],
                       "append": label.get("append", "")}
+            if "fdtdir" in label and "fdt" not in label:
+                # U-Boot: FDTDIR loads <dir>/$fdtfile, the board's own dtb.
+                label["fdt"] = label["fdtdir"].rstrip("/") + "/" + getattr(args, "fdtfile", "highbank.dtb")
             for key in ("kernel", "initrd", "fdt"):
                 if key not in label:
                     continue
@@ -388,6 +391,8 @@ def main(argv=None):
     d.add_argument("--disk", required=True)
     for x in (p, d):
         x.add_argument("--out", required=True)
+        # U-Boot's fdtfile environment variable: which dtb the board is.
+        x.add_argument("--fdtfile", default="highbank.dtb")
         x.add_argument("--result", required=True)
     args = ap.parse_args(argv)
     try:
