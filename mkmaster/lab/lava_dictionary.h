@@ -18,7 +18,8 @@ struct LavaOptions {
   std::string mkmaster = "mkmaster";          // the mkmaster binary on the worker
   std::string inventory;                      // the inventory's path on the worker
   std::string log_dir = "/var/log/mkmaster";  // mkmaster's node logs and console transcripts
-  // The LAVA device type a dictionary extends: `{% extends '<type>.jinja2' %}`.
+  // The LAVA device type a dictionary extends (`{% extends '<type>.jinja2' %}`)
+  // when the node's board profile names none (its lava_device_type).
   std::string device_type = "highbank";
 };
 

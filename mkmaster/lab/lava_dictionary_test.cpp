@@ -90,6 +90,14 @@ TEST(LavaDictionary, TheDeviceTypeIsOneParameter) {
   EXPECT_EQ(d.find("highbank"), std::string::npos);
 }
 
+TEST(LavaDictionary, TheNodesBoardProfileNamesTheDeviceType) {
+  auto inv = load_inventory(kDir + "/lab.ini");
+  Node n = inv.node("02-01");
+  n.board.lava_device_type = "calxeda-midway";
+  const std::string d = render_lava_dictionary(n, worker());
+  EXPECT_THAT(d, HasSubstr("{% extends 'calxeda-midway.jinja2' %}\n"));
+}
+
 TEST(LavaDictionary, PathsThatCannotBeOneWordAreRefusedNamingTheField) {
   const auto inv = load_inventory(kDir + "/lab.ini");
   const Node& n = inv.node("02-01");
