@@ -33,7 +33,7 @@ deb)
   ;;
 lintian)
   # --fail-on error: warnings are listed (docs/packaging.md keeps the reasons) but do not fail.
-  lintian --fail-on error --no-tag-display-limit "$(deb)"
+  lintian --fail-on error --tag-display-limit 0 "$(deb)"
   ;;
 contents)
   list=$(dpkg-deb -c "$(deb)" | awk '{print $6}' | sed 's|^\./|/|')
@@ -69,8 +69,9 @@ run)
   grep -qE "^data-dir +$root/usr/share/mkmaster\s+\(installed\)" <<<"$paths" || fail "data dir not found from the executable"
   grep -qE "^agent +$root/usr/lib/mkmaster/target-agent$" <<<"$paths" || fail "agent not the packaged one"
   # The variable relocates it (and a missing directory is a clear error).
-  MKMASTER_DATA_DIR=$here/nope "$mk" paths 2>&1 | grep -q "MKMASTER_DATA_DIR $here/nope: not a directory" \
-    || fail "MKMASTER_DATA_DIR not honoured"
+  if out=$(MKMASTER_DATA_DIR=$here/nope "$mk" paths 2>&1); then fail "MKMASTER_DATA_DIR=missing: exit 0"; fi
+  grep -qF "mkmaster: error: MKMASTER_DATA_DIR $here/nope: not a directory" <<<"$out" || fail "MKMASTER_DATA_DIR: $out"
+  MKMASTER_DATA_DIR=$root/usr/share/mkmaster "$mk" paths | grep -q "(MKMASTER_DATA_DIR)" || fail "MKMASTER_DATA_DIR not used"
   "$mk" labfiles -i "$src/tests/node/data/lab.ini" -o "$here/lab" | grep -q "wrote"
   grep -q "dhcp-boot=tag:lava-master,master/pxelinux.0" "$here/lab/dnsmasq.conf" || fail "labfiles: dnsmasq.conf"
   for p in "$root"/usr/share/man/man1/*.1.gz; do
