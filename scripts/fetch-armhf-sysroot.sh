@@ -11,14 +11,7 @@
 # Idempotent: a stamp of the package list makes a second run cost ~0 s.
 set -euo pipefail
 
-# The same default as mkmaster's (mkmaster/paths/paths.h); `mkmaster
-# fetch-sysroot` runs this script with MKMASTER_CACHE set.
-if [ -z "${MKMASTER_CACHE:-}" ]; then
-  if [ "$(id -u)" -eq 0 ]; then MKMASTER_CACHE=/var/cache/mkmaster
-  elif [[ "${XDG_CACHE_HOME:-}" == /* ]]; then MKMASTER_CACHE=$XDG_CACHE_HOME/mkmaster
-  else MKMASTER_CACHE=$HOME/.cache/mkmaster; fi
-fi
-CACHE=$MKMASTER_CACHE/armhf
+CACHE=${MKMASTER_CACHE:-/var/cache/mkmaster}/armhf
 here=$(cd "$(dirname "$0")" && pwd)
 LIST="$here/armhf-packages.txt"
 mapfile -t PKGS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$LIST")

@@ -79,6 +79,15 @@ run)
     [ -z "$out" ] || fail "man -l $p: $out"
   done
   MANWIDTH=80 man -l "$root/usr/share/man/man1/mkmaster.1.gz" | grep -q "EXIT STATUS" || fail "man -l mkmaster.1"
+  # fetch-sysroot runs the packaged script with mkmaster's cache; a stand-in
+  # apt-get (no network here) shows what it was asked and fails.
+  mkdir -p "$here/fakebin"
+  printf '#!/bin/sh\necho "fake apt-get $*"\nexit 3\n' > "$here/fakebin/apt-get" && chmod +x "$here/fakebin/apt-get"
+  rc=0; out=$(PATH=$here/fakebin:$PATH MKMASTER_CACHE=$here/cache "$mk" fetch-sysroot 2>&1) || rc=$?
+  [ "$rc" = 3 ] || fail "fetch-sysroot: exit $rc: $out"
+  grep -q "fake apt-get .*Dir::State::Lists=$here/cache/armhf/apt/lists" <<<"$out" || fail "fetch-sysroot: $out"
+  grep -qF "fetch-sysroot: $root/usr/share/mkmaster/scripts/fetch-armhf-sysroot.sh failed (exit status 3)" <<<"$out" \
+    || fail "fetch-sysroot error: $out"
   echo "package_test: the unpacked mkmaster runs from $here"
   ;;
 boot)
