@@ -40,7 +40,8 @@ constexpr Entry kEnvironment[] = {
                           "the initrd; unset, the newest file taken from the armhf root, so two builds of the same "
                           "inputs are byte-identical either way"},
     {"XDG_CACHE_HOME, HOME", "where a user other than root keeps the cache"},
-    {"MKMASTER_KEEP_TMP", "1 keeps the temporary directories of the tests"},
+    {"the variables named by password_env in the inventory",
+     "BMC passwords; mkmaster hands them to ipmitool as IPMI_PASSWORD (-E), never in argv"},
 };
 
 constexpr Entry kExitStatus[] = {
