@@ -131,7 +131,7 @@ void cli::add_build(CLI::App& app) {
                   "manifest(s) declaring the image content (default: DATA/hooks/master.manifest, see mkmaster paths)");
   sub->add_option("--hook", args->hook,
                   "an initramfs-tools hook (copy_exec/copy_file/manual_add_modules) on top of DATA/hooks/hook-base.manifest");
-  auto* sysroot = sub->add_option("--sysroot", args->sysroot, "unpacked armhf root (default: $MKMASTER_CACHE/armhf/sysroot)");
+  auto* sysroot = sub->add_option("--sysroot", args->sysroot, "unpacked armhf root (default: CACHE/armhf/sysroot, CACHE as mkmaster paths shows)");
   auto* debs = sub->add_option("--debs", args->debs, "directory of armhf .deb files (or .deb files), read directly");
   sysroot->excludes(debs);
   sub->add_option("--out", args->out, "TFTP root to write (default: out/tftp)");
@@ -143,6 +143,6 @@ void cli::add_build(CLI::App& app) {
   sub->add_option("--pxelinux-template", args->pxe_template,
                   "template for master/pxelinux.cfg/default-arm-highbank (default: DATA/pxelinux/default-arm-highbank.in)");
   sub->add_flag("--list", args->list, "print every file that goes in and why; write nothing");
-  sub->add_flag("--no-cache", args->no_cache, "do not reuse compressed segments from $MKMASTER_CACHE/deflate");
+  sub->add_flag("--no-cache", args->no_cache, "do not reuse compressed segments from CACHE/deflate");
   sub->callback([args] { run(*args); });
 }

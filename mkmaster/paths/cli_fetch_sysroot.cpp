@@ -12,7 +12,7 @@
 void cli::add_fetch_sysroot(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "fetch-sysroot",
-      "download the armhf packages mkmaster build reads into $MKMASTER_CACHE/armhf (private apt state; the host's dpkg "
+      "download the armhf packages mkmaster build reads into CACHE/armhf (private apt state; the host's dpkg "
       "architectures are never touched)");
   sub->callback([] {
     const auto script = paths::data_root() / "scripts" / "fetch-armhf-sysroot.sh";
