@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "mkmaster/cli/commands.h"
+#include "mkmaster/paths/paths.h"
 #include "protocol/version.h"
 
 namespace {
@@ -16,10 +17,12 @@ struct Command {
 };
 
 // In the order `mkmaster --help` lists them: the image, the lab, the nodes,
-// the data path.
+// the data path, the installation; the hidden generators of the man pages
+// and the completion read this same table (mkmaster/cli/cli_docs.cpp).
 constexpr Command kCommands[] = {
-    {cli::add_build}, {cli::add_labfiles}, {cli::add_inventory}, {cli::add_power}, {cli::add_bootdev},
-    {cli::add_console}, {cli::add_push},   {cli::add_pull},      {cli::add_put},   {cli::add_exec},
+    {cli::add_build},   {cli::add_labfiles}, {cli::add_inventory},     {cli::add_power}, {cli::add_bootdev},
+    {cli::add_console}, {cli::add_push},     {cli::add_pull},          {cli::add_put},   {cli::add_exec},
+    {cli::add_paths},   {cli::add_fetch_sysroot}, {cli::add_man},      {cli::add_completion},
 };
 
 }  // namespace
@@ -28,6 +31,10 @@ int main(int argc, char** argv) {
   CLI::App app{"mkmaster: build the netboot master image and flash Highbank nodes"};
   app.set_version_flag("--version", fmt::format("mkmaster {}", mkproto::kProjectVersion));
   app.require_subcommand(1);
+  app.add_option_function<std::string>(
+         "--data-dir", [](const std::string& d) { paths::set_data_dir(d, "--data-dir"); },
+         "data directory (hooks/, pxelinux/, boards/, scripts/); default: $MKMASTER_DATA_DIR, else found from the "
+         "executable (mkmaster paths)");
   for (const Command& c : kCommands) c.add(app);
   try {
     app.parse(argc, argv);

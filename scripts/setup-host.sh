@@ -22,6 +22,8 @@ PKGS=(
   nftables  # tests/faults/stall_test: a black-holed link between two namespaces
   # image sources: .bmap XML parser, sha256/sha1 for bmap checksums
   libexpat1-dev libssl-dev
+  # packaging: the .deb (CPack DEB runs dpkg-shlibdeps), its lint, man pages
+  dpkg-dev lintian man-db groff-base bash-completion
 )
 
 missing=()

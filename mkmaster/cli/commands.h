@@ -16,6 +16,10 @@ void add_push(CLI::App& app);      // mkmaster/flash/cli_push.cpp (direct push o
 void add_pull(CLI::App& app);      // mkmaster/push/cli_pull.cpp
 void add_put(CLI::App& app);       // mkmaster/push/cli_put.cpp
 void add_exec(CLI::App& app);      // mkmaster/push/cli_exec.cpp
+void add_fetch_sysroot(CLI::App& app);  // mkmaster/paths/cli_fetch_sysroot.cpp
+void add_paths(CLI::App& app);     // mkmaster/paths/cli_paths.cpp
+void add_man(CLI::App& app);       // mkmaster/cli/cli_docs.cpp (hidden: man pages from this table)
+void add_completion(CLI::App& app);  // mkmaster/cli/cli_docs.cpp (hidden: bash completion)
 
 // Thrown by a command to end with a specific exit status after it has
 // printed its own message. Any other exception prints "mkmaster: error: …"

@@ -52,9 +52,10 @@ struct Result {
   std::string out, err;
 };
 
+// epoch "unset" runs mkmaster without SOURCE_DATE_EPOCH in its environment.
 Result mkmaster(const std::string& args, const std::string& epoch = "1700000000") {
   fs::path dir = work("run");
-  std::string cmd = "SOURCE_DATE_EPOCH=" + epoch + " " MKMASTER_BIN " build --agent " + agent() + " " + args + " >" +
+  std::string cmd = (epoch == "unset" ? std::string("env -u SOURCE_DATE_EPOCH") : "SOURCE_DATE_EPOCH=" + epoch) + " " MKMASTER_BIN " build --agent " + agent() + " " + args + " >" +
                     (dir / "out").string() + " 2>" + (dir / "err").string();
   int status = std::system(cmd.c_str());
   Result r;
@@ -89,6 +90,20 @@ TEST(BuildCli, TwoBuildsAreByteIdentical) {
   auto rc = mkmaster("--out " + (c / "tftp").string(), "1700000001");
   ASSERT_EQ(rc.rc, 0) << rc.err;
   EXPECT_NE(slurp(a / "tftp/master/files/highbank/initrd.gz"), slurp(c / "tftp/master/files/highbank/initrd.gz"));
+}
+
+// Without SOURCE_DATE_EPOCH the stamp and mtimes come from the newest file
+// taken from the armhf root: still byte-identical twice, and not 1970.
+TEST(BuildCli, UnsetEpochIsReproducibleAndNot1970) {
+  fs::path a = work("ua"), b = work("ub");
+  auto ra = mkmaster("--out " + (a / "tftp").string(), "unset");
+  ASSERT_EQ(ra.rc, 0) << ra.err;
+  auto rb = mkmaster("--out " + (b / "tftp").string(), "unset");
+  ASSERT_EQ(rb.rc, 0) << rb.err;
+  for (const auto& f : kTree) EXPECT_EQ(slurp(a / "tftp" / f), slurp(b / "tftp" / f)) << f;
+  EXPECT_THAT(ra.err, HasSubstr("SOURCE_DATE_EPOCH unset: stamp and mtimes from the newest file of the root"));
+  EXPECT_THAT(ra.err, HasSubstr("stamp '"));
+  EXPECT_THAT(ra.err, ::testing::Not(HasSubstr("stamp '1970.")));
 }
 
 TEST(BuildCli, ListPrintsWhyAndWritesNothing) {

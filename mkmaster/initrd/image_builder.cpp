@@ -127,6 +127,10 @@ class Builder {
     listed_.emplace(key, Listed{key, reason, origin});  // first reason wins
   }
 
+  // Directories and symlinks are left out: an unpacked sysroot gives them
+  // the time of the unpacking, not the package's.
+  void seen_mtime(const rootfs::FileInfo& fi) { newest_mtime_ = std::max(newest_mtime_, fi.mtime); }
+
   // Copies `path` (a symlink or regular file in the root) to the same place in the image.
   void copy_from_root(const std::string& path, const std::string& reason) {
     auto fi = fs_.lstat(path);
@@ -134,6 +138,7 @@ class Builder {
     if (fi->type == rootfs::FileType::Symlink) {
       out_.cpio.add_symlink(path, fi->link_target);
     } else if (fi->type == rootfs::FileType::Regular) {
+      seen_mtime(*fi);
       out_.cpio.add_file(path, fi->mode, fs_.read(path));
     } else {
       out_.cpio.add_dir(path, fi->mode);
@@ -212,6 +217,7 @@ class Builder {
     if (!it.dest.empty() && it.dest != it.path) {
       // Copied under another name: the content, not the root's symlinks.
       image_path = it.from_hook ? hook_dest(it) : it.dest;
+      seen_mtime(*fi);
       out_.cpio.add_file(image_path, fi->mode, fs_.read(r->path));
       list(image_path, reason, fs_.origin(r->path));
     } else {
@@ -260,6 +266,7 @@ class Builder {
     const std::string p = "/boot/vmlinuz-" + out_.kernel_version;
     auto r = rootfs::resolve(fs_, p);
     if (!r) throw std::runtime_error(fmt::format("{} not found in the target root", p));
+    if (auto fi = fs_.lstat(r->path)) seen_mtime(*fi);
     out_.vmlinuz = fs_.read(r->path);
     out_.vmlinuz_from = {"vmlinuz", item_reason(it), fs_.origin(r->path)};
   }
@@ -269,6 +276,7 @@ class Builder {
         it.path[0] == '/' ? it.path : fmt::format("/usr/lib/linux-image-{}/{}", out_.kernel_version, it.path);
     auto r = rootfs::resolve(fs_, p);
     if (!r) throw std::runtime_error(fmt::format("{} not found in the target root", p));
+    if (auto fi = fs_.lstat(r->path)) seen_mtime(*fi);
     out_.dtb = fs_.read(r->path);
     out_.dtb_from = {basename_of(it.path), item_reason(it), fs_.origin(r->path)};
   }
@@ -351,7 +359,10 @@ class Builder {
         "udhcpc event script (skel/udhcpc.script)");
     add(contract::kStartAgentPath, 0755, std::string(skel("start-agent")),
         "starts target-agent for a push (skel/start-agent)");
-    out_.stamp = version_stamp(opts_.epoch, opts_.version);
+    // Everything from the root is in by now (generated() runs last), so the
+    // newest root file is known.
+    out_.epoch = opts_.epoch.value_or(newest_mtime_);
+    out_.stamp = version_stamp(out_.epoch, opts_.version);
     add(kStampPath, 0755, fmt::format("#!/bin/sh\necho '{}'\n", out_.stamp), "version stamp: " + out_.stamp);
     for (const char* d : {"/dev", "/proc", "/sys", "/run", "/tmp", "/mnt", "/root", "/var", "/etc"}) {
       if (!out_.cpio.contains(d)) out_.cpio.add_dir(d, std::string_view(d) == "/tmp" ? 01777 : 0755);
@@ -404,6 +415,7 @@ class Builder {
   const rootfs::FileSource& fs_;
   const BuildOptions& opts_;
   BuiltImage out_;
+  int64_t newest_mtime_ = 0;  // of the regular files taken from the root
   std::map<std::string, Listed> listed_;
   std::string busybox_path_;
   std::vector<std::string> applets_;

@@ -6,6 +6,7 @@
 // /sbin/target-agent, /etc/mkmaster/modules). Pure: reads, never writes.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,7 +32,10 @@ inline constexpr const char* kModulesList = "/etc/mkmaster/modules";
 
 struct BuildOptions {
   std::string agent_path;          // host path of the static armhf target-agent
-  int64_t epoch = 0;               // SOURCE_DATE_EPOCH: stamp and every mtime
+  // SOURCE_DATE_EPOCH: the stamp and every mtime. Unset: the newest mtime
+  // of the regular files taken from the root (the packages' own dates), so
+  // an unconfigured build is still reproducible and not stamped 1970.
+  std::optional<int64_t> epoch;
   std::string version;             // mkmaster version, for the stamp
   MissingPolicy hook_missing = MissingPolicy::Error;
   std::function<void(const std::string&)> progress;  // one line each, may be empty
@@ -54,10 +58,11 @@ struct BuiltImage {
   Listed vmlinuz_from, dtb_from;    // path: the file name in the board's TFTP directory
   std::vector<std::string> modules;  // load order (image paths)
   std::string stamp;                 // what lava-master-image-info prints
+  int64_t epoch = 0;                 // the stamp's time, also every mtime of the cpio
 };
 
 // The version stamp: the LAVA Highbank setup's date format (%Y.%m.%d-%H.%M.%S, UTC) from
-// SOURCE_DATE_EPOCH, then "mkmaster <version>".
+// the build's epoch (BuildOptions::epoch), then "mkmaster <version>".
 std::string version_stamp(int64_t epoch, const std::string& version);
 
 // What one board adds to the shared content (board_part.h makes it from a

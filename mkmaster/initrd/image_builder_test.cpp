@@ -22,8 +22,8 @@ using ::testing::HasSubstr;
 // exercise the builder's own logic (missing files, policies, links).
 class FakeRoot : public rootfs::FileSource {
  public:
-  void file(const std::string& p, std::string data, uint32_t mode = 0755) {
-    files_[p] = {{rootfs::FileType::Regular, mode, data.size(), {}}, std::move(data)};
+  void file(const std::string& p, std::string data, uint32_t mode = 0755, int64_t mtime = 0) {
+    files_[p] = {{rootfs::FileType::Regular, mode, data.size(), {}, mtime}, std::move(data)};
     parents(p);
   }
   void link(const std::string& p, std::string target) {
@@ -105,6 +105,24 @@ std::string build_error(const Manifest& m, const BuildOptions& o = options()) {
     return e.what();
   }
   return "no error";
+}
+
+// SOURCE_DATE_EPOCH unset: the stamp is the newest regular file taken from
+// the root, not 1970 and not the time of the build; files the manifest does
+// not take do not count.
+TEST(ImageBuilder, UnsetEpochStampsTheNewestRootFile) {
+  FakeRoot r = fake_root();
+  r.file("/sbin/ifconfig", "#!/bin/sh\n", 0755, 1600000000);
+  r.file("/usr/lib/linux-image-6.1.0-test/highbank.dtb", "DTB", 0644, 1700000000);
+  r.file("/sbin/not-taken", "#!/bin/sh\n", 0755, 1800000000);
+  BuildOptions o = options();
+  o.epoch.reset();
+  auto img = build_image(r, parse_manifest(std::string(kBase) + "exec /sbin/ifconfig\n", "m"), o);
+  EXPECT_EQ(img.epoch, 1700000000);
+  EXPECT_EQ(img.stamp, "2023.11.14-22.13.20 mkmaster 9.9.9");
+  // An explicit epoch wins over the files.
+  o.epoch = 1500000000;
+  EXPECT_EQ(build_image(r, parse_manifest(std::string(kBase) + "exec /sbin/ifconfig\n", "m"), o).epoch, 1500000000);
 }
 
 TEST(ImageBuilder, GeneratedFilesKernelAndApplets) {

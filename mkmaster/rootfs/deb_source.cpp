@@ -49,6 +49,7 @@ DebIndex index_deb(const std::string& file, uint32_t deb, std::atomic<uint64_t>&
     Entry ent;
     ent.deb = deb;
     ent.info.mode = archive_entry_perm(e) & 07777;
+    ent.info.mtime = archive_entry_mtime(e);
     if (const char* hl = archive_entry_hardlink(e)) {
       ent.info.type = FileType::Regular;
       ent.hardlink = path::rooted(hl);

@@ -25,6 +25,10 @@ struct FileInfo {
   uint32_t mode = 0;        // permission bits only (07777)
   uint64_t size = 0;        // regular files
   std::string link_target;  // symlinks, as stored
+  // Modification time (seconds since the epoch) of a regular file as the
+  // package ships it (tar header, kept by dpkg-deb -x): what the image's
+  // stamp derives from when SOURCE_DATE_EPOCH is unset. 0 when unknown.
+  int64_t mtime = 0;
 };
 
 class FileSource {

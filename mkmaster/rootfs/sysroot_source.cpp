@@ -92,6 +92,7 @@ class SysrootSource final : public FileSource {
   FileInfo info_of(const std::string& path, const struct stat& st) const {
     FileInfo fi;
     fi.mode = st.st_mode & 07777;
+    fi.mtime = static_cast<int64_t>(st.st_mtim.tv_sec);
     if (S_ISDIR(st.st_mode)) {
       fi.type = FileType::Directory;
     } else if (S_ISLNK(st.st_mode)) {
