@@ -105,6 +105,11 @@ std::string NodeControl::power(PowerAction action) {
   throw std::logic_error("bad PowerAction");
 }
 
+void NodeControl::limit_for_cleanup(std::chrono::milliseconds limit) {
+  retry_.attempts = 1;
+  retry_.command_timeout = std::min(retry_.command_timeout, limit);
+}
+
 void NodeControl::bootdev(BootDevice device) {
   run(device == BootDevice::Pxe ? "bootdev_pxe_cmd" : "bootdev_disk_cmd", fmt::format("bootdev {}", to_string(device)),
       true);

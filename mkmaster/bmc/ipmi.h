@@ -31,6 +31,7 @@ class NodeControl : public PowerControl {
   // Throws std::runtime_error "<node>: power <action>: <why>" on failure.
   std::string power(PowerAction action) override;
   void bootdev(BootDevice device) override;
+  void limit_for_cleanup(std::chrono::milliseconds limit) override;
 
   // The argv for a template key, after interpolation, with the inventory's
   // IPMI session in place of the template's credentials

@@ -4,6 +4,7 @@
 // push with the same options.
 #include <fmt/core.h>
 
+#include "base/interrupt.h"
 #include "base/json.h"
 #include "mkmaster/cli/commands.h"
 #include "mkmaster/flash/flash.h"
@@ -57,6 +58,11 @@ void print_event(const flash::NodeEvent& e, bool json) {
     fmt::print(stderr, "{}: {} FAILED after {:.1f} s\n", e.node, e.step, e.seconds);
   } else if (e.event == "progress") {
     fmt::print(stderr, "{}: {}: {}\n", e.node, e.step, e.message);
+  } else if (e.event == "interrupted") {
+    fmt::print(stderr, "{}: {} interrupted by {} after {:.1f} s: cleaning up (a second signal exits at once)\n", e.node,
+               e.step, e.message, e.seconds);
+  } else if (e.event == "cleanup") {
+    fmt::print(stderr, "{}: cleanup {}: {}\n", e.node, e.step, e.message);
   } else {
     fmt::print(stderr, "{}: {} ...\n", e.node, e.step);
   }
@@ -76,8 +82,12 @@ void run_nodes(Args& a) {
   o.timeouts.login = std::chrono::seconds(a.login_timeout_s);
   const bool json = a.json;
   o.on_event = [json](const flash::NodeEvent& e) { print_event(e, json); };
-  int failed = 0;
+  // From here SIGINT/SIGTERM stop every node at its step and leave it in
+  // the documented state (flash.h); a second one exits at once.
+  base::install_interrupt_handlers();
+  int failed = 0, signal = 0;
   for (const auto& r : flash::flash_nodes(inv, o)) {
+    if (r.interrupted) signal = r.interrupted;
     if (r.ok) {
       double total = 0;
       for (const auto& s : r.steps) total += s.seconds;
@@ -87,6 +97,9 @@ void run_nodes(Args& a) {
       fmt::print(stderr, "mkmaster: error: {}\n", r.error);
     }
   }
+  // 128 + the signal, as a shell reports a job the signal ended: 130 for
+  // SIGINT, 143 for SIGTERM.
+  if (signal) throw cli::Exit{128 + signal};
   if (failed) throw cli::Exit{1};
 }
 
