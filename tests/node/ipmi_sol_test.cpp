@@ -3,6 +3,7 @@
 // by its own timeouts (the slowest is the SOL recovery, ~15 s).
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "mkmaster/lab/node_config.h"
 #include "mkmaster/bmc/node_console.h"
 #include "mkmaster/bmc/sol_console.h"
+#include "base/interrupt.h"
 #include "base/subprocess.h"
 
 namespace bmc {
@@ -296,6 +298,41 @@ TEST_F(IpmiSim, TheSeedsLiteralPasswordNeverReachesArgvTranscriptOrLog) {
     noted |= l.find("the template's -U nobody -P **** replaced by the inventory's session") != std::string::npos;
   }
   EXPECT_TRUE(noted) << "the rewrite is not logged";
+}
+
+TEST_F(IpmiSim, ASignalEndsAConsoleWaitAndCloseFreesTheSolPayload) {
+  const auto inv = inventory(kSimConf);
+  auto ctl = control(inv);
+  base::install_interrupt_handlers();
+  base::clear_interrupt();
+  {
+    SolConsole con(console_options(ctl, (dir_ / "transcript.log").string(), {}));
+    con.connect(true);
+    std::thread signaller([] {
+      std::this_thread::sleep_for(300ms);
+      ::kill(::getpid(), SIGINT);
+    });
+    const auto start = std::chrono::steady_clock::now();
+    bool interrupted = false;
+    try {
+      con.expect({"never printed"}, 30s, "something that never comes");
+    } catch (const base::Interrupted& i) {
+      interrupted = i.signal == SIGINT;
+    }
+    signaller.join();
+    EXPECT_TRUE(interrupted);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    base::clear_interrupt();
+    con.close();
+  }
+  // The BMC took the session's end: a new `sol activate` is accepted at once.
+  std::vector<std::string> log;
+  SolConsole again(console_options(ctl, "", [&](const std::string& l) { log.push_back(l); }));
+  again.connect(false);
+  int attempts = 0;
+  for (const auto& l : log) attempts += l.find("connect (attempt") != std::string::npos;
+  EXPECT_EQ(attempts, 1);
+  again.close();
 }
 
 TEST_F(IpmiSim, InteractiveConsoleIsLogged) {
