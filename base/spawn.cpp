@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,7 +26,7 @@ namespace {
 
 // What the child sends back through the close-on-exec error pipe when a step
 // before exec (or exec itself) fails; EOF on that pipe means exec succeeded.
-enum class Step : int { kRedirect, kSession, kTerminal, kChdir, kExec, kGroup };
+enum class Step : int { kRedirect, kSession, kTerminal, kChdir, kExec, kGroup, kParent };
 struct Failure {
   Step step;
   int error;
@@ -54,6 +55,7 @@ std::string describe(const SpawnOptions& opt, const Failure& f) {
     case Step::kGroup: return "setpgid: " + why;
     case Step::kTerminal: return "acquiring the terminal: " + why;
     case Step::kChdir: return "chdir " + opt.dir + ": " + why;
+    case Step::kParent: return "tying it to its parent (PR_SET_PDEATHSIG): " + why;
     case Step::kExec: break;
   }
   return why;
@@ -132,11 +134,16 @@ Child spawn(const SpawnOptions& opt) {
   }
   const bool err_to_out = !pty && opt.err == Stdio::kStdout;
   Pipe report = make_pipe();
+  const pid_t parent = ::getpid();
 
   c.pid_ = ::fork();
   if (c.pid_ < 0) throw std::system_error(errno, std::generic_category(), "fork");
   if (c.pid_ == 0) {
     const int report_fd = above_stdio(report.write.get());
+    if (opt.die_with_parent) {
+      if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report_fd, Step::kParent);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
+    }
     int moved[3];
     for (int i = 0; i < 3; ++i) {
       moved[i] = above_stdio(source[i]);

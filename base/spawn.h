@@ -41,8 +41,15 @@ struct SpawnOptions {
   // Child::terminal is its master (in/out/err are ignored).
   std::optional<TerminalSize> pty;
   std::string dir;  // working directory; empty: ours
-  // Set: the child leads a new process group (its pid), so everything it
-  // starts can be signalled at once with kill(-pid) (the agent's EXEC).
+  // The child gets SIGKILL when the thread that started it ends, or the
+  // whole process (PR_SET_PDEATHSIG), so an ipmitool or console never
+  // outlives a mkmaster that was killed or left after a second Ctrl-C.
+  // Keep such a Child in the thread that spawned it.
+  bool die_with_parent = false;
+  // The child leads a new process group (its pid), so everything it starts
+  // can be signalled at once with kill(-pid) (the agent's EXEC), and a
+  // Ctrl-C on our terminal reaches only us, and we decide how the child
+  // ends. A pty child has its own session (and group) already.
   bool process_group = false;
 };
 

@@ -5,9 +5,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <thread>
 
 namespace base {
 namespace {
@@ -172,6 +176,61 @@ TEST(Spawn, ChildEnvironmentOverrides) {
   }
   EXPECT_EQ(seen, 1);
   ::unsetenv("BASE_SPAWN_ENV");
+}
+
+// Is pid a live process (not gone, not a zombie)?
+bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+// A process that spawns `sleep 30` with `die_with` and is then SIGKILLed
+// (as after a second Ctrl-C, nothing of ours runs): is the sleep still alive?
+bool survives_parent_kill(bool die_with) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  const pid_t helper = ::fork();
+  if (helper == 0) {
+    ::close(fds[0]);
+    SpawnOptions o({"sleep", "30"});
+    o.out = o.err = Stdio::kNull;
+    o.die_with_parent = die_with;
+    o.process_group = true;
+    Child c = spawn(o);
+    const pid_t p = c.pid();
+    (void)!::write(fds[1], &p, sizeof p);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  pid_t child = -1;
+  EXPECT_EQ(::read(fds[0], &child, sizeof child), static_cast<ssize_t>(sizeof child));
+  ::close(fds[0]);
+  ::kill(helper, SIGKILL);
+  ::waitpid(helper, nullptr, 0);
+  bool still = true;
+  for (int i = 0; i < 200 && (still = alive(child)); ++i) std::this_thread::sleep_for(10ms);  // <= 2 s
+  if (still) ::kill(child, SIGKILL);  // not ours to leave behind either way
+  return still;
+}
+
+TEST(Spawn, DieWithParentEndsTheChildWhenWeAreKilled) {
+  EXPECT_FALSE(survives_parent_kill(true));
+  // The control: without it the child outlives its parent.
+  EXPECT_TRUE(survives_parent_kill(false));
+}
+
+TEST(Spawn, OwnProcessGroup) {
+  SpawnOptions o({"sh", "-c", "ps -o pgid= -p $$"});
+  o.process_group = true;
+  Child c = spawn(o);
+  const pid_t pid = c.pid();
+  const Output out = collect(c);
+  c.wait();
+  EXPECT_EQ(std::atoi(out.out.c_str()), pid);
 }
 
 }  // namespace

@@ -7,6 +7,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const EnvVars& e
   ProcessResult result;
   SpawnOptions opt(argv, extra_env);
   opt.err = Stdio::kStdout;
+  // Synchronous, so the spawning thread outlives the child: it may die with
+  // us. In its own group, a Ctrl-C meant for mkmaster does not kill a BMC
+  // command half way; mkmaster's cleanup decides.
+  opt.die_with_parent = true;
+  opt.process_group = true;
   Child child;
   try {
     child = spawn(opt);

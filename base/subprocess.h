@@ -16,7 +16,8 @@ struct ProcessResult {
   std::string output;      // stdout and stderr interleaved; the reason if spawn_failed
 };
 
-// stdin is /dev/null. At the timeout the child is killed (SIGKILL).
+// stdin is /dev/null. At the timeout the child is killed (SIGKILL). The
+// child dies with us (die_with_parent) and has its own process group.
 ProcessResult run_process(const std::vector<std::string>& argv, const EnvVars& extra_env,
                           std::chrono::milliseconds timeout);
 

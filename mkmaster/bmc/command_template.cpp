@@ -2,6 +2,10 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <string_view>
+#include <utility>
+
 #include "mkmaster/lab/config_error.h"
 
 namespace bmc {
@@ -44,13 +48,90 @@ std::vector<std::string> split_command(const std::string& command, const std::st
   return argv;
 }
 
-std::string mask_secrets(std::string text, const std::vector<std::string>& secrets) {
-  for (const auto& s : secrets) {
-    if (s.empty()) continue;
-    for (std::size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + 4))
-      text.replace(pos, s.size(), "****");
+namespace {
+// ipmitool's getopt string: the options that take an argument.
+bool ipmitool_option_has_argument(char c) {
+  return std::string_view("IoHdPfUpCLAtTmzSlbBekyORNZ").find(c) != std::string_view::npos;
+}
+bool is_session_option(char c) { return std::string_view("UPfECpa").find(c) != std::string_view::npos; }
+}  // namespace
+
+std::vector<std::string> with_inventory_session(const std::vector<std::string>& argv, const IpmiSession& session,
+                                                std::string* replaced) {
+  if (replaced) replaced->clear();
+  if (argv.empty()) return argv;
+  const std::string& prog = argv[0];
+  if (prog.substr(prog.find_last_of('/') + 1) != "ipmitool") return argv;
+  std::vector<std::string> out = {prog,           "-U", session.user, "-E", "-C", session.cipher,
+                                  "-p", std::to_string(session.port)};
+  std::vector<std::string> removed;
+  std::size_t i = 1;
+  // Read the options as ipmitool's getopt does, bundles ("-vPadmin")
+  // included, so no spelling of -P slips through.
+  for (; i < argv.size(); ++i) {
+    const std::string& w = argv[i];
+    if (w == "--" || w.size() < 2 || w[0] != '-') break;  // the command (chassis, sol, …): options end here
+    std::string flags = "-";                               // the option letters kept from this word
+    for (std::size_t j = 1; j < w.size(); ++j) {
+      const char c = w[j];
+      if (!ipmitool_option_has_argument(c)) {
+        if (is_session_option(c))
+          removed.push_back(std::string("-") + c);
+        else
+          flags += c;
+        continue;
+      }
+      const bool joined = j + 1 < w.size();
+      std::string arg = joined ? w.substr(j + 1) : (i + 1 < argv.size() ? argv[++i] : "");
+      if (flags.size() > 1) out.push_back(std::exchange(flags, "-"));
+      if (is_session_option(c)) {
+        removed.push_back(std::string("-") + c + (joined ? "" : " ") + (c == 'P' ? "****" : arg));
+      } else {
+        out.push_back(std::string("-") + c);
+        out.push_back(std::move(arg));
+      }
+      break;
+    }
+    if (flags.size() > 1) out.push_back(flags);
   }
-  return text;
+  out.insert(out.end(), argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
+  // Worth reporting only when the template said something else than the
+  // inventory (the built-in templates say the same).
+  const std::vector<std::string> same = {"-U " + session.user, "-U" + session.user, "-E", "-C " + session.cipher,
+                                         "-C" + session.cipher, "-p " + std::to_string(session.port),
+                                         "-p" + std::to_string(session.port)};
+  bool differs = false;
+  for (const auto& r : removed) differs |= std::find(same.begin(), same.end(), r) == same.end();
+  if (replaced && differs)
+    for (const auto& r : removed) *replaced += (replaced->empty() ? "" : " ") + r;
+  return out;
+}
+
+std::string mask_secrets(std::string text, const std::vector<std::string>& secrets) {
+  // One pass over the text: the "****" put in is never scanned again, so a
+  // secret that is part of the mask itself ("*", "**") cannot make it grow
+  // without end. A secret made only of '*' masks the whole run of '*' it is
+  // found in, so text that was masked already comes back unchanged (the
+  // console masks a line, then the node log masks it again).
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t take = 0;
+    for (const auto& s : secrets) {
+      if (s.empty() || text.compare(i, s.size(), s) != 0) continue;
+      std::size_t n = s.size();
+      if (s.find_first_not_of('*') == std::string::npos)
+        while (i + n < text.size() && text[i + n] == '*') ++n;
+      take = std::max(take, n);
+    }
+    if (take == 0) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    out += "****";
+    i += take;
+  }
+  return out;
 }
 
 std::string masked_command(const std::vector<std::string>& argv, const std::vector<std::string>& secrets) {

@@ -26,4 +26,45 @@ TEST(CommandTemplate, MasksPasswords) {
   EXPECT_EQ(mask_secrets("x s3cret y s3cret", {"s3cret", ""}), "x **** y ****");
 }
 
+TEST(CommandTemplate, MaskingASecretMadeOfStarsEnds) {
+  // "****" is the mask: a secret that is part of it must neither loop nor
+  // grow the text each time it is masked again (console, then node log).
+  EXPECT_EQ(mask_secrets("pw=* ok", {"*"}), "pw=**** ok");
+  EXPECT_EQ(mask_secrets("pw=** ok", {"**"}), "pw=**** ok");
+  EXPECT_EQ(mask_secrets("pw=******", {"***"}), "pw=****");
+  std::string t = "user typed ** then **";
+  for (int i = 0; i < 20; ++i) t = mask_secrets(t, {"**", "*", "****"});
+  EXPECT_EQ(t, "user typed **** then ****");
+  EXPECT_EQ(mask_secrets("a*b*c", {"*", "*"}), "a****b****c");
+  EXPECT_EQ(mask_secrets("s3cret and s3cret-long", {"s3cret", "s3cret-long"}), "**** and ****");
+}
+
+TEST(CommandTemplate, IpmitoolGetsTheInventorysSessionNotTheTemplates) {
+  const IpmiSession inv{"lava", "3", 6230};
+  std::string replaced;
+  // The LAVA highbank.conf's connection_command.
+  EXPECT_EQ(with_inventory_session(split_command("ipmitool -I lanplus -U admin -P admin -H 10.0.0.9 sol activate", "t"),
+                                   inv, &replaced),
+            (V{"ipmitool", "-U", "lava", "-E", "-C", "3", "-p", "6230", "-I", "lanplus", "-H", "10.0.0.9", "sol",
+               "activate"}));
+  EXPECT_EQ(replaced, "-U admin -P ****");
+  // Joined forms, -f, -E, -C and -p are replaced too; the command's own
+  // words (after the first non-option) are left alone.
+  EXPECT_EQ(with_inventory_session({"/usr/bin/ipmitool", "-Padmin", "-Uroot", "-f", "/pw", "-E", "-C17", "-p", "623",
+                                    "-H", "h", "raw", "-P", "x"},
+                                   inv, &replaced),
+            (V{"/usr/bin/ipmitool", "-U", "lava", "-E", "-C", "3", "-p", "6230", "-H", "h", "raw", "-P", "x"}));
+  EXPECT_EQ(replaced, "-P**** -Uroot -f /pw -E -C17 -p 623");
+  // Bundles are read as getopt reads them: -v kept, -P taken out.
+  EXPECT_EQ(with_inventory_session({"ipmitool", "-vPadmin", "-vE", "-Ilanplus", "sol", "activate"}, inv, &replaced),
+            (V{"ipmitool", "-U", "lava", "-E", "-C", "3", "-p", "6230", "-v", "-v", "-I", "lanplus", "sol", "activate"}));
+  EXPECT_EQ(replaced, "-P**** -E");
+  // Options that already say what the inventory says are not "replaced".
+  with_inventory_session({"ipmitool", "-C", "3", "-p", "6230", "-U", "lava", "-E", "chassis"}, inv, &replaced);
+  EXPECT_EQ(replaced, "");
+  // Not ipmitool: untouched.
+  EXPECT_EQ(with_inventory_session({"conmux-console", "-P", "x"}, inv, &replaced), (V{"conmux-console", "-P", "x"}));
+  EXPECT_EQ(replaced, "");
+}
+
 }  // namespace bmc

@@ -6,8 +6,9 @@
 #include <thread>
 
 #include "base/strings.h"
-#include "mkmaster/bmc/command_template.h"
 #include "base/subprocess.h"
+#include "mkmaster/bmc/command_template.h"
+#include "mkmaster/lab/config_error.h"
 
 namespace bmc {
 
@@ -36,12 +37,31 @@ std::string diagnose(const std::string& output, const lab::Node& node) {
 NodeControl::NodeControl(const lab::Node& node, lab::DeviceConfig config, std::string password, base::LogFn log, RetryPolicy retry)
     : node_(node), config_(std::move(config)), password_(std::move(password)), log_(std::move(log)), retry_(retry) {}
 
-std::vector<std::string> NodeControl::command_argv(const std::string& key) const {
-  return split_command(config_.get(key), config_.origin(key) + ":" + key);
+IpmiSession NodeControl::session() const {
+  const std::string cipher = config_.get("ipmi_cipher");
+  if (cipher.empty() || cipher.size() > 2 || cipher.find_first_not_of("0123456789") != std::string::npos)
+    throw lab::ConfigError(fmt::format("{}:ipmi_cipher: '{}' is not a cipher suite number", config_.origin("ipmi_cipher"),
+                                       cipher));
+  return {node_.bmc_user, cipher, node_.bmc_port};
+}
+
+std::vector<std::string> NodeControl::command_argv(const std::string& key, std::string* note) const {
+  const auto argv = split_command(config_.get(key), config_.origin(key) + ":" + key);
+  std::string replaced;
+  auto out = with_inventory_session(argv, session(), &replaced);
+  if (note) {
+    note->clear();
+    if (!replaced.empty())
+      *note = fmt::format("{} ({}): the template's {} replaced by the inventory's session: {}", key, config_.origin(key),
+                          replaced, masked_command(std::vector<std::string>(out.begin(), out.begin() + 8)));
+  }
+  return out;
 }
 
 std::string NodeControl::run(const std::string& key, const std::string& what, bool idempotent) {
-  const auto argv = command_argv(key);
+  std::string note;
+  const auto argv = command_argv(key, &note);
+  if (log_ && !note.empty() && noted_.insert(key).second) log_(note);
   const int attempts = idempotent ? std::max(1, retry_.attempts) : 1;
   auto delay = retry_.first_delay;
   std::string last_error;
@@ -83,6 +103,11 @@ std::string NodeControl::power(PowerAction action) {
     }
   }
   throw std::logic_error("bad PowerAction");
+}
+
+void NodeControl::limit_for_cleanup(std::chrono::milliseconds limit) {
+  retry_.attempts = 1;
+  retry_.command_timeout = std::min(retry_.command_timeout, limit);
 }
 
 void NodeControl::bootdev(BootDevice device) {

@@ -4,12 +4,14 @@
 // hard_reset_command, power_status_cmd, bootdev_pxe_cmd, bootdev_disk_cmd).
 // The BMC password goes to the child as IPMI_PASSWORD (for -E) only.
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "mkmaster/lab/device_config.h"
 #include "mkmaster/lab/inventory.h"
 #include "base/log.h"
+#include "mkmaster/bmc/command_template.h"
 #include "mkmaster/bmc/node_access.h"
 
 namespace bmc {
@@ -29,9 +31,14 @@ class NodeControl : public PowerControl {
   // Throws std::runtime_error "<node>: power <action>: <why>" on failure.
   std::string power(PowerAction action) override;
   void bootdev(BootDevice device) override;
+  void limit_for_cleanup(std::chrono::milliseconds limit) override;
 
-  // The argv for a template key, after interpolation (also for tests).
-  std::vector<std::string> command_argv(const std::string& key) const;
+  // The argv for a template key, after interpolation, with the inventory's
+  // IPMI session in place of the template's credentials
+  // (with_inventory_session, command_template.h). note, if given, gets a
+  // line saying what was replaced ("" if nothing was).
+  std::vector<std::string> command_argv(const std::string& key, std::string* note = nullptr) const;
+  IpmiSession session() const;
   const lab::DeviceConfig& config() const { return config_; }
   const std::string& password() const { return password_; }
   const lab::Node& node() const { return node_; }
@@ -44,6 +51,7 @@ class NodeControl : public PowerControl {
   std::string password_;
   base::LogFn log_;
   RetryPolicy retry_;
+  std::set<std::string> noted_;  // template keys whose rewrite was logged
 };
 
 }  // namespace bmc

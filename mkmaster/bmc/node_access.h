@@ -25,6 +25,9 @@ class PowerControl {
   // action on failure.
   virtual std::string power(PowerAction action) = 0;
   virtual void bootdev(BootDevice device) = 0;
+  // Cleanup after an interrupt: from now on each action is tried once and
+  // given at most `limit`, so the cleanup as a whole has a deadline.
+  virtual void limit_for_cleanup(std::chrono::milliseconds limit) { (void)limit; }
 };
 
 struct ExpectResult {
@@ -47,10 +50,14 @@ struct ConsoleTimeout : std::runtime_error {
 class Console {
  public:
   virtual ~Console() = default;
+  // Every wait of a Console ends with base::Interrupted (base/interrupt.h)
+  // soon after SIGINT/SIGTERM, so the pipeline can clean up.
   // Opens the session. resync: also bring a prompt up. Returns whether a
   // prompt was seen.
   virtual bool connect(bool resync) = 0;
   virtual bool reconnect(const std::string& why) = 0;
+  // Ends the session so that the BMC's SOL payload is free again (a new
+  // `sol activate` is accepted); bounded, never waits for a signal.
   virtual void close() = 0;
   // The per-character typing delay follows the phase (bootloader or shell).
   virtual void set_phase(Phase p) = 0;

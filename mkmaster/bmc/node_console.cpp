@@ -5,8 +5,11 @@ namespace bmc {
 ConsoleOptions console_options(const NodeControl& ctl, const std::string& transcript_path, base::LogFn log) {
   const lab::DeviceConfig& cfg = ctl.config();
   ConsoleOptions o;
-  o.connect_argv = ctl.command_argv("connection_command");
-  if (cfg.has("sol_deactivate_cmd")) o.deactivate_argv = ctl.command_argv("sol_deactivate_cmd");
+  std::string note;
+  o.connect_argv = ctl.command_argv("connection_command", &note);
+  if (log && !note.empty()) log(note);
+  if (cfg.has("sol_deactivate_cmd")) o.deactivate_argv = ctl.command_argv("sol_deactivate_cmd", &note);
+  if (log && !note.empty()) log(note);
   o.env = {{"IPMI_PASSWORD", ctl.password()}};
   o.secrets = {ctl.password()};
   o.bootloader_delay = std::chrono::milliseconds(cfg.get_int("bootloader_serial_delay_ms"));

@@ -12,6 +12,9 @@ namespace {
 base::SpawnOptions on_terminal(const std::vector<std::string>& argv, const base::EnvVars& extra_env) {
   base::SpawnOptions opt(argv, extra_env);
   opt.pty = base::TerminalSize{24, 80};
+  // A console left behind would keep the BMC's SOL payload: it dies with
+  // mkmaster, even after a second Ctrl-C or a SIGKILL.
+  opt.die_with_parent = true;
   return opt;
 }
 }  // namespace

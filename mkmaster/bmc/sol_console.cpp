@@ -5,6 +5,7 @@
 #include <regex>
 #include <thread>
 
+#include "base/interrupt.h"
 #include "mkmaster/bmc/command_template.h"
 
 namespace bmc {
@@ -56,14 +57,21 @@ void SolConsole::close() {
   if (!proc_) return;
   transcript_.flush();
   // "~." is ipmitool's own escape to end the session cleanly (the BMC frees
-  // the payload at once); SIGTERM follows if it does not go.
-  // Wait for ipmitool to go (bounded): a SIGTERM right after the escape can
-  // kill it before it told the BMC, leaving the payload active for whoever
-  // connects next (LAVA's connection_command after `push --leave-off`).
-  if (is_ipmitool_ && !proc_->exited() && proc_->write("\r~."))
+  // the payload at once); SIGTERM follows if it does not go. Wait for
+  // ipmitool to go (bounded): a SIGTERM right after the escape can kill it
+  // before it told the BMC, leaving the payload active for whoever connects
+  // next (LAVA's connection_command after `push --leave-off`). An ipmitool
+  // that had to be signalled may leave the payload active: then `sol
+  // deactivate` frees it, within 5 s.
+  const bool exited_before = proc_->exited();
+  if (is_ipmitool_ && !exited_before && proc_->write("~."))
     for (int i = 0; i < 20 && !proc_->exited(); ++i) (void)proc_->read(100ms);
-  proc_->terminate(1000ms);
+  const int rc = proc_->terminate(1000ms);
   proc_.reset();
+  if (is_ipmitool_ && !exited_before && rc != 0 && !opt_.deactivate_argv.empty()) {
+    const auto r = base::run_process(opt_.deactivate_argv, opt_.env, 5000ms);
+    note(fmt::format("console did not end with ~. (exit {}): sol deactivate: exit {}", rc, r.exit_code));
+  }
 }
 
 void SolConsole::append_clean(std::string_view raw) {
@@ -90,6 +98,8 @@ void SolConsole::append_clean(std::string_view raw) {
 }
 
 void SolConsole::pump(std::chrono::milliseconds timeout) {
+  // Every wait of the console comes through here at least every 100 ms.
+  base::check_interrupt();
   if (!proc_ || lost_) throw ConsoleLost("console session is not open");
   auto chunk = proc_->read(timeout);
   if (!chunk) {

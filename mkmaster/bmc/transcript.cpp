@@ -1,7 +1,10 @@
 #include "mkmaster/bmc/transcript.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
-#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <ctime>
 
@@ -38,12 +41,9 @@ std::string escape_control(std::string_view bytes) {
   return out;
 }
 
-Transcript::Transcript(const std::string& path) {
-  // Transcripts hold what the node printed; keep them private to the user.
-  const mode_t old = ::umask(077);
-  out_.open(path, std::ios::app);
-  ::umask(old);
-}
+Transcript::Transcript(const std::string& path)
+    // Transcripts hold what the node printed; keep them private to the user.
+    : out_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) {}
 
 void Transcript::add_secret(const std::string& secret) {
   std::lock_guard lock(mu_);
@@ -53,9 +53,15 @@ void Transcript::add_secret(const std::string& secret) {
 std::string Transcript::mask(std::string text) const { return mask_secrets(std::move(text), secrets_); }
 
 void Transcript::write_line(char kind, const std::string& text, std::chrono::system_clock::time_point when) {
-  if (!out_.is_open()) return;
-  out_ << iso_timestamp(when) << ' ' << kind << ' ' << mask(text) << '\n';
-  out_.flush();
+  if (!out_) return;
+  const std::string line = fmt::format("{} {} {}\n", iso_timestamp(when), kind, mask(text));
+  // One write per line (O_APPEND): a line is never split by another writer.
+  for (std::string_view rest = line; !rest.empty();) {
+    const ssize_t n = ::write(out_.get(), rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // a full disk loses transcript lines, not the flash
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
 }
 
 void Transcript::received(std::string_view bytes) {

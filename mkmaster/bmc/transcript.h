@@ -5,16 +5,19 @@
 // add_secret() are replaced by "****" before anything is written, so a
 // one-time agent secret never lands in a host file.
 #include <chrono>
-#include <fstream>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "base/unique_fd.h"
 
 namespace bmc {
 
 class Transcript {
  public:
   Transcript() = default;  // discards everything
+  // Appends to path, created 0600 by open(2) itself: no umask change,
+  // which other threads (other nodes' consoles) would share.
   explicit Transcript(const std::string& path);
 
   void add_secret(const std::string& secret);
@@ -28,7 +31,7 @@ class Transcript {
   void write_line(char kind, const std::string& text, std::chrono::system_clock::time_point when);
 
   std::mutex mu_;
-  std::ofstream out_;
+  base::UniqueFd out_;
   std::vector<std::string> secrets_;
   std::string partial_;
   std::chrono::system_clock::time_point partial_start_{};

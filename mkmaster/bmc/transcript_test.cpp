@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -44,6 +46,30 @@ TEST(Transcript, TimestampedLinesWithSecretsMasked) {
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 077, 0u);
+}
+
+}  // namespace bmc
+
+// Every umask(2) call of this test binary (and of the libraries linked into
+// it) comes here first: the executable's definition wins over libc's.
+static std::atomic<int> g_umask_calls{0};
+extern "C" mode_t umask(mode_t mask) {
+  ++g_umask_calls;
+  return static_cast<mode_t>(::syscall(SYS_umask, mask));
+}
+
+namespace bmc {
+
+TEST(Transcript, CreatedPrivateWithoutTouchingTheUmask) {
+  // Other threads (other nodes) create files meanwhile: a umask toggled for
+  // one open would apply to theirs too. The mode comes from open(2) alone.
+  const mktest::TempDir dir("transcript-umask");
+  const int before = g_umask_calls;
+  { Transcript t(dir.file("t.log")); t.event("x"); }
+  EXPECT_EQ(g_umask_calls - before, 0) << "Transcript changed the process-wide umask";
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.file("t.log").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST(PtyProcess, RunsOnATerminal) {

@@ -4,6 +4,7 @@
 // push with the same options.
 #include <fmt/core.h>
 
+#include "base/interrupt.h"
 #include "base/json.h"
 #include "mkmaster/cli/commands.h"
 #include "mkmaster/cli/lab_inventory.h"
@@ -61,14 +62,21 @@ void run_nodes(Args& a) {
   o.timeouts.login = std::chrono::seconds(a.login_timeout_s);
   const auto style = a.lava ? flash::EventStyle::kLava : a.json ? flash::EventStyle::kJson : flash::EventStyle::kHuman;
   o.on_event = [style](const flash::NodeEvent& e) { flash::print_event(e, style); };
-  int failed = 0;
+  // From here SIGINT/SIGTERM stop every node at its step and leave it in
+  // the documented state (flash.h); a second one exits at once.
+  base::install_interrupt_handlers();
+  int failed = 0, signal = 0;
   for (const auto& r : flash::flash_nodes(inv, o)) {
+    if (r.interrupted) signal = r.interrupted;
     flash::print_result(r, style);
     if (!r.ok) {
       ++failed;
       fmt::print(stderr, "mkmaster: error: {}\n", r.error);
     }
   }
+  // 128 + the signal, as a shell reports a job the signal ended: 130 for
+  // SIGINT, 143 for SIGTERM.
+  if (signal) throw cli::Exit{128 + signal};
   if (failed) throw cli::Exit{1};
 }
 

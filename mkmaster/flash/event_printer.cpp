@@ -35,6 +35,8 @@ std::string format_event(const NodeEvent& e, EventStyle style) {
       if (e.event == "done") return fmt::format("mkmaster: {}: {}: pass ({:.1f} s)\n", e.node, e.step, e.seconds);
       if (e.event == "failed")
         return fmt::format("mkmaster: {}: {}: FAIL after {:.1f} s: {}\n", e.node, e.step, e.seconds, e.message);
+      if (e.event == "interrupted")
+        return fmt::format("mkmaster: {}: {}: interrupted by {} after {:.1f} s\n", e.node, e.step, e.message, e.seconds);
       return fmt::format("mkmaster: {}: {}: {}\n", e.node, e.step, e.message);
     case EventStyle::kHuman:
       break;
@@ -42,6 +44,10 @@ std::string format_event(const NodeEvent& e, EventStyle style) {
   if (e.event == "done") return fmt::format("{}: {} done in {:.1f} s\n", e.node, e.step, e.seconds);
   if (e.event == "failed") return fmt::format("{}: {} FAILED after {:.1f} s\n", e.node, e.step, e.seconds);
   if (e.event == "progress") return fmt::format("{}: {}: {}\n", e.node, e.step, e.message);
+  if (e.event == "interrupted")
+    return fmt::format("{}: {} interrupted by {} after {:.1f} s: cleaning up (a second signal exits at once)\n", e.node,
+                       e.step, e.message, e.seconds);
+  if (e.event == "cleanup") return fmt::format("{}: cleanup {}: {}\n", e.node, e.step, e.message);
   return fmt::format("{}: {} ...\n", e.node, e.step);
 }
 

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "base/interrupt.h"
 #include "base/parallel.h"
 #include "mkmaster/bmc/sol_console.h"
 #include "mkmaster/flash/step_runner.h"
@@ -42,6 +43,10 @@ push::PushOptions node_push_options(const FlashOptions& opt, const lab::Node& no
   // push_image reports often; the node log and --json get one line a second.
   auto last = std::make_shared<Clock::time_point>(Clock::now() - std::chrono::seconds(1));
   o.on_progress = [&run, last](const push::Progress& p) {
+    // The push reports at least every 200 ms while data flows: a signal
+    // stops it here (base::Interrupted is no std::exception, so the push's
+    // reconnect logic lets it through).
+    base::check_interrupt();
     const auto now = Clock::now();
     if (p.kind == push::Progress::Kind::kProgress && now - *last < std::chrono::seconds(1)) return;
     *last = now;
@@ -63,7 +68,8 @@ class KeepPxeOnFailure {
  public:
   KeepPxeOnFailure(bmc::PowerControl& power, StepRunner& run) : power_(power), run_(run) {}
   ~KeepPxeOnFailure() {
-    if (!armed_ || std::uncaught_exceptions() == 0) return;
+    // After a signal the interrupt cleanup sets PXE and powers off.
+    if (!armed_ || std::uncaught_exceptions() == 0 || base::interrupt_signal() != 0) return;
     try {
       power_.bootdev(bmc::BootDevice::Pxe);
       run_.log("boot device set to pxe again: the disk holds no verified image");
@@ -81,6 +87,34 @@ class KeepPxeOnFailure {
   bool armed_ = true;
 };
 
+// How far a node got, for the cleanup after an interrupt.
+struct Reached {
+  bool touched = false;        // its first step began: the BMC may have acted
+  bool disk_selected = false;  // bootdev-disk done: the disk holds the verified image
+};
+
+// The defined state after SIGINT/SIGTERM (docs/lab.md "Interrupting a
+// push"), each action bounded: the console ends its SOL session; unless the
+// verified disk is selected, the boot device goes back to PXE (persistent)
+// and the node is powered off, which stops the agent, drops its secret
+// with the RAM and keeps the partly written disk from ever booting.
+std::string clean_up_after_interrupt(bmc::PowerControl& power, bmc::Console& con, StepRunner& run, const Reached& r) {
+  if (!r.touched) return "the node was not touched";
+  power.limit_for_cleanup(std::chrono::seconds(10));
+  std::string state;
+  state += run.cleanup("console-close", [&] { con.close(); }) ? "SOL session closed" : "SOL session close FAILED";
+  if (r.disk_selected) return state + "; the verified image was already selected to boot";
+  state += run.cleanup("bootdev-pxe", [&] { power.bootdev(bmc::BootDevice::Pxe); }) ? ", boot device pxe"
+                                                                                       : ", boot device pxe FAILED";
+  state += run.cleanup("power-off", [&] { power.power(bmc::PowerAction::Off); })
+               ? ", powered off (agent stopped; the partial disk will not boot)"
+               : ", power off FAILED (the agent may still run)";
+  return state;
+}
+
+void run_steps(const lab::Node& node, const FlashOptions& opt, StepRunner& run, NodeAccess& access,
+               const std::string& secret, Reached& reached, NodeResult& result);
+
 void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& event_mu, NodeResult& result) {
   StepRunner run(node.name, opt, event_mu, result);
   AccessRequest req;
@@ -90,10 +124,22 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
   NodeAccess access = opt.access ? opt.access(node, req) : bmc_access(node, req);
   if (!access.power || !access.console) throw std::runtime_error("no power control or console for the node");
   for (const auto& s : access.secrets) run.add_secret(s);
-  bmc::PowerControl& power = *access.power;
-  bmc::Console& con = *access.console;
   const std::string secret = generate_secret();
   run.add_secret(secret);
+  Reached reached;
+  try {
+    run_steps(node, opt, run, access, secret, reached, result);
+  } catch (const StepInterrupted& e) {
+    const std::string state = clean_up_after_interrupt(*access.power, *access.console, run, reached);
+    run.log(fmt::format("interrupted: {}", state));
+    throw StepInterrupted(fmt::format("{}; {}", e.what(), state), e.signal);
+  }
+}
+
+void run_steps(const lab::Node& node, const FlashOptions& opt, StepRunner& run, NodeAccess& access,
+               const std::string& secret, Reached& reached, NodeResult& result) {
+  bmc::PowerControl& power = *access.power;
+  bmc::Console& con = *access.console;
   const NodeCommands& cmd = opt.on_node;
   const std::string secret_file = cmd.state_dir + "/agent.secret";
   const std::string target = opt.push.target.empty() ? initrd::contract::kDefaultTarget : opt.push.target;
@@ -103,7 +149,10 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
     const auto check = opt.check_image ? opt.check_image : push::check_image;
     run.progress(check(opt.push));
   });
-  run.step("power-off", [&] { power.power(bmc::PowerAction::Off); });
+  run.step("power-off", [&] {
+    reached.touched = true;
+    power.power(bmc::PowerAction::Off);
+  });
   run.step("bootdev-pxe", [&] { power.bootdev(bmc::BootDevice::Pxe); });
   // Connected before power-on so the whole boot is in the transcript and
   // the prompt is not printed while nobody listens.
@@ -122,16 +171,22 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
     if (rc != 0) throw std::runtime_error(fmt::format("`{}` exited {}", cmd.networking, rc));
   });
   run.step("send-secret", [&] {
-    // `read -rs` keeps the tty from echoing the secret; it is also masked
-    // in transcript and logs. Idempotent: after a reconnect the whole
-    // exchange is repeated with a fresh marker; an empty read (the resync's
-    // CR landing in a pending read) writes nothing and prints no marker.
+    // The secret is typed only once the node said it is ready: the line
+    // turns the tty's echo off (stty -echo, and read -s) and then prints
+    // MK-READY, so no echo of the secret can come back even if the tty is
+    // slow to apply it (typed right after the command line, 1 run in 12
+    // echoed it). It is also masked in transcript and logs. Idempotent:
+    // after a reconnect the whole exchange is repeated with a fresh
+    // marker; an empty read (the resync's CR landing in a pending read)
+    // writes nothing and prints no marker. Echo is restored either way.
     const auto deadline = Clock::now() + opt.timeouts.agent;
     for (int attempt = 1;; ++attempt) {
       try {
-        con.send(fmt::format("umask 077; mkdir -p {0}; IFS= read -rs k && [ -n \"$k\" ] && printf '%s\\n' \"$k\" > "
-                             "{1} && echo MK-SECRET-{2}-$((6*7)); k=\r",
+        con.send(fmt::format("stty -echo; umask 077; mkdir -p {0}; echo MK-READY-{2}-$((6*7)); IFS= read -rs k && "
+                             "[ -n \"$k\" ] && printf '%s\\n' \"$k\" > {1} && echo MK-SECRET-{2}-$((6*7)); k=; "
+                             "stty echo\r",
                              bmc::shell_quote(cmd.state_dir), bmc::shell_quote(secret_file), attempt));
+        con.expect({fmt::format("MK-READY-{}-42\n", attempt)}, opt.timeouts.agent, "the node to wait for the secret");
         con.send_secret_line(secret);
         con.expect({fmt::format("MK-SECRET-{}-42\n", attempt)}, opt.timeouts.agent, "the secret to be stored");
         return;
@@ -181,7 +236,10 @@ void flash_node(const lab::Node& node, const FlashOptions& opt, std::mutex& even
     run.progress(result.push.verify_message);
   });
   // Only now: the disk holds the image, read back and compared.
-  run.step("bootdev-disk", [&] { power.bootdev(bmc::BootDevice::Disk); });
+  run.step("bootdev-disk", [&] {
+    power.bootdev(bmc::BootDevice::Disk);
+    reached.disk_selected = true;
+  });
   keep_pxe.disarm();
   if (opt.leave_off) {
     run.step("leave-off", [&] { power.power(bmc::PowerAction::Off); });

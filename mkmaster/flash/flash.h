@@ -8,7 +8,13 @@
 //   start-agent → stream-image (push::push_image) → verify → bootdev-disk
 //   → power-reset (or, with leave_off, leave-off) → [wait-login]
 //
-// A failure names node and step. Nodes run in parallel (bounded); each has
+// A failure names node and step. SIGINT/SIGTERM (once
+// base::install_interrupt_handlers() ran) stops each node at its current
+// step and leaves it in a defined state (docs/lab.md "Interrupting a
+// push"): SOL session ended; unless the verified disk was already
+// selected, boot device PXE (persistent) and power off, which stops the
+// agent and its secret with the node's RAM, and keeps the partial disk from
+// booting. Nodes run in parallel (bounded); each has
 // <log_dir>/<node>.log (steps, masked commands) and <node>.console.log (the
 // timestamped console transcript). Power and console come through the
 // narrow interfaces of bmc/node_access.h, the data path through
@@ -36,7 +42,9 @@ struct StepTimeouts {
   std::chrono::seconds login{900};    // wait-login
 };
 
-// One step event: "start", "done", "failed" or "progress".
+// One step event: "start", "done", "failed", "progress", "interrupted"
+// (message: the signal), or "cleanup" (step: the cleanup action, message:
+// "done" or "failed: why") after an interrupt.
 struct NodeEvent {
   std::string node;
   std::string step;
@@ -102,7 +110,8 @@ struct StepTiming {
 struct NodeResult {
   std::string node;
   bool ok = false;
-  std::string failed_step;  // "" when ok
+  std::string failed_step;  // "" when ok; the step a signal interrupted
+  int interrupted = 0;      // SIGINT/SIGTERM if a signal stopped the node
   std::string error;        // "<node>: step <step> failed after … s: <why>"
   std::vector<StepTiming> steps;
   push::PushResult push;

@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "base/interrupt.h"
 #include "mkmaster/bmc/sol_console.h"
 #include "testing/files.h"
 #include "testing/temp_dir.h"
@@ -32,8 +34,18 @@ struct Journal {
   bool lose_console_once_on = false;                          // first secret exchange loses the console
   std::string typed;                                          // everything sent, secrets excluded
   std::string secret;                                         // the line typed into `read -rs`
-  void call(const std::string& what) {
+  std::string signal_on;                                      // a call during which a signal arrives
+  int signal = SIGINT;
+  std::size_t signalled_at = 0;                               // calls.size() when it did
+  // waits: the call is a wait of the console, which (as SolConsole::pump)
+  // ends with base::Interrupted; a power command runs to its end.
+  void call(const std::string& what, bool waits = false) {
     calls.push_back(what);
+    if (!signal_on.empty() && what.rfind(signal_on, 0) == 0 && !signalled_at) {
+      signalled_at = calls.size();
+      ::raise(signal);  // a real signal, to the handler mkmaster installs
+      if (waits) base::check_interrupt();
+    }
     for (const auto& f : {fail_on, fail_also_on})
       if (!f.empty() && what.rfind(f, 0) == 0) throw std::runtime_error("fake failure in " + what);
   }
@@ -56,11 +68,11 @@ class FakeConsole : public bmc::Console {
  public:
   explicit FakeConsole(Journal& j) : j_(j) {}
   bool connect(bool) override {
-    j_.call("console connect");
+    j_.call("console connect", true);
     return false;
   }
   bool reconnect(const std::string&) override {
-    j_.call("console reconnect");
+    j_.call("console reconnect", true);
     return true;
   }
   void close() override { j_.call("console close"); }
@@ -68,12 +80,12 @@ class FakeConsole : public bmc::Console {
   void send(std::string_view text) override { j_.typed += text; }
   void send_secret_line(const std::string& line) override {
     j_.secret = line;
-    j_.call("secret");
+    j_.call("secret", true);
   }
   bmc::ExpectResult expect(const std::vector<std::string>& patterns, std::chrono::milliseconds timeout,
                            const std::string& what) override {
     j_.timeouts[what] = timeout;
-    j_.call("expect " + what);
+    j_.call("expect " + what, true);
     if (j_.lose_console_once_on && what == "the secret to be stored") {
       j_.lose_console_once_on = false;
       throw bmc::ConsoleLost("SOL session closed by BMC");
@@ -82,11 +94,11 @@ class FakeConsole : public bmc::Console {
   }
   void wait_for_prompt(std::chrono::milliseconds timeout, std::chrono::milliseconds) override {
     j_.timeouts["prompt"] = timeout;
-    j_.call("prompt");
+    j_.call("prompt", true);
   }
   int run(const std::string& command, std::chrono::milliseconds timeout) override {
     j_.timeouts[command.substr(0, command.find(' '))] = timeout;
-    j_.call("run " + command);
+    j_.call("run " + command, true);
     if (command.rfind("exit 127", 0) == 0) return 127;
     return command.find("false") != std::string::npos ? 1 : 0;
   }
@@ -126,6 +138,9 @@ class Flash : public ::testing::Test {
     o.push_image = [this](const push::PushOptions& p) {
       pushed_ = p;
       j_.call("push");
+      // As push_image does while data flows: the pipeline's progress
+      // callback is where a signal stops the stream.
+      if (p.on_progress) p.on_progress(push::Progress{});
       push::PushResult r;
       r.image_size = 4096;
       r.verified = true;
@@ -468,6 +483,114 @@ TEST_F(Flash, BadNodeListsAreRefusedBeforeAnyStep) {
   o.nodes = {"09-09"};
   EXPECT_THROW(flash_nodes(inv_, o), std::exception);
   EXPECT_TRUE(j_.calls.empty());
+}
+
+// SIGINT delivered during every step: the node stops there, says
+// "interrupted" with the step (result, event, log), runs no later step, and
+// is left with its SOL session closed and, unless the verified disk was
+// already selected, PXE boot set and the power off.
+TEST_F(Flash, ASignalAtAnyStepLeavesTheDefinedState) {
+  base::install_interrupt_handlers();
+  // The call during which the signal arrives, and the step it interrupts:
+  // console waits end at once; a power command runs to its end, so the
+  // step after it is the one interrupted.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"power off", "bootdev-pxe"},
+      {"bootdev pxe", "console-connect"},
+      {"console connect", "console-connect"},
+      {"power on", "boot-master"},
+      {"prompt", "boot-master"},
+      {"run .", "configure-network"},
+      {"expect the node to wait for the secret", "send-secret"},
+      {"secret", "send-secret"},
+      {std::string("run ") + initrd::contract::kStartAgentPath, "start-agent"},
+      {"push", "stream-image"},
+      {"bootdev disk", "power-reset"},
+      {"power reset", "wait-login"},
+      {"expect a login prompt", "wait-login"},
+  };
+  std::vector<std::string> all = kSteps;
+  all.push_back("wait-login");
+  for (const auto& [call, step] : cases) {
+    SCOPED_TRACE(call);
+    base::clear_interrupt();
+    j_ = Journal{};
+    j_.signal_on = call;
+    events_.clear();
+    auto o = options();
+    o.wait_login = true;
+    const auto results = flash_nodes(inv_, o);
+    base::clear_interrupt();
+    ASSERT_EQ(results.size(), 1u);
+    const NodeResult& r = results[0];
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.interrupted, SIGINT);
+    EXPECT_EQ(r.failed_step, step);
+    EXPECT_THAT(r.error, HasSubstr("calxeda02-01: interrupted by SIGINT in step " + step));
+    // No later step ran.
+    const auto pos = std::find(all.begin(), all.end(), step);
+    EXPECT_EQ(steps(r), std::vector<std::string>(all.begin(), pos));
+    bool event = false;
+    for (const auto& e : events_) event |= e.event == "interrupted" && e.step == step && e.message == "SIGINT";
+    EXPECT_TRUE(event);
+    // The cleanup, after the signal.
+    ASSERT_GT(j_.signalled_at, 0u);
+    const std::vector<std::string> after(j_.calls.begin() + static_cast<std::ptrdiff_t>(j_.signalled_at),
+                                         j_.calls.end());
+    const bool disk_selected = pos > std::find(all.begin(), all.end(), "bootdev-disk");
+    if (disk_selected) {
+      EXPECT_EQ(after, (std::vector<std::string>{"console close"}));
+      EXPECT_THAT(r.error, HasSubstr("the verified image was already selected"));
+    } else {
+      EXPECT_EQ(after, (std::vector<std::string>{"console close", "bootdev pxe", "power off"}));
+      EXPECT_THAT(r.error, HasSubstr("SOL session closed, boot device pxe, powered off (agent stopped; the partial "
+                                     "disk will not boot)"));
+    }
+    const std::string log = mktest::slurp(dir_ / "logs/calxeda02-01.log");
+    EXPECT_THAT(log, HasSubstr("step " + step + ": INTERRUPTED by SIGINT"));
+    EXPECT_THAT(log, HasSubstr("cleanup console-close: done"));
+    if (!j_.secret.empty()) {
+      EXPECT_EQ(log.find(j_.secret), std::string::npos);
+    }
+  }
+}
+
+TEST_F(Flash, SigtermIsReportedAsSuch) {
+  base::install_interrupt_handlers();
+  base::clear_interrupt();
+  j_.signal_on = "prompt";
+  j_.signal = SIGTERM;
+  const auto r = flash_nodes(inv_, options())[0];
+  base::clear_interrupt();
+  EXPECT_EQ(r.interrupted, SIGTERM);
+  EXPECT_THAT(r.error, HasSubstr("interrupted by SIGTERM in step boot-master"));
+}
+
+TEST_F(Flash, ASignalBeforeTheFirstStepLeavesTheNodeAlone) {
+  base::install_interrupt_handlers();
+  base::clear_interrupt();
+  ::raise(SIGINT);
+  const auto r = flash_nodes(inv_, options())[0];
+  base::clear_interrupt();
+  EXPECT_EQ(r.interrupted, SIGINT);
+  EXPECT_EQ(r.failed_step, "power-off");
+  EXPECT_THAT(r.error, HasSubstr("the node was not touched"));
+  EXPECT_TRUE(j_.calls.empty());
+}
+
+TEST_F(Flash, TheSecretIsTypedOnlyAfterTheNodeTurnedEchoOff) {
+  ASSERT_TRUE(flash_nodes(inv_, options())[0].ok);
+  const auto ready = std::find(j_.calls.begin(), j_.calls.end(), "expect the node to wait for the secret");
+  const auto secret = std::find(j_.calls.begin(), j_.calls.end(), "secret");
+  ASSERT_NE(ready, j_.calls.end());
+  EXPECT_LT(ready, secret);
+  // The line that prints the marker turns echo off first, and back on.
+  const auto line = j_.typed.find("MK-READY-1-");
+  ASSERT_NE(line, std::string::npos);
+  const auto stty = j_.typed.rfind("stty -echo;", line);
+  ASSERT_NE(stty, std::string::npos);
+  EXPECT_NE(j_.typed.find("stty echo", line), std::string::npos);
+  EXPECT_EQ(j_.typed.find(j_.secret), std::string::npos);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "base/interrupt.h"
 #include "mkmaster/bmc/command_template.h"
 #include "mkmaster/bmc/transcript.h"
 
@@ -42,15 +43,30 @@ void StepRunner::emit(const std::string& step, const std::string& event, double 
   opt_.on_event(NodeEvent{node_, step, event, seconds, mask(message)});
 }
 
+void StepRunner::interrupted(const std::string& step, double s, int sig) {
+  const char* name = base::signal_name(sig);
+  log(fmt::format("step {}: INTERRUPTED by {} after {:.1f} s", step, name, s));
+  emit(step, "interrupted", s, name);
+  result_.failed_step = step;
+  result_.interrupted = sig;
+  throw StepInterrupted(fmt::format("{}: interrupted by {} in step {} after {:.1f} s", node_, name, step, s), sig);
+}
+
 void StepRunner::step(const std::string& name, const std::function<void()>& fn) {
   current_ = name;
+  if (const int sig = base::interrupt_signal()) interrupted(name, 0, sig);
   const auto start = Clock::now();
   log(fmt::format("step {}: start", name));
   emit(name, "start", 0, "");
   try {
     fn();
+  } catch (const base::Interrupted& i) {
+    interrupted(name, seconds_since(start), i.signal);
   } catch (const std::exception& e) {
     const double s = seconds_since(start);
+    // A step that failed because of the signal (a child it waited for was
+    // signalled too) was interrupted, not broken.
+    if (const int sig = base::interrupt_signal()) interrupted(name, s, sig);
     log(fmt::format("step {}: FAILED after {:.1f} s: {}", name, s, e.what()));
     emit(name, "failed", s, e.what());
     result_.failed_step = name;
@@ -60,6 +76,27 @@ void StepRunner::step(const std::string& name, const std::function<void()>& fn) 
   result_.steps.push_back({name, s});
   log(fmt::format("step {}: done in {:.1f} s", name, s));
   emit(name, "done", s, "");
+}
+
+bool StepRunner::cleanup(const std::string& action, const std::function<void()>& fn) {
+  const auto start = Clock::now();
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    const double s = seconds_since(start);
+    log(fmt::format("cleanup {}: FAILED after {:.1f} s: {}", action, s, e.what()));
+    emit(action, "cleanup", s, fmt::format("failed: {}", e.what()));
+    return false;
+  } catch (const base::Interrupted&) {
+    // A cleanup action does not wait for signals; should one still ask, it
+    // did not finish.
+    log(fmt::format("cleanup {}: interrupted", action));
+    return false;
+  }
+  const double s = seconds_since(start);
+  log(fmt::format("cleanup {}: done in {:.1f} s", action, s));
+  emit(action, "cleanup", s, "done");
+  return true;
 }
 
 void StepRunner::progress(const std::string& text) {

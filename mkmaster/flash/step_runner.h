@@ -18,6 +18,11 @@ namespace flash {
 struct StepFailed : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// SIGINT/SIGTERM arrived before or during a step (base/interrupt.h).
+struct StepInterrupted : StepFailed {
+  StepInterrupted(const std::string& what, int sig) : StepFailed(what), signal(sig) {}
+  int signal;
+};
 
 class StepRunner {
  public:
@@ -25,7 +30,12 @@ class StepRunner {
   // on_event across the nodes that run at once.
   StepRunner(std::string node, const FlashOptions& options, std::mutex& event_mu, NodeResult& result);
 
+  // Throws StepFailed, or StepInterrupted if a signal came before the step
+  // or while it ran.
   void step(const std::string& name, const std::function<void()>& fn);
+  // One action of the cleanup after an interrupt: logged and reported
+  // ("cleanup" events), never throws; returns whether it worked.
+  bool cleanup(const std::string& action, const std::function<void()>& fn);
   // A progress line of the current step.
   void progress(const std::string& text);
   void log(const std::string& line);
@@ -34,6 +44,7 @@ class StepRunner {
 
  private:
   void emit(const std::string& step, const std::string& event, double seconds, const std::string& message);
+  [[noreturn]] void interrupted(const std::string& step, double seconds, int sig);
 
   std::string node_;
   const FlashOptions& opt_;

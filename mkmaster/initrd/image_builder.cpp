@@ -91,6 +91,7 @@ class Builder {
     do_modules(wanted);
     generated();
     busybox_links();  // last: real tools take precedence over applets
+    resolve_missing_hook_lines();
     for (const auto& [path, l] : listed_) out_.listing.push_back(l);
     progress(fmt::format("{}{} entries, {:.1f} MiB before compression", part.name.empty() ? "" : part.name + ": ",
                          out_.cpio.entries().size(), static_cast<double>(out_.cpio.payload_bytes()) / (1 << 20)));
@@ -154,12 +155,45 @@ class Builder {
       out_.notes.push_back(where + ": not in the target root, skipped (optional)");
       return true;
     }
-    if (it.from_hook && opts_.hook_missing == MissingPolicy::Warn) {
-      out_.warnings.push_back(where + ": not in the target root, skipped (--hook-missing=warn)");
+    if (it.from_hook) {
+      // Decided at the end, when every route into the image is known: the
+      // image may have the path from another line (hook-base.manifest's
+      // /bin/nc -> nc.openbsd, its own /etc/fstab), and all the lines that
+      // are really missing are reported at once.
+      missing_hook_.push_back({&it, where});
       return true;
     }
-    throw BuildError(fmt::format("{}: not found in the target root{}", where,
-                                 it.from_hook ? " (--hook-missing=warn skips such hook lines)" : ""));
+    throw BuildError(fmt::format("{}: not found in the target root", where));
+  }
+
+  // The image path a hook line asked for.
+  std::string hook_target(const Item& it) const {
+    if (it.kind == Item::Kind::Module) return "";
+    const std::string p = it.dest.empty() || it.dest == it.path ? it.path : hook_dest(it);
+    return p.empty() || p[0] != '/' ? "/" + p : p;
+  }
+
+  void resolve_missing_hook_lines() {
+    std::vector<std::string> missing;
+    for (const auto& [it, where] : missing_hook_) {
+      const std::string target = hook_target(*it);
+      if (auto l = listed_.find(target); !target.empty() && l != listed_.end()) {
+        out_.warnings.push_back(fmt::format("{}: not in the target root; the image has {} from {}", where, target,
+                                            l->second.reason));
+        continue;
+      }
+      missing.push_back(where);
+    }
+    if (missing.empty()) return;
+    if (opts_.hook_missing == MissingPolicy::Warn) {
+      for (const auto& w : missing) out_.warnings.push_back(w + ": not in the target root, skipped (--hook-missing=warn)");
+      return;
+    }
+    std::string text;
+    for (const auto& w : missing) text += "\n  " + w;
+    throw BuildError(fmt::format("{} hook line{} not found in the target root (--hook-missing=warn skips such hook "
+                                 "lines):{}",
+                                 missing.size(), missing.size() == 1 ? "" : "s", text));
   }
 
   std::string item_reason(const Item& it) const {
@@ -417,6 +451,11 @@ class Builder {
   BuiltImage out_;
   int64_t newest_mtime_ = 0;  // of the regular files taken from the root
   std::map<std::string, Listed> listed_;
+  struct MissingLine {
+    const Item* item;
+    std::string where;  // "master-extras:16: exec /bin/nc"
+  };
+  std::vector<MissingLine> missing_hook_;
   std::string busybox_path_;
   std::vector<std::string> applets_;
   std::optional<Item> kernel_, dtb_;

@@ -2,6 +2,7 @@
 #include "mkmaster/initrd/skel.h"
 
 #include <gmock/gmock.h>
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -170,8 +171,8 @@ TEST(ImageBuilder, MissingToolNamesTheLine) {
 TEST(ImageBuilder, HookMissingPolicy) {
   auto m = parse_manifest(kBase, "base");
   merge(m, parse_hook("copy_exec /lib/arm-linux-gnueabihf/libtinfo.so.5\ncopy_exec /sbin/ifconfig\n", "master-extras"));
-  EXPECT_EQ(build_error(m), "master-extras:1: exec /lib/arm-linux-gnueabihf/libtinfo.so.5: not found in the target "
-                            "root (--hook-missing=warn skips such hook lines)");
+  EXPECT_EQ(build_error(m), "1 hook line not found in the target root (--hook-missing=warn skips such hook lines):\n"
+                            "  master-extras:1: exec /lib/arm-linux-gnueabihf/libtinfo.so.5");
   auto o = options();
   o.hook_missing = MissingPolicy::Warn;
   auto img = build_image(fake_root(), m, o);
@@ -181,6 +182,27 @@ TEST(ImageBuilder, HookMissingPolicy) {
   EXPECT_TRUE(img.cpio.contains("sbin/ifconfig"));
   EXPECT_EQ(parse_missing_policy("warn"), MissingPolicy::Warn);
   EXPECT_THROW(parse_missing_policy("ignore"), BuildError);
+}
+
+TEST(ImageBuilder, EveryMissingHookLineIsReportedAtOnce) {
+  auto m = parse_manifest(kBase, "base");
+  std::string hook;
+  for (int i = 1; i <= 9; ++i) hook += fmt::format("copy_exec /sbin/gone{}\n", i);
+  merge(m, parse_hook(hook, "master-extras"));
+  const std::string e = build_error(m);
+  EXPECT_EQ(e.rfind("9 hook lines not found in the target root", 0), 0u) << e;
+  for (int i = 1; i <= 9; ++i) EXPECT_NE(e.find(fmt::format("master-extras:{}: exec /sbin/gone{}", i, i)), std::string::npos) << e;
+}
+
+TEST(ImageBuilder, HookLinesProvidedByAnotherRouteSaySo) {
+  // The seed's `copy_exec /bin/nc` and `copy_exec /etc/fstab` against an
+  // unpacked root: hook-base.manifest gives the image both another way.
+  auto m = parse_manifest(std::string(kBase) + "symlink /bin/nc -> nc.openbsd\n", "hook-base.manifest");
+  merge(m, parse_hook("copy_exec /bin/nc\n", "master-extras"));
+  const auto img = build_image(fake_root(), m, options());  // the default policy, error: not an error
+  ASSERT_EQ(img.warnings.size(), 1u);
+  EXPECT_EQ(img.warnings[0], "master-extras:1: exec /bin/nc: not in the target root; the image has /bin/nc from "
+                             "symlink -> nc.openbsd (hook-base.manifest:4)");
 }
 
 TEST(ImageBuilder, HookDestDirectoryGetsTheBasename) {

@@ -6,16 +6,26 @@
 
 #include "base/strings.h"
 #include "mkmaster/lab/config_error.h"
+#include "mkmaster/lab/config_text.h"
 #include "mkmaster/lab/ini_file.h"
 
 namespace lab {
 
 void DeviceConfig::set(const std::string& key, const std::string& raw, const std::string& origin) {
-  values_[base::to_lower(key)] = {raw, origin};
+  const std::string k = base::to_lower(key);
+  // Every layer, not only files: a value with a line break would carry it
+  // into the command lines and files made from this config.
+  check_one_line(k, origin + ":key");
+  check_one_line(raw, origin + ":" + k);
+  values_[k] = {raw, origin};
 }
 
-void DeviceConfig::load_file(const std::string& path) {
-  const IniFile file = read_ini_file(path);
+void DeviceConfig::load_file(const std::string& path) { load_ini(read_ini_file(path)); }
+
+void DeviceConfig::load_text(const std::string& text, const std::string& path) { load_ini(parse_ini(text, path)); }
+
+void DeviceConfig::load_ini(const IniFile& file) {
+  const std::string& path = file.path;
   for (const auto& section : file.sections) {
     if (!section.name.empty() && section.name != "DEFAULT" && section.name != "__main__")
       throw ConfigError(fmt::format("{}:{}: unexpected section [{}] in a device config (keys go at the top level)",

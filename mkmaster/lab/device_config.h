@@ -9,14 +9,20 @@
 #include <optional>
 #include <string>
 
+#include "mkmaster/lab/ini_file.h"
+
 namespace lab {
 
 class DeviceConfig {
  public:
   // origin: where the value came from ("highbank.conf:3"), for errors.
+  // Throws ConfigError("<origin>:<key>: …") for a control character or line
+  // break in key or value (config_text.h).
   void set(const std::string& key, const std::string& raw, const std::string& origin);
   // Adds every key of an INI file's unnamed (or [DEFAULT]/[__main__]) section.
   void load_file(const std::string& path);
+  // The same from text already in memory (path names it in errors).
+  void load_text(const std::string& text, const std::string& path);
 
   bool has(const std::string& key) const;
   // The interpolated value; throws ConfigError naming the origin on an
@@ -33,6 +39,7 @@ class DeviceConfig {
   static constexpr int kMaxDepth = 10;
 
  private:
+  void load_ini(const IniFile& file);
   std::string interpolate(const std::string& key, int depth) const;
   std::map<std::string, std::pair<std::string, std::string>> values_;  // key -> (raw, origin)
 };

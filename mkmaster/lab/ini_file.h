@@ -2,9 +2,11 @@
 // A line-oriented INI reader with Python ConfigParser's rules, because LAVA
 // device configs (the LAVA Highbank setup's highbank.conf) are read by ConfigParser:
 // `key = value` or `key: value`, keys case-insensitive (lowercased), values
-// trimmed, `#`/`;` comment lines, indented continuation lines, no inline
+// trimmed, `#`/`;` comment lines, no inline
 // comments (a '#' inside a value is part of it), duplicate keys or sections
-// are errors. Keys before any [section] belong to the unnamed section "",
+// are errors. Stricter than ConfigParser: indented continuation lines
+// (multi-line values) and control characters anywhere are refused, so no
+// value can carry a line break into a generated file (config_text.h). Keys before any [section] belong to the unnamed section "",
 // which is how LAVA device-type files are written.
 #include <string>
 #include <vector>
@@ -13,7 +15,7 @@ namespace lab {
 
 struct IniEntry {
   std::string key;    // lowercased
-  std::string value;  // trimmed; continuation lines joined with '\n'
+  std::string value;  // trimmed; one line of printable text
   int line = 0;
 };
 

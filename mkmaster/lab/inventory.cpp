@@ -13,6 +13,7 @@
 
 #include "base/read_file.h"
 #include "mkmaster/lab/config_error.h"
+#include "mkmaster/lab/config_text.h"
 #include "mkmaster/lab/ini_file.h"
 
 namespace lab {
@@ -112,7 +113,7 @@ Inventory parse_inventory(const std::string& text, const std::string& path) {
   }
   if (auto v = lookup({&lab}, "tftp_root")) {
     if (v->value[0] != '/') L.fail(v->where, "tftp_root", "must be an absolute path (it is written into dnsmasq.conf)");
-    inv.tftp_root = v->value;
+    inv.tftp_root = dnsmasq_field(v->value, v->where + ":tftp_root");
   }
   std::optional<Ipv4Net> net;
   if (auto v = lookup({&lab}, "network")) {

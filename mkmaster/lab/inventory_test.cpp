@@ -120,6 +120,19 @@ TEST(Inventory, ErrorsNameFileLineField) {
   EXPECT_EQ(error_of(kHead + "[nodes]\n"), f + ":8:[nodes]: unknown section (expected [lab], [machine NN] or [node NN-NN])");
 }
 
+TEST(Inventory, ValuesCannotInjectGeneratedConfiguration) {
+  const std::string f = kDir + "/t.ini";
+  const std::string node = "[node 01-01]\neth0_mac = 00:11:22:33:44:55\neth0_ip = 10.0.0.2\nbmc = h\n";
+  // The reproduction: an INI continuation line in tftp_root.
+  EXPECT_EQ(error_of("[lab]\ntftp_root = /var/lib/tftpboot\n  dhcp-script=/path/evil.sh\n" + kHead.substr(6) + node),
+            f + ":3:tftp_root: indented line continues the value of 'tftp_root' (line 2): multi-line values are not "
+                "allowed (they would become extra lines in generated files)");
+  EXPECT_EQ(error_of("[lab]\ntftp_root = /srv/tftp,eth1\n" + kHead.substr(6) + node),
+            f + ":2:tftp_root: ',' at offset 9 has a meaning in dnsmasq.conf (it starts another field): not allowed here");
+  EXPECT_EQ(error_of(kHead + node + "kernel_args = quiet\x0bx\n"),
+            f + ":12:kernel_args: a control character (0x0b) at offset 5: values must be one line of printable text");
+}
+
 TEST(Inventory, ReadsPasswordsFromEnvOrPrivateFile) {
   const mktest::TempDir dir("mknode-inv");
   std::filesystem::copy(kDir + "/device-types", dir / "device-types", std::filesystem::copy_options::recursive |

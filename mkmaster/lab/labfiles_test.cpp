@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mkmaster/lab/config_error.h"
 #include "mkmaster/lab/node_config.h"
 #include "testing/temp_dir.h"
 
@@ -98,6 +99,50 @@ TEST(LabFiles, MixedBoardsEachGetTheirMenu) {
   const fs::path out = mktest::scratch_dir("mixed");
   write_lab_files(inv, out.string());
   EXPECT_EQ(slurp(out / "device-types/midway.conf"), slurp(kDir + "/device-types/midway.conf"));
+}
+
+TEST(LabFiles, PerNodeMenusNameTheInitrdTheBuildWrote) {
+  const auto inv = sample();
+  const std::string menu =
+      "DEFAULT menu\nLABEL lava-master\ninitrd files/highbank/initrd.zst\nkernel files/highbank/vmlinuz\n";
+  const std::string initrd = initrd_in_menu(menu, "default-arm-highbank");
+  EXPECT_EQ(initrd, "initrd.zst");
+  const std::string cfg = render_pxelinux_config(inv.node("calxeda02-01"), initrd);
+  EXPECT_NE(cfg.find("\ninitrd files/highbank/initrd.zst\n"), std::string::npos) << cfg;
+  EXPECT_EQ(cfg.find("initrd.gz"), std::string::npos);
+  const fs::path out = mktest::scratch_dir("labfiles-xz");
+  write_lab_files(inv, out.string(), "initrd.xz");
+  EXPECT_NE(slurp(out / "tftp/master/pxelinux.cfg/01-fc-2f-40-17-da-28").find("initrd files/highbank/initrd.xz\n"),
+            std::string::npos);
+  EXPECT_THROW(initrd_in_menu("DEFAULT menu\n", "m"), ConfigError);
+  EXPECT_THROW(initrd_in_menu("initrd files/highbank/x;y\n", "m"), ConfigError);
+}
+
+TEST(LabFiles, DeviceConfigsRoundTrip) {
+  // What labfiles writes reads back, through the same INI reader and
+  // interpolation LAVA uses, as exactly the node's values.
+  const auto inv = sample();
+  for (const auto& n : inv.nodes) {
+    DeviceConfig cfg;
+    cfg.load_text(render_device_config(n), n.name + ".conf");
+    const auto vars = node_variables(n);
+    EXPECT_EQ(cfg.entries().size(), vars.size());
+    for (const auto& [k, v] : vars) EXPECT_EQ(cfg.get(k), v) << k;
+  }
+}
+
+TEST(LabFiles, ARenderedValueWithALineBreakIsRefused) {
+  // Values are checked when read; the renderers check again, so a Node
+  // built any other way cannot inject either.
+  auto inv = sample();
+  inv.tftp_root = "/srv\ndhcp-script=/path/evil.sh";
+  EXPECT_THROW(render_dnsmasq_conf(inv), ConfigError);
+  Node n = inv.nodes.front();
+  n.kernel_args = "quiet\nkernel /evil";
+  EXPECT_THROW(render_pxelinux_config(n), ConfigError);
+  n = inv.nodes.front();
+  n.bmc_user = "admin\nconnection_command = sh";
+  EXPECT_THROW(render_device_config(n), ConfigError);
 }
 
 TEST(LabFiles, NodeConfigDefaultsAndOverrides) {

@@ -27,10 +27,5 @@ struct LavaOptions {
 // value cannot be written safely.
 std::string render_lava_dictionary(const Node& node, const LavaOptions& options);
 
-// Every value written into a dictionary goes through here: a jinja2 string
-// literal ('…') that renders into LAVA's YAML unchanged. Refuses (ConfigError
-// "<field>: …") newlines and other control characters, quotes, backslashes,
-// `#` and `: ` (YAML comment and mapping), and a leading YAML indicator.
-std::string jinja_string(const std::string& field, const std::string& value);
 
 }  // namespace lab

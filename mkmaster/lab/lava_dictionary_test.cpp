@@ -120,17 +120,17 @@ TEST(LavaDictionary, PathsThatCannotBeOneWordAreRefusedNamingTheField) {
 }
 
 TEST(LavaDictionary, JinjaStringRefusesWhatWouldChangeTheRenderedYaml) {
-  EXPECT_EQ(jinja_string("f", "mkmaster power on n --inventory /a/b.ini"), "'mkmaster power on n --inventory /a/b.ini'");
-  EXPECT_EQ(jinja_string("f", "push {IMAGE} x"), "'push {IMAGE} x'");
-  EXPECT_THAT(error_of([] { jinja_string("f", "a\nb"); }), HasSubstr("f: control character 0x0a"));
-  EXPECT_THAT(error_of([] { jinja_string("f", "a\rb"); }), HasSubstr("f: control character 0x0d"));
-  EXPECT_THAT(error_of([] { jinja_string("f", std::string("a\0b", 3)); }), HasSubstr("control character 0x00"));
-  EXPECT_THAT(error_of([] { jinja_string("f", "it's"); }), HasSubstr("f: character '''"));
-  EXPECT_THAT(error_of([] { jinja_string("f", "a\\b"); }), HasSubstr("character '\\'"));
-  EXPECT_THAT(error_of([] { jinja_string("f", "a # b"); }), HasSubstr("character '#'"));
-  EXPECT_THAT(error_of([] { jinja_string("f", "key: value"); }), HasSubstr("YAML mapping"));
-  EXPECT_THAT(error_of([] { jinja_string("f", "*alias"); }), HasSubstr("cannot start with '*'"));
-  EXPECT_THAT(error_of([] { jinja_string("f", ""); }), HasSubstr("f: empty"));
+  EXPECT_EQ(jinja_string("mkmaster power on n --inventory /a/b.ini", "f"), "'mkmaster power on n --inventory /a/b.ini'");
+  EXPECT_EQ(jinja_string("push {IMAGE} x", "f"), "'push {IMAGE} x'");
+  EXPECT_THAT(error_of([] { jinja_string("a\nb", "f"); }), HasSubstr("f: control character 0x0a"));
+  EXPECT_THAT(error_of([] { jinja_string("a\rb", "f"); }), HasSubstr("f: control character 0x0d"));
+  EXPECT_THAT(error_of([] { jinja_string(std::string("a\0b", 3), "f"); }), HasSubstr("control character 0x00"));
+  EXPECT_THAT(error_of([] { jinja_string("it's", "f"); }), HasSubstr("f: character '''"));
+  EXPECT_THAT(error_of([] { jinja_string("a\\b", "f"); }), HasSubstr("character '\\'"));
+  EXPECT_THAT(error_of([] { jinja_string("a # b", "f"); }), HasSubstr("character '#'"));
+  EXPECT_THAT(error_of([] { jinja_string("key: value", "f"); }), HasSubstr("YAML mapping"));
+  EXPECT_THAT(error_of([] { jinja_string("*alias", "f"); }), HasSubstr("cannot start with '*'"));
+  EXPECT_THAT(error_of([] { jinja_string("", "f"); }), HasSubstr("f: empty"));
 }
 
 }  // namespace lab

@@ -3,9 +3,12 @@
 // by its own timeouts (the slowest is the SOL recovery, ~15 s).
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -20,6 +23,7 @@
 #include "mkmaster/lab/node_config.h"
 #include "mkmaster/bmc/node_console.h"
 #include "mkmaster/bmc/sol_console.h"
+#include "base/interrupt.h"
 #include "base/subprocess.h"
 
 namespace bmc {
@@ -91,7 +95,10 @@ TEST_F(IpmiSim, PowerAndBootdevReachTheBmcInOrder) {
             (std::vector<std::string>{"power 0", "boot pxe", "power 1", "boot default", "reset 1", "power 0"}));
   for (const auto& l : log) EXPECT_EQ(l.find("s3cret-pw"), std::string::npos) << l;
   ASSERT_FALSE(log.empty());
-  EXPECT_NE(log.front().find("ipmitool -I lanplus -C 3 -H 127.0.0.1 -p"), std::string::npos) << log.front();
+  // The built-in templates already use the inventory's session: nothing to
+  // report, the session options just come first.
+  EXPECT_NE(log.front().find("run ipmitool -U admin -E -C 3 -p "), std::string::npos) << log.front();
+  for (const auto& l : log) EXPECT_EQ(l.find("replaced by"), std::string::npos) << l;
 }
 
 TEST_F(IpmiSim, WrongCredentialsGiveAClearErrorNamingNodeAndAction) {
@@ -221,16 +228,48 @@ TEST_F(IpmiSim, SolDeactivateWhileTypingNeverRunsAHalfLine) {
   EXPECT_EQ(mktest::slurp(dir_ / "node/count"), "one-two-three-four-five-six-seven-eight\ndone\n");
 }
 
-TEST_F(IpmiSim, SecretsAndLiteralPasswordsNeverReachTheTranscript) {
-  // Seed style: a literal -P in connection_command is the user's choice.
+// Every process's argv, as any user of the machine can read it.
+std::vector<std::string> all_cmdlines() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(c.begin(), c.end(), '\0', ' ');
+    if (!c.empty()) out.push_back(c);
+  }
+  return out;
+}
+
+TEST_F(IpmiSim, TheSeedsLiteralPasswordNeverReachesArgvTranscriptOrLog) {
+  // The LAVA highbank.conf style: user and password written into the
+  // template. Here they are wrong for this BMC (and the -C/-p it needs are
+  // missing), so the session only opens if the inventory's are used, and
+  // its password travels in IPMI_PASSWORD, never in argv.
   const auto inv = inventory(
       "client_type = highbank\n"
-      "connection_command = ipmitool -I lanplus -C 3 -p %(bmc_port)s -U admin -P s3cret-pw -H %(ecmeip)s sol activate\n"
+      "connection_command = ipmitool -I lanplus -U nobody -P wrong-pw -H %(ecmeip)s sol activate\n"
       "bootloader_serial_delay_ms = 300\ntest_shell_serial_delay_ms = 0\n");
   std::vector<std::string> log;
   auto ctl = control(inv);
   SolConsole con(console_options(ctl, (dir_ / "transcript.log").string(),
                                  [&](const std::string& l) { log.push_back(l); }));
+  // /proc/*/cmdline sampled for the whole session.
+  std::atomic<bool> done{false};
+  std::atomic<int> samples{0}, ipmitool_seen{0};
+  std::vector<std::string> leaks;
+  std::thread sampler([&] {
+    for (int i = 0; i < 3000 && !done; ++i) {  // at most ~60 s
+      for (const auto& c : all_cmdlines()) {
+        if (c.find("ipmitool") != std::string::npos && c.find("sol activate") != std::string::npos) ++ipmitool_seen;
+        if (c.find("s3cret-pw") != std::string::npos || c.find("wrong-pw") != std::string::npos) leaks.push_back(c);
+      }
+      ++samples;
+      std::this_thread::sleep_for(20ms);
+    }
+  });
   con.connect(true);
   con.set_phase(Phase::Shell);
   const std::string secret = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
@@ -238,13 +277,62 @@ TEST_F(IpmiSim, SecretsAndLiteralPasswordsNeverReachTheTranscript) {
   con.send_secret_line(secret);
   con.expect({"MK-SECRET-2\n"}, 10s, "the secret to be stored");
   con.close();
+  done = true;
+  sampler.join();
+  EXPECT_GT(samples, 0);
+  EXPECT_GT(ipmitool_seen, 0) << "the sampler never saw the console's ipmitool";
+  EXPECT_TRUE(leaks.empty()) << leaks.front();
   EXPECT_EQ(mktest::slurp(dir_ / "node/agent.secret"), secret + "\n");
   EXPECT_EQ(fs::status(dir_ / "node/agent.secret").permissions() & fs::perms::group_all, fs::perms::none);
+  EXPECT_EQ(fs::status(dir_ / "transcript.log").permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
   const std::string t = mktest::slurp(dir_ / "transcript.log");
   EXPECT_EQ(t.find(secret), std::string::npos) << t;
   EXPECT_EQ(t.find("s3cret-pw"), std::string::npos) << t;
-  EXPECT_NE(t.find("-P ****"), std::string::npos) << t;
-  for (const auto& l : log) EXPECT_EQ(l.find("s3cret-pw"), std::string::npos) << l;
+  EXPECT_EQ(t.find("wrong-pw"), std::string::npos) << t;
+  EXPECT_NE(t.find("ipmitool -U admin -E -C 3 -p"), std::string::npos) << t;
+  bool noted = false;
+  for (const auto& l : log) {
+    EXPECT_EQ(l.find("s3cret-pw"), std::string::npos) << l;
+    EXPECT_EQ(l.find("wrong-pw"), std::string::npos) << l;
+    noted |= l.find("the template's -U nobody -P **** replaced by the inventory's session") != std::string::npos;
+  }
+  EXPECT_TRUE(noted) << "the rewrite is not logged";
+}
+
+TEST_F(IpmiSim, ASignalEndsAConsoleWaitAndCloseFreesTheSolPayload) {
+  const auto inv = inventory(kSimConf);
+  auto ctl = control(inv);
+  base::install_interrupt_handlers();
+  base::clear_interrupt();
+  {
+    SolConsole con(console_options(ctl, (dir_ / "transcript.log").string(), {}));
+    con.connect(true);
+    std::thread signaller([] {
+      std::this_thread::sleep_for(300ms);
+      ::kill(::getpid(), SIGINT);
+    });
+    const auto start = std::chrono::steady_clock::now();
+    bool interrupted = false;
+    try {
+      con.expect({"never printed"}, 30s, "something that never comes");
+    } catch (const base::Interrupted& i) {
+      interrupted = i.signal == SIGINT;
+    }
+    signaller.join();
+    EXPECT_TRUE(interrupted);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    base::clear_interrupt();
+    con.close();
+  }
+  // The BMC took the session's end: a new `sol activate` is accepted at once.
+  std::vector<std::string> log;
+  SolConsole again(console_options(ctl, "", [&](const std::string& l) { log.push_back(l); }));
+  again.connect(false);
+  int attempts = 0;
+  for (const auto& l : log) attempts += l.find("connect (attempt") != std::string::npos;
+  EXPECT_EQ(attempts, 1);
+  again.close();
 }
 
 TEST_F(IpmiSim, InteractiveConsoleIsLogged) {
