@@ -20,12 +20,14 @@ run_preset() {
 }
 
 run_preset host
-# The sanitizer build skips the slow emulated-boot tests: they exercise QEMU,
-# not our memory safety, and already ran in the host build.
-run_preset asan -LE 'boot|lab'
+# The sanitizer build skips the slow emulated-boot tests and the package's:
+# they exercise QEMU, LAVA and dpkg, not our memory safety, and already ran
+# in the host build.
+run_preset asan -LE 'boot|lab|lava|package'
 run_preset armhf
-# Bounded fuzzing of the frame decoder and the agent handshake (libFuzzer,
-# clang, ASan+UBSan) on the corpus kept in protocol/fuzz/corpus.
-echo "== [fuzz] protocol frames and handshake"
+# Bounded fuzzing (libFuzzer, clang, ASan+UBSan) of the frame decoder, the
+# agent handshake, the agent's session and the lab configuration readers,
+# each on its kept corpus (protocol/fuzz/run.sh).
+echo "== [fuzz] frames, handshake, agent session, lab configuration"
 protocol/fuzz/run.sh "${MKMASTER_FUZZ_SECONDS:-20}"
 echo "== all test suites passed"

@@ -64,7 +64,7 @@ void SolConsole::close() {
   // that had to be signalled may leave the payload active: then `sol
   // deactivate` frees it, within 5 s.
   const bool exited_before = proc_->exited();
-  if (is_ipmitool_ && !exited_before && proc_->write("~."))
+  if (is_ipmitool_ && !exited_before && proc_->write("\r~."))
     for (int i = 0; i < 20 && !proc_->exited(); ++i) (void)proc_->read(100ms);
   const int rc = proc_->terminate(1000ms);
   proc_.reset();

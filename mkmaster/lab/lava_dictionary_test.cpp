@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "mkmaster/lab/config_error.h"
+#include "mkmaster/lab/config_text.h"
 #include "mkmaster/lab/labfiles.h"
 #include "testing/temp_dir.h"
 
@@ -26,6 +27,13 @@ std::string slurp(const fs::path& p) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The test inventory with its board profiles, as commands load it.
+Inventory lab_inventory() {
+  auto inv = load_inventory(kDir + "/lab.ini");
+  attach_boards(inv, MKMASTER_BOARDS_DIR);
+  return inv;
 }
 
 // What a worker would use: the paths appear in the goldens as they are.
@@ -51,9 +59,9 @@ std::string error_of(const std::function<void()>& f) {
 // render test (tests/lava, ctest lava.dictionaries) renders and validates them
 // with LAVA's own templates and schema. MKNODE_UPDATE_GOLDEN=1 rewrites them.
 TEST(LavaDictionary, GoldenForTheFourNodeInventory) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = lab_inventory();
   const fs::path out = mktest::scratch_dir("lava-dict");
-  write_lab_files(inv, out.string(), worker());
+  write_lab_files(inv, out.string(), "initrd.gz", worker());
   ASSERT_EQ(inv.nodes.size(), 4u);
   for (const auto& n : inv.nodes) {
     const std::string rel = "lava/devices/" + n.name + ".jinja2";
@@ -67,7 +75,7 @@ TEST(LavaDictionary, GoldenForTheFourNodeInventory) {
 }
 
 TEST(LavaDictionary, CommandsGoThroughMkmasterAndNoPasswordIsWritten) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = lab_inventory();
   // highbank.conf's connection_command carries `-P admin`: the dictionary
   // names mkmaster console instead, which runs it with the inventory's secret.
   const std::string d = render_lava_dictionary(inv.node("02-01"), worker());
@@ -82,7 +90,7 @@ TEST(LavaDictionary, CommandsGoThroughMkmasterAndNoPasswordIsWritten) {
 }
 
 TEST(LavaDictionary, TheDeviceTypeIsOneParameter) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = lab_inventory();
   auto o = worker();
   o.device_type = "midway";
   const std::string d = render_lava_dictionary(inv.node("02-01"), o);
@@ -91,7 +99,7 @@ TEST(LavaDictionary, TheDeviceTypeIsOneParameter) {
 }
 
 TEST(LavaDictionary, TheNodesBoardProfileNamesTheDeviceType) {
-  auto inv = load_inventory(kDir + "/lab.ini");
+  auto inv = lab_inventory();
   Node n = inv.node("02-01");
   n.board.lava_device_type = "calxeda-midway";
   const std::string d = render_lava_dictionary(n, worker());
@@ -99,7 +107,7 @@ TEST(LavaDictionary, TheNodesBoardProfileNamesTheDeviceType) {
 }
 
 TEST(LavaDictionary, PathsThatCannotBeOneWordAreRefusedNamingTheField) {
-  const auto inv = load_inventory(kDir + "/lab.ini");
+  const auto inv = lab_inventory();
   const Node& n = inv.node("02-01");
   auto o = worker();
   o.inventory = "/etc/my lab.ini";
@@ -115,7 +123,7 @@ TEST(LavaDictionary, PathsThatCannotBeOneWordAreRefusedNamingTheField) {
   const fs::path out = mktest::scratch_dir("lava-bad");
   o = worker();
   o.mkmaster = "mk master";
-  EXPECT_THAT(error_of([&] { write_lab_files(inv, out.string(), o); }), HasSubstr("mkmaster: "));
+  EXPECT_THAT(error_of([&] { write_lab_files(inv, out.string(), "initrd.gz", o); }), HasSubstr("mkmaster: "));
   EXPECT_FALSE(fs::exists(out / "dnsmasq.conf"));
 }
 
