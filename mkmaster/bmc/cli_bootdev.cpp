@@ -4,7 +4,7 @@
 #include <mutex>
 
 #include "mkmaster/cli/commands.h"
-#include "mkmaster/cli/lab_inventory.h"
+#include "mkmaster/lab/inventory.h"
 #include "mkmaster/bmc/cli_node_common.h"
 #include "base/parallel.h"
 
@@ -23,7 +23,9 @@ void cli::add_bootdev(CLI::App& app) {
   sub->add_option("device", opt->device, "pxe or disk")->required()->check(CLI::IsMember({"pxe", "disk"}));
   bmc::add_node_args(sub, opt->args);
   sub->callback([opt] {
-    const auto inv = cli::load_lab_inventory(opt->args.inventory);
+    // A BMC command needs no board profile: a lab whose device types mkmaster
+    // has no profile for can still power and watch its nodes.
+    const auto inv = lab::load_inventory(opt->args.inventory);
     const auto dev = opt->device == "pxe" ? bmc::BootDevice::Pxe : bmc::BootDevice::Disk;
     std::mutex out;
     const auto& nodes = opt->args.nodes;

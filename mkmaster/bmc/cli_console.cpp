@@ -12,7 +12,7 @@
 #include <filesystem>
 
 #include "mkmaster/cli/commands.h"
-#include "mkmaster/cli/lab_inventory.h"
+#include "mkmaster/lab/inventory.h"
 #include "mkmaster/bmc/cli_node_common.h"
 #include "mkmaster/bmc/command_template.h"
 #include "mkmaster/bmc/pty_process.h"
@@ -106,7 +106,9 @@ void cli::add_console(CLI::App& app) {
                 "node for its job");
   bmc::add_node_args(sub, opt->args, false);
   sub->callback([opt] {
-    const auto inv = cli::load_lab_inventory(opt->args.inventory);
+    // A BMC command needs no board profile: a lab whose device types mkmaster
+    // has no profile for can still power and watch its nodes.
+    const auto inv = lab::load_inventory(opt->args.inventory);
     auto ctl = bmc::make_control(inv, opt->node, opt->args.verbose);
     const auto argv = ctl.command_argv("connection_command");
     std::filesystem::create_directories(opt->log_dir);

@@ -4,7 +4,7 @@
 #include <mutex>
 
 #include "mkmaster/cli/commands.h"
-#include "mkmaster/cli/lab_inventory.h"
+#include "mkmaster/lab/inventory.h"
 #include "mkmaster/bmc/cli_node_common.h"
 #include "base/parallel.h"
 
@@ -25,7 +25,9 @@ void cli::add_power(CLI::App& app) {
       ->check(CLI::IsMember({"on", "off", "reset", "status"}));
   bmc::add_node_args(sub, opt->args);
   sub->callback([opt] {
-    const auto inv = cli::load_lab_inventory(opt->args.inventory);
+    // A BMC command needs no board profile: a lab whose device types mkmaster
+    // has no profile for can still power and watch its nodes.
+    const auto inv = lab::load_inventory(opt->args.inventory);
     const auto action = opt->action == "on"      ? bmc::PowerAction::On
                         : opt->action == "off"   ? bmc::PowerAction::Off
                         : opt->action == "reset" ? bmc::PowerAction::Reset

@@ -21,8 +21,8 @@ constexpr Entry kFiles[] = {
     {"PREFIX/share/mkmaster/hooks/master.manifest",
      "the default image content (the LAVA Highbank master-extras hook as a manifest); hook-base.manifest is what "
      "--hook builds on"},
-    {"PREFIX/share/mkmaster/pxelinux/default-arm-highbank.in", "the template of master/pxelinux.cfg/default-arm-highbank"},
-    {"PREFIX/share/mkmaster/boards/", "board profiles, when installed"},
+    {"PREFIX/share/mkmaster/pxelinux/default-arm.in", "the template of each board's master/pxelinux.cfg/default-arm-<board>"},
+    {"PREFIX/share/mkmaster/boards/", "the board profiles (highbank.ini, midway.ini)"},
     {"PREFIX/share/mkmaster/scripts/fetch-armhf-sysroot.sh", "what mkmaster fetch-sysroot runs, with its package list"},
     {"PREFIX/lib/mkmaster/target-agent", "the static armhf agent embedded in every image as /sbin/target-agent"},
     {"/var/cache/mkmaster/ (root), $XDG_CACHE_HOME/mkmaster/ or ~/.cache/mkmaster/ (other users)",

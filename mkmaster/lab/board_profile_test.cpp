@@ -53,9 +53,14 @@ TEST(BoardProfile, ParsesEveryField) {
   EXPECT_EQ(b.menu, "default-arm-midway");
   EXPECT_EQ(b.lava_device_type, "highbank");
   EXPECT_EQ(b.where("dtb"), "/d/boards/midway.ini:4: dtb");
-  // Modules may continue on indented lines.
-  auto c = parse_board_profile(with("modules", "modules = sata_highbank\n  sd_mod\n  xgmac"), "m.ini");
-  EXPECT_EQ(c.modules, b.modules);
+  // One line per value, as everywhere in the lab's INI files: a
+  // continuation line is refused, naming it.
+  try {
+    parse_board_profile(with("modules", "modules = sata_highbank\n  sd_mod\n  xgmac"), "m.ini");
+    ADD_FAILURE() << "a continuation line was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("m.ini:6:modules: indented line"), std::string::npos) << e.what();
+  }
 }
 
 TEST(BoardProfile, TheShippedProfilesLoad) {

@@ -90,10 +90,13 @@ TEST(LavaDictionary, CommandsGoThroughMkmasterAndNoPasswordIsWritten) {
 }
 
 TEST(LavaDictionary, TheDeviceTypeIsOneParameter) {
+  // The option's device type counts only where the board names none.
   const auto inv = lab_inventory();
+  Node n = inv.node("02-01");
+  n.board.lava_device_type.clear();
   auto o = worker();
   o.device_type = "midway";
-  const std::string d = render_lava_dictionary(inv.node("02-01"), o);
+  const std::string d = render_lava_dictionary(n, o);
   EXPECT_THAT(d, HasSubstr("{% extends 'midway.jinja2' %}\n"));
   EXPECT_EQ(d.find("highbank"), std::string::npos);
 }
@@ -108,7 +111,8 @@ TEST(LavaDictionary, TheNodesBoardProfileNamesTheDeviceType) {
 
 TEST(LavaDictionary, PathsThatCannotBeOneWordAreRefusedNamingTheField) {
   const auto inv = lab_inventory();
-  const Node& n = inv.node("02-01");
+  Node n = inv.node("02-01");
+  n.board.lava_device_type.clear();
   auto o = worker();
   o.inventory = "/etc/my lab.ini";
   EXPECT_THAT(error_of([&] { render_lava_dictionary(n, o); }),
