@@ -33,4 +33,10 @@ std::optional<std::string> read_file(const std::string& path) {
   }
 }
 
+std::string read_first_line(const std::string& path) {
+  const auto text = read_file(path);
+  if (!text) return "";
+  return text->substr(0, text->find('\n'));
+}
+
 }  // namespace base

@@ -10,4 +10,8 @@ namespace base {
 // read); errno is set then.
 std::optional<std::string> read_file(const std::string& path);
 
+// The first line of a small text file (a sysfs attribute such as
+// /sys/block/sda/dev), without its newline; "" if it cannot be read.
+std::string read_first_line(const std::string& path);
+
 }  // namespace base

@@ -1,5 +1,6 @@
 #include "target-agent/mounts.h"
 
+
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "base/read_file.h"
 
 namespace agent {
 
@@ -28,12 +31,6 @@ std::string unescape_mount_field(const std::string& s) {
 
 namespace {
 
-std::string read_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string l;
-  std::getline(in, l);
-  return l;
-}
 
 std::string real(const std::string& p) {
   char buf[PATH_MAX];
@@ -45,13 +42,13 @@ std::string real(const std::string& p) {
 std::string whole_disk(dev_t rdev, const std::string& sys) {
   std::string base = fmt::format("{}/dev/block/{}:{}", sys, major(rdev), minor(rdev));
   struct stat st;
-  if (::stat((base + "/partition").c_str(), &st) == 0) return read_line(base + "/../dev");
+  if (::stat((base + "/partition").c_str(), &st) == 0) return base::read_first_line(base + "/../dev");
   return fmt::format("{}:{}", major(rdev), minor(rdev));
 }
 
 // The file behind /dev/loopN, if any.
 std::string loop_backing(dev_t rdev, const std::string& sys) {
-  return read_line(fmt::format("{}/dev/block/{}:{}/loop/backing_file", sys, major(rdev), minor(rdev)));
+  return base::read_first_line(fmt::format("{}/dev/block/{}:{}/loop/backing_file", sys, major(rdev), minor(rdev)));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "target-agent/target_use.h"
 
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -13,18 +14,13 @@
 #include <sstream>
 #include <vector>
 
+#include "base/read_file.h"
 #include "target-agent/mounts.h"
 
 namespace agent {
 
 namespace {
 
-std::string read_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string l;
-  std::getline(in, l);
-  return l;
-}
 
 std::string mm(dev_t d) { return fmt::format("{}:{}", major(d), minor(d)); }
 
@@ -61,7 +57,7 @@ std::string devname_of(const std::string& dir) {
   std::ifstream ue(dir + "/uevent");
   for (std::string l; std::getline(ue, l);)
     if (l.rfind("DEVNAME=", 0) == 0) return "/dev/" + l.substr(8);
-  return read_line(dir + "/dev");
+  return base::read_first_line(dir + "/dev");
 }
 
 Target target_of(dev_t rdev, const std::string& sys) { return Target{mm(rdev), whole_disk_of(rdev, sys), sys}; }
@@ -71,7 +67,7 @@ Target target_of(dev_t rdev, const std::string& sys) { return Target{mm(rdev), w
 std::string whole_disk_of(dev_t rdev, const std::string& sys) {
   const std::string base = fmt::format("{}/dev/block/{}", sys, mm(rdev));
   if (exists(base + "/partition")) {
-    std::string d = read_line(base + "/../dev");
+    std::string d = base::read_first_line(base + "/../dev");
     if (!d.empty()) return d;
   }
   return mm(rdev);
@@ -105,7 +101,7 @@ std::optional<DeviceUse> find_holder(dev_t rdev, const std::string& sys) {
   for (const auto& dir : dirs) {
     for (const auto& h : entries(dir + "/holders")) {
       std::string where = h;
-      const std::string dm = read_line(fmt::format("{}/holders/{}/dm/name", dir, h));
+      const std::string dm = base::read_first_line(fmt::format("{}/holders/{}/dm/name", dir, h));
       if (!dm.empty()) where += fmt::format(" (device-mapper {}: LVM, crypt or multipath)", dm);
       else if (h.rfind("md", 0) == 0) where += " (md RAID)";
       return DeviceUse{devname_of(dir), where};

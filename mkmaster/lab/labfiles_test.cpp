@@ -10,6 +10,7 @@
 
 #include "mkmaster/lab/config_error.h"
 #include "mkmaster/lab/node_config.h"
+#include "testing/files.h"
 #include "testing/temp_dir.h"
 
 namespace lab {
@@ -19,13 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 const std::string kDir = MKMASTER_TEST_DATA;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  EXPECT_TRUE(in) << p;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using mktest::slurp;
 
 // Golden files were reviewed by hand against the LAVA Highbank setup's dnsmasq.conf sample.
 // MKNODE_UPDATE_GOLDEN=1 rewrites them (review the diff before committing).

@@ -11,6 +11,7 @@
 #include "mkmaster/lab/config_error.h"
 #include "mkmaster/lab/config_text.h"
 #include "mkmaster/lab/labfiles.h"
+#include "testing/files.h"
 #include "testing/temp_dir.h"
 
 namespace lab {
@@ -21,13 +22,7 @@ using ::testing::HasSubstr;
 namespace {
 const std::string kDir = MKMASTER_TEST_DATA;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  EXPECT_TRUE(in) << p;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using mktest::slurp;
 
 // The test inventory with its board profiles, as commands load it.
 Inventory lab_inventory() {
