@@ -167,6 +167,10 @@ if [ "@NET@" = yes ]; then
   esac
   udhcpc -i eth0 -n -q -t 5 -s /etc/udhcpc.script && ip -4 addr show eth0 | grep inet
 fi
+# From here on the console belongs to the login prompt, as a getty's does:
+# late kernel messages (e.g. "deferred probe pending" at ~13 s) would
+# otherwise land on the prompt's line, where LAVA's auto-login missed it.
+dmesg -n 1 2>/dev/null
 while true; do
   printf '\n@HOST@ login: '
   read -r user || sleep 1
