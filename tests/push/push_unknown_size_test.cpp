@@ -90,8 +90,9 @@ TEST_F(PushUnknownSize, ResumeRereadsOnlyWhatItNeeds) {
   EXPECT_EQ(r.image_reads, 2);
   auto sent = gets(s.server->log(), "/img.gz");
   ASSERT_EQ(sent.size(), 2u) << s.server->log();
-  // (3/4: a sanitizer build reads ahead further before the drop is handled.)
-  EXPECT_LT(sent[0], s.compressed.size() * 3 / 4) << s.server->log();
+  // (7/8: a sanitizer build on a loaded machine reads ahead further before
+  // the drop is handled; 81 % was seen.)
+  EXPECT_LT(sent[0], s.compressed.size() * 7 / 8) << s.server->log();
   EXPECT_EQ(sent[1], s.compressed.size()) << s.server->log();
 }
 
