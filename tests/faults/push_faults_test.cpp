@@ -133,8 +133,7 @@ TEST(PushFaults, TwentyDropsAndBitFlipsResumeAndAreDetected) {
     std::cout << "  reconnect reason " << why << ": " << count(events, why) << "\n";
 
   // And the target is the image, byte for byte (holes zeroed).
-  std::ifstream t(dir.file("target.img"), std::ios::binary);
-  std::string got((std::istreambuf_iterator<char>(t)), {});
+  std::string got = mktest::slurp(dir.file("target.img"));
   ASSERT_EQ(got.size(), image.size());
   EXPECT_TRUE(got == image) << "target differs from the image";
 }
