@@ -4,7 +4,15 @@
 # (<dir>/corpus/<target>: protocol/fuzz for the protocol's, mkmaster/lab/fuzz
 # for the lab configuration's). New interesting inputs go to a scratch dir,
 # not the repo. Exits non-zero on any crash.
+#
+#   run.sh [SECONDS]      build, then fuzz each target for SECONDS
+#   run.sh --build-only   build the fuzzers and seed empty corpora only
+#
+# The targets run two at a time (one per core); each one's output goes to
+# its log in the build dir, printed whole when it fails.
 set -euo pipefail
+build_only=0
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 secs=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -26,19 +34,43 @@ mkdir -p "$agent_corpus"
 if [ -z "$(ls -A "$agent_corpus")" ]; then
   "$build/target-agent/fuzz/session_fuzz_seed_gen" "$agent_corpus"
 fi
-for t in frame_fuzz handshake_fuzz session_fuzz; do
-  scratch=$(mktemp -d)
-  echo "== $t for ${secs}s"
-  if [ "$t" = session_fuzz ]; then bin="$build/target-agent/fuzz/$t" corpus="$agent_corpus"
-  else bin="$build/protocol/fuzz/$t" corpus="$here/corpus/$t"; fi
-  "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$build/$t-" "$scratch" "$corpus"
-  rm -rf "$scratch"
-done
+[ "$build_only" = 1 ] && exit 0
+
 lab="$root/mkmaster/lab/fuzz"
-scratch=$(mktemp -d)
-echo "== lab_config_fuzz for ${secs}s"
-"$build/mkmaster/lab/fuzz/lab_config_fuzz" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-  -dict="$lab/lab.dict" -artifact_prefix="$build/lab_config_fuzz-" "$scratch" "$lab/corpus"
-rm -rf "$scratch"
+# One target: binary, corpus, extra flags. Runs in the background; its
+# scratch corpus and log are named after it.
+fuzz() {
+  local t=$1 bin=$2 corpus=$3; shift 3
+  local scratch rc=0
+  scratch=$(mktemp -d)
+  "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$build/$t-" "$@" \
+    "$scratch" "$corpus" >"$build/$t.log" 2>&1 || rc=$?
+  rm -rf "$scratch"
+  return $rc
+}
+# Waits for the named background runs and reports each.
+failed=0
+report() {
+  local t pid
+  for t in "$@"; do
+    pid=${pids[$t]}
+    if wait "$pid"; then
+      echo "== $t: $(grep -Eo 'Done [0-9]+ runs in [0-9]+ second\(s\)' "$build/$t.log" | tail -n 1)"
+    else
+      echo "== $t FAILED:" >&2
+      cat "$build/$t.log" >&2
+      failed=1
+    fi
+  done
+}
+declare -A pids
+echo "== frame_fuzz and handshake_fuzz for ${secs}s"
+fuzz frame_fuzz "$build/protocol/fuzz/frame_fuzz" "$here/corpus/frame_fuzz" -max_len=65536 & pids[frame_fuzz]=$!
+fuzz handshake_fuzz "$build/protocol/fuzz/handshake_fuzz" "$here/corpus/handshake_fuzz" -max_len=65536 & pids[handshake_fuzz]=$!
+report frame_fuzz handshake_fuzz
+echo "== session_fuzz and lab_config_fuzz for ${secs}s"
+fuzz session_fuzz "$build/target-agent/fuzz/session_fuzz" "$agent_corpus" -max_len=65536 & pids[session_fuzz]=$!
+fuzz lab_config_fuzz "$build/mkmaster/lab/fuzz/lab_config_fuzz" "$lab/corpus" -max_len=8192 -dict="$lab/lab.dict" & pids[lab_config_fuzz]=$!
+report session_fuzz lab_config_fuzz
+[ "$failed" = 0 ] || exit 1
 echo "== fuzzing passed"
