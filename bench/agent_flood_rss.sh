@@ -24,7 +24,7 @@ head -c 16M /dev/urandom >"$work/img"
 truncate -s 32M "$work/img"  # half data, half zeros
 port=$((20000 + RANDOM % 20000))
 "$agent" serve --listen "127.0.0.1:$port" --secret-file "$work/secret" --target "$work/disk" \
-  --handshake-timeout 5 2>"$work/agent.log" &
+  --allow-file --handshake-timeout 5 2>"$work/agent.log" &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$work/agent.log" && break; sleep 0.1; done
 grep -q listening "$work/agent.log" || { cat "$work/agent.log"; exit 1; }
