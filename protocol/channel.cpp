@@ -154,11 +154,13 @@ Frame SocketChannel::recv() {
 }
 
 void MemoryChannel::send_raw(FrameType type, uint16_t flags, uint64_t offset, std::span<const uint8_t> payload) {
+  std::lock_guard lock(send_mutex_);
   auto wire = encoder_.encode(type, flags, offset, payload);
   sent.insert(sent.end(), wire.begin(), wire.end());
 }
 
 void MemoryChannel::set_session_keys(const SessionKeys& keys, Role self) {
+  std::lock_guard lock(send_mutex_);
   encoder_.set_mac_key(send_key(keys, self));
   decoder_.set_mac_key(recv_key(keys, self));
 }

@@ -80,7 +80,9 @@ class SocketChannel : public Channel {
 };
 
 // In-memory: recv() decodes the bytes given to feed(); send() appends the
-// encoded frames to `sent` (for tests and the fuzzer).
+// encoded frames to `sent` (for tests and the fuzzers). send() is
+// thread-safe like a socket's (the agent's writer and hasher threads send);
+// read `sent` only once no thread sends any more.
 class MemoryChannel : public Channel {
  public:
   explicit MemoryChannel(uint32_t max_payload = kMaxPayload) : decoder_(max_payload) {}
@@ -93,6 +95,7 @@ class MemoryChannel : public Channel {
 
  private:
   FrameDecoder decoder_;
+  std::mutex send_mutex_;  // guards encoder_ and sent
   FrameEncoder encoder_;
 };
 

@@ -22,10 +22,22 @@ using mkproto::Frame;
 using mkproto::FrameType;
 using mkproto::ProtocolError;
 
-Connection::Connection(const AgentConfig& cfg, Sessions& sessions, int fd, ConnectionContext ctx)
-    : cfg_(cfg), sessions_(sessions), ctx_(std::move(ctx)), ch_(fd, std::min(cfg.io_timeout, cfg.handshake_timeout)) {
-  ch_.set_send_timeout(cfg.io_timeout);
+namespace {
+std::unique_ptr<mkproto::Channel> socket_channel(const AgentConfig& cfg, int fd) {
+  auto ch = std::make_unique<mkproto::SocketChannel>(fd, std::min(cfg.io_timeout, cfg.handshake_timeout));
+  ch->set_send_timeout(cfg.io_timeout);
+  return ch;
 }
+}  // namespace
+
+Connection::Connection(const AgentConfig& cfg, Sessions& sessions, int fd, ConnectionContext ctx)
+    : Connection(cfg, sessions, socket_channel(cfg, fd), std::move(ctx)) {
+  socket_ = static_cast<mkproto::SocketChannel*>(channel_.get());
+}
+
+Connection::Connection(const AgentConfig& cfg, Sessions& sessions, std::unique_ptr<mkproto::Channel> ch,
+                       ConnectionContext ctx)
+    : cfg_(cfg), sessions_(sessions), ctx_(std::move(ctx)), channel_(std::move(ch)), ch_(*channel_) {}
 
 Connection::~Connection() {
   close_session();
@@ -55,12 +67,16 @@ void Connection::serve() noexcept {
     refuse_log(refusal->message);
     try {
       ch_.send(mkproto::encode(*refusal));
-      ch_.close_after_last_frame(std::chrono::seconds(1));
+      if (socket_) socket_->close_after_last_frame(std::chrono::seconds(1));
     } catch (const std::exception&) {
     }
     return;
   }
-  ch_.set_timeout(cfg_.idle_timeout);
+  serve_requests();
+}
+
+void Connection::serve_requests() noexcept {
+  if (socket_) socket_->set_timeout(cfg_.idle_timeout);
   try {
     for (;;) {
       Frame f = ch_.recv();
@@ -74,7 +90,7 @@ void Connection::serve() noexcept {
     fmt::print(stderr, "target-agent: error: {} (durable watermark {})\n", e.what(), w);
     try {
       ch_.send(mkproto::encode(mkproto::ErrorMsg{e.code, w, e.detail}));
-      ch_.close_after_last_frame(std::chrono::seconds(2));
+      if (socket_) socket_->close_after_last_frame(std::chrono::seconds(2));
     } catch (const std::exception&) {
     }
   } catch (const std::exception&) {
@@ -127,6 +143,9 @@ bool Connection::dispatch(Frame& f) {
     case FrameType::kPutFile: on_put_file(f); return true;
     case FrameType::kExec: on_exec(f); return true;
     case FrameType::kBye:
+      // The host is done with the target: give the device back (a resume
+      // after BYE opens it again).
+      if (session_) session_->claim.reset();
       if (mkproto::decode<mkproto::Bye>(f).revoke) {
         fmt::print(stderr, "target-agent: the host revoked the secret: no further connection is accepted; exiting\n");
         if (ctx_.revoke) ctx_.revoke();
@@ -150,7 +169,19 @@ void Connection::on_open(const Frame& f) {
                                     open.image_size, info.size));
   bool resumed = false;
   session_ = sessions_.acquire(open, path, &ch_, resumed);
-  target_fd_ = open_target_for_write(info);
+  if (session_->claim) {
+    // Resumed: the device is still ours, exclusively, since the first OPEN.
+    target_fd_ = ::fcntl(session_->claim.get(), F_DUPFD_CLOEXEC, 0);
+    if (target_fd_ < 0)
+      throw ProtocolError(ErrorCode::kIo, fmt::format("dup of {}: {}", path, std::strerror(errno)));
+  } else {
+    target_fd_ = open_target_for_write(info);
+    if (info.kind == mkproto::TargetKind::kBlockDevice) {
+      session_->claim = base::UniqueFd(::fcntl(target_fd_, F_DUPFD_CLOEXEC, 0));
+      if (!session_->claim)
+        throw ProtocolError(ErrorCode::kIo, fmt::format("dup of {}: {}", path, std::strerror(errno)));
+    }
+  }
   block_device_ = info.kind == mkproto::TargetKind::kBlockDevice;
   sector_ = info.sector_size;
   device_size_ = info.size;

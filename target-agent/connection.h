@@ -29,11 +29,19 @@ struct ConnectionContext {
 
 class Connection {
  public:
+  // A host's TCP connection: serve() does the handshake first.
   Connection(const AgentConfig& cfg, Sessions& sessions, int fd, ConnectionContext ctx = {});
+  // Without a socket (the session fuzzer drives the state machine this way):
+  // `ch` already carries the session keys, as a handshake would have left
+  // them; call serve_requests(), not serve().
+  Connection(const AgentConfig& cfg, Sessions& sessions, std::unique_ptr<mkproto::Channel> ch,
+             ConnectionContext ctx = {});
   ~Connection();
-  // Runs until the host says BYE, the connection drops or a protocol error
-  // (answered with an ERROR frame). Never throws.
+  // Handshake, admission, then serve_requests(). Never throws.
   void serve() noexcept;
+  // The authenticated requests: runs until the host says BYE, the channel
+  // ends or a protocol error (answered with an ERROR frame). Never throws.
+  void serve_requests() noexcept;
 
  private:
   bool dispatch(mkproto::Frame& f);  // false: end of connection
@@ -62,7 +70,9 @@ class Connection {
   const AgentConfig& cfg_;
   Sessions& sessions_;
   ConnectionContext ctx_;
-  mkproto::SocketChannel ch_;
+  std::unique_ptr<mkproto::Channel> channel_;
+  mkproto::Channel& ch_;
+  mkproto::SocketChannel* socket_ = nullptr;  // the same channel when it is a socket: timeouts, hang-up
   std::shared_ptr<Session> session_;
   int target_fd_ = -1;
   bool block_device_ = false;

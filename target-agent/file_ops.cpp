@@ -178,7 +178,7 @@ void Connection::on_exec(const Frame& f) {
   }
   std::optional<std::chrono::steady_clock::time_point> deadline;  // none: no limit
   if (req.timeout_s > 0) deadline = std::chrono::steady_clock::now() + std::chrono::seconds(req.timeout_s);
-  const ExecOutcome r = run_exec(child, deadline, ch_.fd(), [&](int stream, std::string_view bytes) {
+  const ExecOutcome r = run_exec(child, deadline, socket_ ? socket_->fd() : -1, [&](int stream, std::string_view bytes) {
     ch_.send_raw(FrameType::kOutput, stream == 2 ? mkproto::kFlagStderr : 0, 0,
                  {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
   });

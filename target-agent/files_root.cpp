@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -63,6 +64,14 @@ int openat2_beneath(int dir, const std::string& rel, int flags, mode_t mode) {
   return static_cast<int>(::syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how));
 }
 
+bool is_link(int dir, const std::string& name) {
+  const int saved = errno;
+  struct stat st;
+  const bool link = ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+  errno = saved;
+  return link;
+}
+
 // The fallback: one component at a time, none followed ('..' is already
 // refused, so each step goes down).
 int walk_beneath(int dir, const std::string& rel, int flags, mode_t mode) {
@@ -73,25 +82,62 @@ int walk_beneath(int dir, const std::string& rel, int flags, mode_t mode) {
     int next = ::openat(at, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) {
       // O_DIRECTORY | O_NOFOLLOW on a link says ENOTDIR: say ELOOP, as
-      // openat2 does, so the refusal names the link.
-      struct stat st;
-      if (errno == ENOTDIR && ::fstatat(at, parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-        errno = ELOOP;
+      // openat2 does, so the refusal names the link (the final component
+      // too, below).
+      if (errno == ENOTDIR && is_link(at, parts[i])) errno = ELOOP;
       return -1;
     }
     cur = base::UniqueFd(next);
     at = next;
   }
-  return ::openat(at, parts.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  const int fd = ::openat(at, parts.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0 && errno == ENOTDIR && (flags & O_DIRECTORY) && is_link(at, parts.back())) errno = ELOOP;
+  return fd;
+}
+
+// Asks openat2 three questions whose answers are known, in a scratch
+// directory of its own: a link on the way ("l/f", RESOLVE_NO_SYMLINKS) is
+// ELOOP, ".." (RESOLVE_BENEATH) is EXDEV, a regular file opened O_DIRECTORY
+// is ENOTDIR. A kernel without openat2 says ENOSYS; qemu-user 7.2 does too,
+// and a qemu that passes the call on without translating the open flags
+// (ARM's O_DIRECTORY is x86's O_DIRECT) gets the last one wrong. Any wrong
+// or missing answer, or no scratch directory: the O_NOFOLLOW walk.
+bool openat2_answers_right() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp == '/' ? tmp : "/tmp") + "/target-agent-openat2-XXXXXX";
+  if (!::mkdtemp(dir.data())) return false;
+  bool right = false;
+  {
+    base::UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    base::UniqueFd f(d ? ::openat(d.get(), "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1);
+    if (f && ::symlinkat(".", d.get(), "l") == 0) {
+      auto answer = [&](const char* rel, int flags) {
+        base::UniqueFd fd(openat2_beneath(d.get(), rel, flags, 0));
+        return fd ? 0 : errno;
+      };
+      right = answer("l/f", O_RDONLY) == ELOOP && answer("..", O_RDONLY | O_DIRECTORY) == EXDEV &&
+              answer("f", O_RDONLY | O_DIRECTORY) == ENOTDIR && answer("f", O_RDONLY) == 0;
+    }
+    if (d) {
+      ::unlinkat(d.get(), "l", 0);
+      ::unlinkat(d.get(), "f", 0);
+    }
+  }
+  ::rmdir(dir.c_str());
+  return right;
 }
 
 }  // namespace
 
+bool openat2_is_usable() {
+  static const bool usable = openat2_answers_right();  // once per process
+  return usable;
+}
+
 base::UniqueFd FilesRoot::open(const std::string& requested, const std::string& rel, int flags, mode_t mode) const {
   int fd = -1;
-  if (use_openat2_) {
+  if (use_openat2_ && openat2_is_usable()) {
     fd = openat2_beneath(dir_.get(), rel, flags, mode);
-    if (fd < 0 && errno == ENOSYS) fd = walk_beneath(dir_.get(), rel, flags, mode);  // qemu-user, old kernels
   } else {
     fd = walk_beneath(dir_.get(), rel, flags, mode);
   }

@@ -2,8 +2,9 @@
 // The directory GET_FILE and PUT_FILE are confined to (--files-root). Every
 // path is resolved beneath its descriptor with no symlink followed on any
 // component: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) where the kernel
-// has it, else a walk of openat(O_NOFOLLOW) per component. `..` is refused
-// before any lookup, so neither way can leave the root.
+// has it and answers a probe right (openat2_is_usable), else a walk of
+// openat(O_NOFOLLOW) per component. `..` is refused before any lookup, so
+// neither way can leave the root.
 #include <string>
 
 #include "base/unique_fd.h"
@@ -31,6 +32,11 @@ class FilesRoot {
   base::UniqueFd dir_;
   bool use_openat2_;
 };
+
+// Whether openat2 gives the known answers on a scratch directory (a link on
+// the way, "..", O_DIRECTORY on a file); probed once per process. False on
+// kernels without it and under qemu-user, whose answers are wrong or ENOSYS.
+bool openat2_is_usable();
 
 // "a/b/c" → {"a/b", "c"}; "c" → {".", "c"}.
 std::pair<std::string, std::string> split_parent(const std::string& rel);

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <CLI/CLI.hpp>
@@ -80,6 +82,12 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "target-agent: listening on {}\n", server.address());
     server.run();
     if (server.revoked()) fmt::print(stderr, "target-agent: secret revoked by the host; exiting\n");
+    if (server.left_running() > 0) {
+      // A connection thread stuck in the kernel: end the process without
+      // running destructors under it; the kernel closes the device.
+      std::fflush(stderr);
+      std::_Exit(0);
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "target-agent: error: {}\n", e.what());
     return 1;

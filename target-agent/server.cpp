@@ -21,11 +21,18 @@ constexpr size_t kRefusalBurst = 10;
 constexpr std::chrono::seconds kRefusalWindow{10};
 }  // namespace
 
-Server::Server(AgentConfig cfg)
-    : cfg_(std::move(cfg)),
-      admission_(cfg_.max_preauth, cfg_.max_authenticated, cfg_.handshake_timeout),
-      refusals_(kRefusalBurst, kRefusalWindow) {
-  listen_fd_ = mkproto::tcp_listen(cfg_.listen);
+Server::State::State(AgentConfig c)
+    : cfg(std::move(c)),
+      admission(cfg.max_preauth, cfg.max_authenticated, cfg.handshake_timeout),
+      refusals(kRefusalBurst, kRefusalWindow) {}
+
+void Server::State::log_refusal(const std::string& line) {
+  std::string out = refusals.admit(line, std::chrono::steady_clock::now());
+  if (!out.empty()) fmt::print(stderr, "target-agent: {}\n", out);
+}
+
+Server::Server(AgentConfig cfg) : st_(std::make_shared<State>(std::move(cfg))) {
+  listen_fd_ = mkproto::tcp_listen(st_->cfg.listen);
   address_ = mkproto::local_address(listen_fd_);
 }
 
@@ -34,60 +41,73 @@ Server::~Server() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
-void Server::log_refusal(const std::string& line) {
-  std::string out = refusals_.admit(line, std::chrono::steady_clock::now());
-  if (!out.empty()) fmt::print(stderr, "target-agent: {}\n", out);
-}
-
 void Server::run() {
+  State& st = *st_;
   ConnectionContext ctx;
-  ctx.admission = &admission_;
-  ctx.revoked = &revoked_;
-  ctx.log_refusal = [this](const std::string& l) { log_refusal(l); };
-  ctx.revoke = [this] {
-    revoked_ = true;
-    stop_ = true;
+  ctx.admission = &st.admission;
+  ctx.revoked = &st.revoked;
+  // The context lives in each connection thread, beside its reference to
+  // the state: raw pointers to it stay valid as long as the thread runs.
+  ctx.log_refusal = [&st](const std::string& l) { st.log_refusal(l); };
+  ctx.revoke = [&st] {
+    st.revoked = true;
+    st.stop = true;
   };
-  while (!stop_) {
+  while (!st.stop) {
     pollfd p{listen_fd_, POLLIN, 0};
     int r = ::poll(&p, 1, 100);
     const auto now = std::chrono::steady_clock::now();
-    if (size_t cut = admission_.expire(now))
-      log_refusal(fmt::format("cut {} connection(s) that did not authenticate within {} ms", cut,
-                              cfg_.handshake_timeout.count()));
+    if (size_t cut = st.admission.expire(now))
+      st.log_refusal(fmt::format("cut {} connection(s) that did not authenticate within {} ms", cut,
+                                 st.cfg.handshake_timeout.count()));
     if (r <= 0) continue;
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    if (!allowed(cfg_.allow_from, peer)) {
+    if (!allowed(st.cfg.allow_from, peer)) {
       ::close(fd);
-      log_refusal(fmt::format("refused a connection from {}: not in --allow-from", peer_text(peer)));
+      st.log_refusal(fmt::format("refused a connection from {}: not in --allow-from", peer_text(peer)));
       continue;
     }
     bool evicted = false;
-    const uint64_t ticket = admission_.enter(fd, now, evicted);
-    if (evicted) log_refusal("cut the oldest unauthenticated connection to make room for a new one");
-    ++active_;
-    std::thread([this, fd, ticket, ctx, who = peer_text(peer)]() mutable {
+    const uint64_t ticket = st.admission.enter(fd, now, evicted);
+    if (evicted) st.log_refusal("cut the oldest unauthenticated connection to make room for a new one");
+    {
+      std::lock_guard lock(st.m);
+      ++st.active;
+    }
+    std::thread([state = st_, fd, ticket, ctx, who = peer_text(peer)]() mutable {
       ctx.ticket = ticket;
       ctx.peer = who;
       {
-        Connection c(cfg_, sessions_, fd, ctx);
+        Connection c(state->cfg, state->sessions, fd, ctx);
         c.serve();
-        admission_.leave(ticket);  // before the fd is closed (with c)
+        state->admission.leave(ticket);  // before the fd is closed (with c)
       }
-      --active_;
+      std::lock_guard lock(state->m);
+      --state->active;
+      state->ended.notify_all();
     }).detach();
   }
-  admission_.shutdown_all();
-  // Let connection threads finish before the Server (and sessions_) go.
-  while (active_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (revoked_) {
+  // Every connection's socket is shut down, which ends its recv and send;
+  // what is left to wait for is a writer draining to the disk.
+  st.admission.shutdown_all();
+  {
+    std::unique_lock lock(st.m);
+    if (!st.ended.wait_for(lock, st.cfg.stop_timeout, [&] { return st.active == 0; })) {
+      left_running_ = st.active;
+      fmt::print(stderr,
+                 "target-agent: {} connection(s) did not end within {} ms of stopping (stuck in the kernel?); "
+                 "leaving them running\n",
+                 st.active, st.cfg.stop_timeout.count());
+    }
+  }
+  if (st.revoked) {
     // Nobody may even connect now (a queued connection is reset).
     ::close(listen_fd_);
     listen_fd_ = -1;
-    sodium_memzero(cfg_.key.data(), cfg_.key.size());
+    sodium_memzero(st.cfg.key.data(), st.cfg.key.size());
   }
 }
 
@@ -96,7 +116,7 @@ void Server::start() {
 }
 
 void Server::stop() {
-  stop_ = true;
+  st_->stop = true;
   if (thread_.joinable()) thread_.join();
 }
 

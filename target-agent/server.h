@@ -4,6 +4,9 @@
 // connection). Admission (admission.h) keeps unauthenticated peers from
 // locking the host out. Usable in-process by tests.
 #include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -21,28 +24,42 @@ class Server {
   // "ADDR:PORT" actually bound (port 0 in the config picks a free one).
   std::string address() const { return address_; }
   // Serves until stop(), or until a host revokes the secret (BYE revoke);
-  // blocks.
+  // blocks. At the end every connection is shut down and waited for, at
+  // most cfg.stop_timeout: a connection thread still stuck then (in the
+  // kernel: a disk that does not answer) is left running on state it
+  // shares, so the Server may go; run() reports how many.
   void run();
   // Runs in a background thread (tests).
   void start();
   void stop();
   // A host sent BYE with revoke: run() has returned or is returning, and
   // the secret is forgotten.
-  bool revoked() const { return revoked_; }
-  const Admission& admission() const { return admission_; }
+  bool revoked() const { return st_->revoked; }
+  const Admission& admission() const { return st_->admission; }
+  // Connection threads that had not ended when run() stopped waiting.
+  int left_running() const { return left_running_; }
 
  private:
-  void log_refusal(const std::string& line);
+  // What connection threads use. Each holds a reference, so one that
+  // outlives run() (and the Server) never touches freed memory.
+  struct State {
+    explicit State(AgentConfig c);
+    void log_refusal(const std::string& line);
+    AgentConfig cfg;
+    Sessions sessions;
+    Admission admission;
+    RateLimitedLog refusals;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> revoked{false};
+    std::mutex m;
+    std::condition_variable ended;
+    int active = 0;  // guarded by m
+  };
 
-  AgentConfig cfg_;
-  Sessions sessions_;
-  Admission admission_;
-  RateLimitedLog refusals_;
+  std::shared_ptr<State> st_;
   int listen_fd_ = -1;
   std::string address_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> revoked_{false};
-  std::atomic<int> active_{0};
+  int left_running_ = 0;
   std::thread thread_;
 };
 

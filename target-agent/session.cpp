@@ -10,7 +10,7 @@ using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
 std::shared_ptr<Session> Sessions::acquire(const mkproto::Open& open, const std::string& path,
-                                           mkproto::SocketChannel* me, bool& resumed) {
+                                           mkproto::Channel* me, bool& resumed) {
   std::unique_lock lock(mutex_);
   std::shared_ptr<Session> found;
   for (auto& s : sessions_)
@@ -42,6 +42,8 @@ std::shared_ptr<Session> Sessions::acquire(const mkproto::Open& open, const std:
   for (auto& s : sessions_)
     if (s->owner && s->path == path)
       throw ProtocolError(ErrorCode::kBusy, fmt::format("target {} is being written by another session", path));
+  for (auto& s : sessions_)
+    if (s->path == path) s->claim.reset();  // idle: nobody owns it (checked above)
   auto s = std::make_shared<Session>();
   s->id = open.session;
   s->path = path;

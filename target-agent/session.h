@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "base/unique_fd.h"
 #include "protocol/channel.h"
 #include "protocol/messages.h"
 #include "target-agent/boot_region.h"
@@ -26,13 +27,19 @@ struct Session {
   // Guarded by Sessions::mutex_:
   uint64_t durable = 0;
   bool finished = false;
-  mkproto::SocketChannel* owner = nullptr;
+  mkproto::Channel* owner = nullptr;
   // Only the connection that owns the session touches these.
   RangeList dont_care;  // SKIP dont-care: never verified
   RangeList kept;       // SKIP keep (delta): verified only with VerifyScope::kAll
   // The boot sectors: wiped at the first OPEN, the image's held until FINISH.
   // Lives with the session so a reconnect keeps what was held.
   BootRegion boot;
+  // A block device target's O_EXCL descriptor, held from the first OPEN
+  // until the host's BYE, a new session on the same target, or the session
+  // being forgotten: a dropped connection does not give the device back, so
+  // nothing can mount it (or swap or dm/md on it) before the host resumes.
+  // Sessions::acquire may drop it when no connection owns the session.
+  base::UniqueFd claim;
 
   // A restart at `at` re-sends everything from there.
   void restart_at(uint64_t at) {
@@ -46,8 +53,10 @@ class Sessions {
  public:
   // Finds or creates the session for OPEN and makes `me` its owner; if
   // another connection owns it, shuts that connection down and waits until
-  // it has released it. Throws ProtocolError (kBadRequest, kBusy).
-  std::shared_ptr<Session> acquire(const mkproto::Open& open, const std::string& path, mkproto::SocketChannel* me,
+  // it has released it. A new session drops the claim of every idle one on
+  // the same path (a new push supersedes them). Throws ProtocolError
+  // (kBadRequest, kBusy).
+  std::shared_ptr<Session> acquire(const mkproto::Open& open, const std::string& path, mkproto::Channel* me,
                                    bool& resumed);
   void release(const std::shared_ptr<Session>& s);
   void set_durable(Session& s, uint64_t w);

@@ -40,6 +40,9 @@ struct AgentConfig {
   // Admission (server.cpp, admission.h). The whole handshake must finish
   // within handshake_timeout (a slowloris that trickles bytes is cut too).
   std::chrono::milliseconds handshake_timeout{5000};
+  // At stop, the longest wait for connection threads once their sockets are
+  // shut down (server.h says what happens to one still running).
+  std::chrono::milliseconds stop_timeout{10000};
   // Unauthenticated connections: at most this many, the oldest is evicted
   // for a new one. They never count against max_authenticated.
   size_t max_preauth = 8;

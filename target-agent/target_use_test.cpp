@@ -143,3 +143,40 @@ TEST_F(TargetUse, MountingTheDeviceDuringAPushFails) {
   EXPECT_GE(fd, 0) << "the device stayed claimed after the session";
   if (fd >= 0) ::close(fd);
 }
+
+// The claim belongs to the session, not to one connection: a connection that
+// drops mid-push leaves the device exclusively held until the host resumes
+// and says BYE, so nothing can mount it in between.
+TEST_F(TargetUse, TheClaimOutlivesADroppedConnectionUntilBye) {
+  auto busy = [&] {
+    const int fd = ::open(loop_.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+    return fd < 0 && errno == EBUSY;
+  };
+  const SessionId id{7};
+  {
+    auto ch = connect();
+    EXPECT_FALSE(open(*ch, loop_, 4096, HolesMode::kZero, id).resumed);
+    ASSERT_TRUE(busy());
+    ch->shutdown();  // dropped: no BYE
+  }
+  // The agent notices the drop and closes its connection; the claim stays.
+  for (int i = 0; i < 50; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(busy()) << "the device was given back when the connection dropped";
+  auto ch = connect();
+  EXPECT_TRUE(open(*ch, loop_, 4096, HolesMode::kZero, id).resumed);
+  EXPECT_TRUE(busy());
+  bye(*ch);
+  EXPECT_FALSE(busy()) << "the device stayed claimed after BYE";
+  // A new session on the same device takes over the claim of an idle one.
+  {
+    auto c1 = connect();
+    open(*c1, loop_, 4096, HolesMode::kZero, SessionId{8});
+    c1->shutdown();
+  }
+  for (int i = 0; i < 50; ++i) std::this_thread::sleep_for(20ms);
+  auto c2 = connect();
+  EXPECT_FALSE(open(*c2, loop_, 4096, HolesMode::kZero, SessionId{9}).resumed);
+  bye(*c2);
+  EXPECT_FALSE(busy());
+}

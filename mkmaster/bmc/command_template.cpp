@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cctype>
 #include <string_view>
 #include <utility>
 
@@ -113,12 +114,28 @@ std::string mask_secrets(std::string text, const std::vector<std::string>& secre
   // without end. A secret made only of '*' masks the whole run of '*' it is
   // found in, so text that was masked already comes back unchanged (the
   // console masks a line, then the node log masks it again).
+  //
+  // A secret shorter than kMaskAnywhereLength is masked only where it
+  // stands whole: not glued to a letter or digit on a side where it begins
+  // or ends with one (a word boundary), except right after ipmitool's "-P".
+  // A one-letter password would otherwise garble every word it is in
+  // ("cal****eda02-01"). Longer ones are masked wherever they occur: an
+  // accidental match is then unlikely, and a password glued to other text
+  // ("user:password") stays hidden.
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  auto whole = [&](std::size_t at, std::size_t n, const std::string& s) {
+    if (s.size() >= kMaskAnywhereLength) return true;
+    const bool left = at == 0 || !word(s.front()) || !word(text[at - 1]) ||
+                      (at >= 2 && text.compare(at - 2, 2, "-P") == 0);
+    const bool right = at + n == text.size() || !word(s.back()) || !word(text[at + n]);
+    return left && right;
+  };
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
     std::size_t take = 0;
     for (const auto& s : secrets) {
-      if (s.empty() || text.compare(i, s.size(), s) != 0) continue;
+      if (s.empty() || text.compare(i, s.size(), s) != 0 || !whole(i, s.size(), s)) continue;
       std::size_t n = s.size();
       if (s.find_first_not_of('*') == std::string::npos)
         while (i + n < text.size() && text[i + n] == '*') ++n;

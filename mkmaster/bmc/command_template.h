@@ -4,6 +4,7 @@
 // words — whitespace, '…', "…", backslash — but nothing else: no variables,
 // globs, pipes or redirections, and it is exec'd directly, never via sh.
 // So a value from the inventory can never inject a second command.
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,11 @@ std::vector<std::string> with_inventory_session(const std::vector<std::string>& 
 // "****". Arguments with spaces are shown quoted.
 std::string masked_command(const std::vector<std::string>& argv, const std::vector<std::string>& secrets = {});
 
-// Replaces every occurrence of each non-empty secret in text with "****".
+// Replaces each non-empty secret in text with "****": a secret of
+// kMaskAnywhereLength characters or more wherever it occurs, a shorter one
+// only where it stands whole (at word boundaries, or right after "-P"), so a
+// short password does not garble the words it happens to be part of.
+inline constexpr std::size_t kMaskAnywhereLength = 8;
 std::string mask_secrets(std::string text, const std::vector<std::string>& secrets);
 
 }  // namespace bmc

@@ -39,6 +39,23 @@ TEST(CommandTemplate, MaskingASecretMadeOfStarsEnds) {
   EXPECT_EQ(mask_secrets("s3cret and s3cret-long", {"s3cret", "s3cret-long"}), "**** and ****");
 }
 
+TEST(CommandTemplate, AShortPasswordIsMaskedOnlyWhereItStandsWhole) {
+  // A one-letter password leaves the words it is part of alone...
+  EXPECT_EQ(mask_secrets("calxeda02-01: power on as admin", {"a"}), "calxeda02-01: power on as admin");
+  // ...and is masked as a token, as a value, and after ipmitool's -P.
+  EXPECT_EQ(mask_secrets("pw a, IPMI_PASSWORD=a -Pa 'a'", {"a"}), "pw ****, IPMI_PASSWORD=**** -P**** '****'");
+  EXPECT_EQ(mask_secrets("a", {"a"}), "****");
+  // The seed's "admin": a word of its own in "-U admin", not in "administrator".
+  EXPECT_EQ(mask_secrets("-U admin -P admin; administrator", {"admin"}), "-U **** -P ****; administrator");
+  // A secret that begins or ends with punctuation needs no boundary there.
+  EXPECT_EQ(mask_secrets("x!ab!y", {"!ab!"}), "x****y");
+  // From kMaskAnywhereLength characters on, every occurrence is masked,
+  // glued to other text or not.
+  EXPECT_EQ(mask_secrets("user:longpass1@bmc xlongpass1y", {"longpass1"}), "user:****@bmc x****y");
+  EXPECT_EQ(mask_secrets("user:s3cr3t7@bmc", {"s3cr3t7"}), "user:****@bmc");  // 7: '@' and ':' are boundaries
+  EXPECT_EQ(mask_secrets("xs3cr3t7", {"s3cr3t7"}), "xs3cr3t7");
+}
+
 TEST(CommandTemplate, IpmitoolGetsTheInventorysSessionNotTheTemplates) {
   const IpmiSession inv{"lava", "3", 6230};
   std::string replaced;

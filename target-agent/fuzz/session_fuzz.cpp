@@ -1,24 +1,28 @@
 // libFuzzer: the agent's session state machine (connection.cpp and the ops
-// it dispatches to) on authenticated frame sequences. Each input is a list
-// of frames a host that knows the secret sends after a real handshake over a
-// socketpair; the target is a 1 MiB regular file (the fake disk). The agent
-// must answer every sequence without crashing, hanging or touching anything
-// but its target: exec and file operations are not offered.
+// it dispatches to) on authenticated frame sequences, without a socket. Each
+// input is a list of frames a host that knows the secret sends once the
+// handshake is done: they are tagged with the session keys a handshake with
+// fixed nonces derives, fed to the agent's own Connection through a
+// MemoryChannel (Connection::serve_requests), and every frame the agent
+// answers must decode and authenticate on the host's side. The target is a
+// 1 MiB regular file (the fake disk, in /dev/shm when there is one). The
+// handshake itself is handshake_fuzz's; exec and file operations are not
+// offered.
 //
 // Input: records of  u8 type, u8 flags, u16 offset/4096, u16 length, bytes.
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
+#include "protocol/auth.h"
 #include "protocol/channel.h"
-#include "protocol/handshake.h"
+#include "protocol/errors.h"
+#include "protocol/session_keys.h"
 #include "target-agent/connection.h"
 
 using namespace mkproto;
@@ -27,19 +31,22 @@ namespace {
 
 struct World {
   agent::AgentConfig cfg;
+  SessionKeys keys;
   World() {
-    char dir[] = "/tmp/session-fuzz-XXXXXX";
-    if (!::mkdtemp(dir)) std::abort();
-    cfg.target = std::string(dir) + "/disk";
+    const char* shm = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    std::string tmpl = std::string(shm) + "/session-fuzz-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) std::abort();
+    cfg.target = tmpl + "/disk";
     FILE* f = std::fopen(cfg.target.c_str(), "w");
     if (!f || ::ftruncate(fileno(f), 1 << 20) != 0) std::abort();
     std::fclose(f);
-    cfg.allow_file = true;
+    cfg.allow_file = true;  // the target may be a regular file
     cfg.key = derive_key("session fuzzing secret, never guessed");
     cfg.name = "target-agent fuzz";
-    cfg.io_timeout = std::chrono::milliseconds(2000);
-    cfg.idle_timeout = std::chrono::milliseconds(2000);
-    cfg.handshake_timeout = std::chrono::milliseconds(2000);
+    Nonce host{}, agent{};
+    host.fill(1);
+    agent.fill(2);
+    keys = derive_session_keys(cfg.key, host, agent, kProtocolVersion);
   }
 };
 
@@ -47,43 +54,32 @@ struct World {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World w;
-  agent::Sessions sessions;  // fresh per input: runs do not depend on each other
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) std::abort();
-  std::thread agent([&, fd = sv[1]] {
-    agent::Connection c(w.cfg, sessions, fd);
-    c.serve();
-  });
-  {
-    SocketChannel host(sv[0], std::chrono::milliseconds(2000));
-    host.set_send_timeout(std::chrono::milliseconds(2000));
-    try {
-      client_handshake(host, w.cfg.key, "fuzz host");
-      // Whatever the agent answers is read and dropped, so it never blocks.
-      std::thread drain([&] {
-        try {
-          for (;;) host.recv();
-        } catch (const std::exception&) {
-        }
-      });
-      try {
-        for (size_t at = 0; at + 6 <= size;) {
-          const uint8_t type = data[at], flags = data[at + 1];
-          const uint64_t offset = (uint64_t(data[at + 2]) | uint64_t(data[at + 3]) << 8) * 4096;
-          size_t len = size_t(data[at + 4]) | size_t(data[at + 5]) << 8;
-          at += 6;
-          len = std::min(len, size - at);
-          if (known_type(type))
-            host.send_raw(static_cast<FrameType>(type), flags & 1, offset, {data + at, len});
-          at += len;
-        }
-      } catch (const std::exception&) {
-      }
-      ::shutdown(sv[0], SHUT_WR);
-      drain.join();
-    } catch (const std::exception&) {
-    }
+  MemoryChannel host;
+  host.set_session_keys(w.keys, Channel::Role::kHost);
+  for (size_t at = 0; at + 6 <= size;) {
+    const uint8_t type = data[at], flags = data[at + 1];
+    const uint64_t offset = (uint64_t(data[at + 2]) | uint64_t(data[at + 3]) << 8) * 4096;
+    size_t len = size_t(data[at + 4]) | size_t(data[at + 5]) << 8;
+    at += 6;
+    len = std::min(len, size - at);
+    if (known_type(type)) host.send_raw(static_cast<FrameType>(type), flags & 1, offset, {data + at, len});
+    at += len;
   }
-  agent.join();
+  auto link = std::make_unique<MemoryChannel>();
+  link->set_session_keys(w.keys, Channel::Role::kAgent);
+  link->feed(host.sent);
+  MemoryChannel* agent_side = link.get();
+  agent::Sessions sessions;  // fresh per input: runs do not depend on each other
+  agent::Connection c(w.cfg, sessions, std::move(link));
+  c.serve_requests();  // ends with the session closed: no agent thread sends any more
+  // What the agent said must be frames the host accepts, in order.
+  host.feed(agent_side->sent);
+  try {
+    for (;;) host.recv();
+  } catch (const ConnectionClosed&) {  // all of it read
+  } catch (const ProtocolError& e) {
+    std::fprintf(stderr, "session_fuzz: the agent sent a frame the host refuses: %s\n", e.what());
+    std::abort();
+  }
   return 0;
 }
