@@ -35,6 +35,11 @@ std::vector<NodeResult> flash_nodes(const lab::Inventory& inv, const FlashOption
       if (m == n) throw std::runtime_error(fmt::format("node {} given twice", n->name));
     nodes.push_back(n);
   }
+  const bool chain = opt.fanout == push::Fanout::kChain && nodes.size() > 1;
+  if (chain && opt.push.delta)
+    throw std::runtime_error("push: --delta cannot be combined with a relay (every node's disk differs): use "
+                             "--fanout star for a delta reflash");
+  if (chain && !opt.push_relay) throw std::invalid_argument("flash_nodes: --fanout chain without a relay push");
   std::vector<NodeResult> results(nodes.size());
   for (std::size_t i = 0; i < nodes.size(); ++i) results[i].node = nodes[i]->name;
   std::mutex event_mu;
@@ -44,7 +49,7 @@ std::vector<NodeResult> flash_nodes(const lab::Inventory& inv, const FlashOption
     return *runs[i];
   };
   std::vector<std::string> errors;
-  if (opt.fanout == Fanout::kStar || nodes.size() == 1) {
+  if (!chain) {
     // Each node streams as soon as its agent listens.
     errors = base::for_each_bounded(nodes.size(), opt.parallel, [&](std::size_t i) {
       NodeRun& n = open(i);
@@ -55,7 +60,6 @@ std::vector<NodeResult> flash_nodes(const lab::Inventory& inv, const FlashOption
       });
     });
   } else {
-    if (!opt.push_relay) throw std::invalid_argument("--fanout chain: no relay push given");
     errors = base::for_each_bounded(nodes.size(), opt.parallel, [&](std::size_t i) {
       NodeRun& n = open(i);
       guarded(n, [&] { boot_to_agent(n); });

@@ -41,6 +41,7 @@
 #include "mkmaster/initrd/image_contract.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/push/push.h"
+#include "mkmaster/push/relay_push.h"
 
 namespace flash {
 
@@ -89,12 +90,6 @@ struct NodeCommands {
   std::string state_dir = initrd::contract::kStateDir;
 };
 
-// How the image reaches several nodes (`--fanout`).
-enum class Fanout {
-  kStar,   // one push per node from the host, as each node is ready: the host's link is shared
-  kChain,  // one relay push: the host streams to the first node, each node forwards to the next
-};
-
 // One node of a relay push as the pipeline hands it over: its own push
 // options (agent address, one-time key, target, progress callback) on top
 // of the user's.
@@ -129,8 +124,11 @@ struct FlashOptions {
   StepTimeouts timeouts;
   AccessFactory access;  // default: bmc_access
   std::function<push::PushResult(const push::PushOptions&)> push_image;  // default: push::push_image
-  Fanout fanout = Fanout::kChain;  // with one node ready, either is one push_image
-  RelayPushFn push_relay;          // the chain's data path; default: push::push_relay
+  // kStar: one push per node, as each is ready (the host's link is shared);
+  // kChain: one relay push through all ready nodes. With one node ready,
+  // either is one push_image.
+  push::Fanout fanout = push::Fanout::kChain;
+  RelayPushFn push_relay;  // the chain's data path (mkmaster: relay_push_fn(push::push_relay))
   // check-image: opens the image before any node is touched; default: push::check_image.
   std::function<std::string(const push::PushOptions&)> check_image;
   // Step events (progress line, --json); serialised across nodes.

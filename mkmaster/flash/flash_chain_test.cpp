@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "mkmaster/flash/flash.h"
+#include "mkmaster/flash/relay_adapter.h"
 #include "testing/temp_dir.h"
 
 namespace flash {
@@ -274,7 +275,7 @@ TEST_F(FlashChain, ARelayThatCannotRunFailsEveryNodesStreamStep) {
 
 TEST_F(FlashChain, StarPushesEachNodeOnItsOwn) {
   auto o = options({"02-01", "02-02", "02-03", "02-04"});
-  o.fanout = Fanout::kStar;
+  o.fanout = push::Fanout::kStar;
   for (const auto& r : flash_nodes(inv_, o)) {
     ASSERT_TRUE(r.ok) << r.error;
     EXPECT_EQ(steps(r), kSteps);
@@ -283,6 +284,75 @@ TEST_F(FlashChain, StarPushesEachNodeOnItsOwn) {
   for (int i = 1; i <= 4; ++i) EXPECT_EQ(log_.count("10.0.2.1" + std::to_string(i) + ":7070 push"), 1u);
   // Star finishes each node in its own pass: at most -j consoles at once.
   EXPECT_LE(log_.most_consoles_open.load(), 2);
+}
+
+TEST_F(FlashChain, DeltaWithAChainIsRefusedBeforeAnyNodeIsTouched) {
+  auto o = options({"02-01", "02-02"});
+  o.push.delta = true;
+  try {
+    flash_nodes(inv_, o);
+    ADD_FAILURE() << "delta with a chain was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("--delta cannot be combined with a relay"));
+  }
+  EXPECT_TRUE(log_.calls.empty());
+  o.fanout = push::Fanout::kStar;
+  for (const auto& r : flash_nodes(inv_, o)) EXPECT_TRUE(r.ok) << r.error;
+}
+
+// The pipeline's relay over push::push_relay: each node's address, key and
+// name in order, the options all share, each node's progress to that
+// node, and each result (a failure with the relay's step) to its outcome.
+TEST_F(FlashChain, TheRelayAdapterMapsNodesProgressAndResults) {
+  push::RelayOptions seen;
+  auto entry = [&](const push::RelayOptions& o) {
+    seen = o;
+    push::Progress p;
+    p.position = 2048;
+    p.image_size = 4096;
+    o.on_progress(1, p);
+    push::RelayResult r;
+    r.image_size = 4096;
+    r.nodes.resize(2);
+    r.nodes[0].ok = r.nodes[0].verified = true;
+    r.nodes[0].verify_message = "ok (O_DIRECT)";
+    r.nodes[0].bytes = 4096;
+    r.nodes[0].seconds = 1.5;
+    r.nodes[1].step = "relay";
+    r.nodes[1].error = "control connection lost: the agent died";
+    return r;
+  };
+  std::vector<RelayNode> nodes(2);
+  std::vector<uint64_t> progress_of(2);
+  for (int i = 0; i < 2; ++i) {
+    nodes[i].node = "n" + std::to_string(i);
+    nodes[i].push.image = "img.raw";
+    nodes[i].push.target = "/dev/sda";
+    nodes[i].push.agent.agent = "10.0.0." + std::to_string(i) + ":7070";
+    nodes[i].push.agent.key = mkproto::Key{};
+    nodes[i].push.agent.key[0] = static_cast<uint8_t>(i + 1);
+    nodes[i].push.on_progress = [&progress_of, i](const push::Progress& p) { progress_of[i] = p.position; };
+  }
+  const auto out = relay_push_fn(entry)(nodes);
+  ASSERT_EQ(seen.nodes.size(), 2u);
+  EXPECT_EQ(seen.fanout, push::Fanout::kChain);
+  EXPECT_EQ(seen.push.image, "img.raw");
+  EXPECT_EQ(seen.push.target, "/dev/sda");
+  EXPECT_EQ(seen.nodes[1].name, "n1");
+  EXPECT_EQ(seen.nodes[1].agent.agent, "10.0.0.1:7070");
+  EXPECT_EQ(seen.nodes[1].agent.key, nodes[1].push.agent.key);
+  EXPECT_EQ(progress_of[0], 0u);
+  EXPECT_EQ(progress_of[1], 2048u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].ok);
+  EXPECT_TRUE(out[0].push.verified);
+  EXPECT_EQ(out[0].push.verify_message, "ok (O_DIRECT)");
+  EXPECT_EQ(out[0].push.image_size, 4096u);
+  EXPECT_FALSE(out[1].ok);
+  EXPECT_EQ(out[1].error, "relay step relay: control connection lost: the agent died");
+  // A relay that loses count of its nodes is an error, not a silent success.
+  auto short_entry = [&](const push::RelayOptions&) { return push::RelayResult{}; };
+  EXPECT_THROW(relay_push_fn(short_entry)(nodes), std::runtime_error);
 }
 
 }  // namespace
