@@ -46,6 +46,9 @@ std::vector<NodeResult> flash_nodes(const lab::Inventory& inv, const FlashOption
   std::vector<std::unique_ptr<NodeRun>> runs(nodes.size());
   auto open = [&](std::size_t i) -> NodeRun& {
     runs[i] = std::make_unique<NodeRun>(*nodes[i], opt, event_mu, results[i]);
+    if (chain)
+      for (const lab::Node* peer : nodes)
+        if (peer != nodes[i]) runs[i]->relay_peers.push_back(peer->agent_host);
     return *runs[i];
   };
   std::vector<std::string> errors;

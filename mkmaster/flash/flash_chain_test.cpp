@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 
 #include "mkmaster/flash/flash.h"
@@ -30,6 +31,7 @@ struct Log {
   std::mutex mu;
   std::vector<std::string> calls;
   std::string fail_on;  // "<node> <call>" that throws
+  std::map<std::string, std::vector<std::string>> lines;  // node → command lines it ran
   std::atomic<int> consoles_open{0}, most_consoles_open{0};
   void call(const std::string& node, const std::string& what) {
     const std::string c = node + " " + what;
@@ -88,6 +90,10 @@ class Console : public bmc::Console {
   }
   void wait_for_prompt(std::chrono::milliseconds, std::chrono::milliseconds) override { l_.call(node_, "prompt"); }
   int run(const std::string& command, std::chrono::milliseconds) override {
+    {
+      std::lock_guard lock(l_.mu);
+      l_.lines[node_].push_back(command);
+    }
     l_.call(node_, "run " + command.substr(0, command.find(' ')));
     return 0;
   }
@@ -220,6 +226,25 @@ TEST_F(FlashChain, EveryAgentListensBeforeOneRelayThenEachNodeIsFinished) {
         e.message == "relay: node 2 of 3, fed by calxeda02-03")
       said = true;
   EXPECT_TRUE(said);
+}
+
+// A hop into a node comes from another node of the chain (its upstream, or
+// after a cut-out the one before that): each agent accepts the host and
+// every other node of the push, and nothing else.
+TEST_F(FlashChain, EachAgentAlsoAcceptsTheOtherNodesOfTheChain) {
+  ASSERT_TRUE(flash_nodes(inv_, options({"02-01", "02-02", "02-03"}))[0].ok);
+  const std::string& line = log_.lines["calxeda02-02"].back();
+  ASSERT_THAT(line, ::testing::StartsWith(initrd::contract::kStartAgentPath));
+  if (line.find("--allow-from") == std::string::npos) GTEST_SKIP() << "no route toward the node's address here";
+  EXPECT_THAT(line, HasSubstr("--allow-from '10.0.2.11'"));
+  EXPECT_THAT(line, HasSubstr("--allow-from '10.0.2.13'"));
+  EXPECT_THAT(line, ::testing::Not(HasSubstr("'10.0.2.12'"))) << "a node need not accept itself";
+  // Star: only the host.
+  auto o = options({"02-01", "02-02"});
+  o.fanout = push::Fanout::kStar;
+  log_.lines.clear();
+  ASSERT_TRUE(flash_nodes(inv_, o)[1].ok);
+  EXPECT_THAT(log_.lines["calxeda02-02"].back(), ::testing::Not(HasSubstr("'10.0.2.11'")));
 }
 
 TEST_F(FlashChain, ANodeCutOutOfTheRelayFailsItsStreamStepAndTheOthersFinish) {

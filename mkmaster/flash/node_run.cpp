@@ -188,6 +188,13 @@ void boot_to_agent(NodeRun& n) {
     line += " --remove-secret-file";
     try {
       line += " --allow-from " + bmc::shell_quote(source_address_toward(node.agent_host, node.agent_port));
+      // Only with the host's own address: alone, the peers' would lock the host out.
+      for (const auto& peer : n.relay_peers) {
+        if (is_numeric_address(peer))
+          line += " --allow-from " + bmc::shell_quote(peer);
+        else
+          run.progress(fmt::format("{} is not a numeric address: its relay hop into this node will be refused", peer));
+      }
     } catch (const std::exception& e) {
       run.progress(fmt::format("the agent accepts any peer: {}", e.what()));
     }

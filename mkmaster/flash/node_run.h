@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "mkmaster/flash/flash.h"
 #include "mkmaster/flash/step_runner.h"
@@ -34,6 +35,10 @@ struct NodeRun {
   NodeAccess access;
   std::string secret;  // the one-time secret typed on the console, masked everywhere
   std::string target;  // the disk on the node
+  // In a chain: the other nodes' agent_host, which the node's agent must
+  // also accept connections from (a relay hop comes from its upstream
+  // neighbour, which a cut-out can make any of them).
+  std::vector<std::string> relay_peers;
   Reached reached;
 };
 
