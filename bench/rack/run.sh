@@ -125,6 +125,15 @@ fresh_targets() { for ((i = 1; i <= N; i++)); do rm -f "$TD/t$i.img"; truncate -
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 total_ticks() { awk '/^cpu / { s = 0; for (i = 2; i <= NF; i++) s += $i; print s; exit }' /proc/stat; }
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The largest VmHWM of these nodes' agents (MiB; a killed agent counts 0).
+peak_rss_mib() {
+  local m=0 r i
+  for i in "$@"; do
+    r=$(awk '/VmHWM/ { print $2 }' /proc/${AGENT_PID[$i]}/status 2>/dev/null || true)
+    [ -n "$r" ] && [ "$r" -gt $m ] && m=$r
+  done
+  awk -v k=$m 'BEGIN { printf "%.1f", k / 1024 }'
+}
 HZ=$(getconf CLK_TCK)
 CORES=$(nproc)
 
@@ -195,6 +204,7 @@ row() {
   echo "     CPU: machine $(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) -v c=$CORES 'BEGIN { printf "%.0f", 100 * c * b / a }') % of ${CORES}00 %;" \
        "agents $(awk -v t=$agents_cpu -v h=$HZ -v s=$ROW_S 'BEGIN { printf "%.1f s (%.0f %%)", t / h, 100 * t / h / s }');" \
        "mkmaster $(awk -v u=$mk_u -v k=$mk_s -v s=$ROW_S 'BEGIN { printf "%.1f s (%.0f %%)", u + k, 100 * (u + k) / s }')"
+  echo "     agents' peak RSS so far: $(peak_rss_mib "${nodes[@]}") MiB"
   [ $rc = 0 ] || tail -n 3 "$WORK/$name.err" 2>/dev/null | sed 's/^/     /'
   ROW_RC=$rc
 }
@@ -225,13 +235,7 @@ if [ $HAVE_FANOUT = 1 ]; then
   [ $K_OK = $((N - 1)) ] && [ $ROW_RC != 0 ] || FAILED=1
 fi
 
-RSS_MAX=0
-for ((i = 1; i <= N; i++)); do
-  [ $i = $KILL ] && [ $HAVE_FANOUT = 1 ] && continue
-  r=$(awk '/VmHWM/ { print $2 }' /proc/${AGENT_PID[$i]}/status 2>/dev/null || echo 0)
-  [ "$r" -gt $RSS_MAX ] && RSS_MAX=$r
-done
-
+RSS_MAX=$(peak_rss_mib "${ALL[@]}")
 echo
 echo "== results ($(( IMG_BYTES >> 20 )) MiB image, $(( MAPPED >> 20 )) MiB mapped, links tbf $RATE," \
      "TCP goodput $(( GOODPUT / 1000000 )) MB/s, $CORES cores, load before: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -247,5 +251,5 @@ if [ $HAVE_FANOUT = 1 ]; then
 else
   echo "   (chain rows skipped: $MKMASTER has no --fanout yet)"
 fi
-echo "   agent peak RSS               = $(awk -v k=$RSS_MAX 'BEGIN { printf "%.1f", k / 1024 }') MiB   (goal <= 16)"
+echo "   agent peak RSS               = $RSS_MAX MiB   (goal <= 16; VmHWM of the live agents over all rows)"
 [ $FAILED = 0 ] || { echo "bench/rack: a row did not end as expected (see above)" >&2; exit 1; }
