@@ -43,6 +43,7 @@ void Server::run() {
   ConnectionContext ctx;
   ctx.admission = &admission_;
   ctx.revoked = &revoked_;
+  ctx.relay = &relay_;
   ctx.log_refusal = [this](const std::string& l) { log_refusal(l); };
   ctx.revoke = [this] {
     revoked_ = true;

@@ -9,6 +9,7 @@
 
 #include "target-agent/admission.h"
 #include "target-agent/connection.h"
+#include "target-agent/relay.h"
 #include "target-agent/session.h"
 #include "target-agent/target.h"
 
@@ -36,6 +37,7 @@ class Server {
 
   AgentConfig cfg_;
   Sessions sessions_;
+  Relay relay_{cfg_};  // after sessions_: its forwarder holds a session
   Admission admission_;
   RateLimitedLog refusals_;
   int listen_fd_ = -1;
