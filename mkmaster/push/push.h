@@ -77,6 +77,7 @@ struct PushOptions {
 
 struct PushResult {
   uint64_t image_size = 0;
+  uint64_t announced_size = 0;    // OPEN's image_size: the size, or kImageSizeUnknown (told at FINISH)
   uint64_t bytes_sent = 0;        // image bytes carried by DATA frames (all attempts)
   uint64_t wire_bytes = 0;        // everything written to the socket, headers included
   uint64_t data_bytes = 0;        // image bytes that are data (last pass)

@@ -130,6 +130,7 @@ PushResult PushSession::run_attempts() {
   r_.hole_bytes = counts_.hole_bytes;
   r_.kept_bytes = counts_.kept_bytes;
   if (size_known() && dig_.position() == size_) r_.block_digests = dig_.digests();
+  r_.announced_size = announced_;
   r_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
   report(Progress::Kind::kDone, r_.verify_message, dig_.position());
   return r_;

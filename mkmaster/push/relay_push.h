@@ -22,6 +22,9 @@ enum class Fanout { kChain, kStar };
 struct RelayNode {
   AgentAddress agent;  // HOST:PORT (reachable from the host and from the previous node) and this node's own key
   std::string name;    // in reports; empty: agent.agent
+  // How the previous node reaches this one (numeric ADDR:PORT), when not as
+  // the host does (another network; a test's fault proxy); empty: agent.agent.
+  std::string relay_address;
 };
 
 struct RelayOptions {
