@@ -10,6 +10,7 @@
 #include "mkmaster/cli/lab_inventory.h"
 #include "mkmaster/flash/event_printer.h"
 #include "mkmaster/flash/flash.h"
+#include "mkmaster/flash/relay_adapter.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/push/cli_agent_options.h"
 #include "mkmaster/push/progress.h"
@@ -25,6 +26,7 @@ struct Args {
   std::vector<std::string> nodes;
   std::string inventory;
   flash::FlashOptions flash;
+  std::string fanout = "chain";
   int boot_timeout_s = 600;
   int login_timeout_s = 900;
   double stall_timeout_s = 30;
@@ -58,6 +60,8 @@ void run_nodes(Args& a) {
   flash::FlashOptions o = a.flash;
   o.push = a.push;
   o.nodes = a.nodes;
+  o.fanout = a.fanout == "star" ? push::Fanout::kStar : push::Fanout::kChain;
+  o.push_relay = flash::relay_push_fn(push::push_relay);
   o.timeouts.boot = std::chrono::seconds(a.boot_timeout_s);
   o.timeouts.login = std::chrono::seconds(a.login_timeout_s);
   const auto style = a.lava ? flash::EventStyle::kLava : a.json ? flash::EventStyle::kJson : flash::EventStyle::kHuman;
@@ -66,7 +70,8 @@ void run_nodes(Args& a) {
   // the documented state (flash.h); a second one exits at once.
   base::install_interrupt_handlers();
   int failed = 0, signal = 0;
-  for (const auto& r : flash::flash_nodes(inv, o)) {
+  const auto results = flash::flash_nodes(inv, o);
+  for (const auto& r : results) {
     if (r.interrupted) signal = r.interrupted;
     flash::print_result(r, style);
     if (!r.ok) {
@@ -77,7 +82,9 @@ void run_nodes(Args& a) {
   // 128 + the signal, as a shell reports a job the signal ended: 130 for
   // SIGINT, 143 for SIGTERM.
   if (signal) throw cli::Exit{128 + signal};
-  if (failed) throw cli::Exit{1};
+  // As the direct push with several agents: 3 when the other nodes hold
+  // the image, 1 when none does.
+  if (failed) throw cli::Exit{failed < static_cast<int>(results.size()) ? push::kExitSomeNodesFailed : 1};
 }
 
 }  // namespace
@@ -128,7 +135,12 @@ void cli::add_push(CLI::App& app) {
   flash::FlashOptions& f = a->flash;
   sub->add_option("--inventory,-i", a->inventory, "lab inventory (docs/inventory.md): flash these nodes")
       ->envname("MKMASTER_INVENTORY");
-  sub->add_option("--parallel,-j", f.parallel, "nodes flashed at once")
+  sub->add_option("--fanout", a->fanout,
+                  "with several NODEs: chain streams the image once, each node forwarding it to the next "
+                  "(docs/protocol.md, Relay); star pushes each node from this host, sharing its link")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"chain", "star"}));
+  sub->add_option("--parallel,-j", f.parallel, "nodes booted and finished at once (a chain streams to all together)")
       ->capture_default_str()->check(CLI::Range(1, 256));
   sub->add_option("--log-dir", f.log_dir, "per-node logs and console transcripts")
       ->capture_default_str();

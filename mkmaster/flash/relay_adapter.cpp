@@ -13,7 +13,7 @@ RelayPushFn relay_push_fn(RelayEntry entry) {
     o.push = nodes.front().push;  // the user's options, as every node's are
     o.push.on_progress = nullptr;
     o.fanout = push::Fanout::kChain;
-    for (const auto& n : nodes) o.nodes.push_back({n.push.agent, n.node});
+    for (const auto& n : nodes) o.nodes.push_back({n.push.agent, n.node, ""});
     o.on_progress = [&nodes](size_t i, const push::Progress& p) {
       if (i < nodes.size() && nodes[i].push.on_progress) nodes[i].push.on_progress(p);
     };
