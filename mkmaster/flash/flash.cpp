@@ -3,16 +3,57 @@
 #include <fmt/core.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <exception>
+#include <functional>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
 
+#include "base/interrupt.h"
 #include "base/parallel.h"
 #include "mkmaster/flash/node_run.h"
 #include "mkmaster/flash/relay_round.h"
 
 namespace flash {
+
+namespace {
+
+// At most `max` callers inside run() at once. A caller waiting for a slot
+// when a signal arrives goes ahead: its next step stops at once as
+// interrupted, leaving the node untouched.
+class Slots {
+ public:
+  explicit Slots(int max) : free_(std::max(1, max)) {}
+  void run(const std::function<void()>& fn) {
+    bool held = false;
+    {
+      std::unique_lock lock(mu_);
+      while (!(held = free_ > 0) && base::interrupt_signal() == 0)
+        freed_.wait_for(lock, std::chrono::milliseconds(100));
+      if (held) --free_;
+    }
+    struct Release {
+      Slots* s;
+      bool held;
+      ~Release() {
+        if (!held) return;
+        std::lock_guard lock(s->mu_);
+        ++s->free_;
+        s->freed_.notify_one();
+      }
+    } release{this, held};
+    fn();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable freed_;
+  int free_;
+};
+
+}  // namespace
 
 std::string generate_secret() {
   if (sodium_init() < 0) throw std::runtime_error("libsodium cannot initialise");
@@ -63,37 +104,30 @@ std::vector<NodeResult> flash_nodes(const lab::Inventory& inv, const FlashOption
       });
     });
   } else {
-    errors = base::for_each_bounded(nodes.size(), opt.parallel, [&](std::size_t i) {
-      NodeRun& n = open(i);
-      guarded(n, [&] { boot_to_agent(n); });
-    });
-    // The nodes whose agents listen, in the order given.
-    std::vector<std::size_t> ready;
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-      if (errors[i].empty()) ready.push_back(i);
-    std::vector<std::string> streamed(ready.size());
-    if (ready.size() == 1) {
-      streamed = base::for_each_bounded(1, 1, [&](std::size_t) {
-        NodeRun& n = *runs[ready[0]];
-        guarded(n, [&] { stream_alone(n); });
+    // One thread per node for its whole run (relay_round.h says why); -j
+    // bounds the boot and finish rounds through the slots.
+    RelayGate gate(nodes.size(), opt.push_relay);
+    Slots slots(opt.parallel);
+    errors = base::for_each_bounded(nodes.size(), static_cast<int>(nodes.size()), [&](std::size_t i) {
+      NodeRun* n = nullptr;
+      try {
+        slots.run([&] {
+          n = &open(i);
+          guarded(*n, [&] { boot_to_agent(*n); });
+        });
+      } catch (...) {
+        gate.arrive(i, nullptr);
+        throw;
+      }
+      const std::size_t ready = gate.arrive(i, n);
+      guarded(*n, [&] {
+        if (ready == 1)
+          stream_alone(*n);
+        else
+          gate.stream(*n);
       });
-    } else if (!ready.empty()) {
-      std::vector<NodeRun*> chain;
-      for (std::size_t i : ready) chain.push_back(runs[i].get());
-      streamed = relay_round(chain, opt.push_relay);
-    }
-    std::vector<std::size_t> verified;
-    for (std::size_t k = 0; k < ready.size(); ++k) {
-      if (streamed[k].empty())
-        verified.push_back(ready[k]);
-      else
-        errors[ready[k]] = streamed[k];
-    }
-    const auto finished = base::for_each_bounded(verified.size(), opt.parallel, [&](std::size_t k) {
-      NodeRun& n = *runs[verified[k]];
-      guarded(n, [&] { finish(n); });
+      slots.run([&] { guarded(*n, [&] { finish(*n); }); });
     });
-    for (std::size_t k = 0; k < verified.size(); ++k) errors[verified[k]] = finished[k];
   }
   for (std::size_t i = 0; i < errors.size(); ++i) results[i].ok = errors[i].empty();
   for (std::size_t i = 0; i < errors.size(); ++i) {

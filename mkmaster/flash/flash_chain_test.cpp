@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <thread>
 #include <mutex>
 
 #include "mkmaster/flash/flash.h"
@@ -33,11 +35,13 @@ struct Log {
   std::string fail_on;  // "<node> <call>" that throws
   std::map<std::string, std::vector<std::string>> lines;  // node → command lines it ran
   std::atomic<int> consoles_open{0}, most_consoles_open{0};
+  std::map<std::string, std::set<std::thread::id>> threads;  // node → threads its BMC calls came from
   void call(const std::string& node, const std::string& what) {
     const std::string c = node + " " + what;
     {
       std::lock_guard lock(mu);
       calls.push_back(c);
+      threads[node].insert(std::this_thread::get_id());
     }
     if (!fail_on.empty() && c.rfind(fail_on, 0) == 0) throw std::runtime_error("fake failure in " + c);
   }
@@ -202,6 +206,9 @@ TEST_F(FlashChain, EveryAgentListensBeforeOneRelayThenEachNodeIsFinished) {
   }
   EXPECT_EQ(relays_, 1);
   EXPECT_EQ(log_.count("10.0.2.11:7070 push"), 0u) << "no node was pushed on its own";
+  // A node's console (ipmitool under PR_SET_PDEATHSIG) dies with the thread
+  // that started it: every call of a node comes from one thread.
+  for (const auto& [node, ids] : log_.threads) EXPECT_EQ(ids.size(), 1u) << node;
   // The chain is the order given, each node with its own agent and key.
   EXPECT_THAT(relayed_names(), ElementsAre("calxeda02-03", "calxeda02-01", "calxeda02-02"));
   EXPECT_EQ(relayed_[0].push.agent.agent, "10.0.2.13:7070");
