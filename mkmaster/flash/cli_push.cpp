@@ -20,6 +20,7 @@ namespace {
 struct Args {
   push::PushOptions push;
   push::AgentOptions agent;
+  std::vector<std::string> agents, secret_files;  // --agent/--secret-file, repeatable here
   std::string holes = "zero";
   bool json = false, lava = false, no_verify = false;
   // With NODE…:
@@ -32,7 +33,40 @@ struct Args {
   double stall_timeout_s = 30;
 };
 
+// Several --agent/--secret-file pairs: one push_relay, a line (or JSON
+// object) per node, exit 3 when some nodes failed, 1 when all did.
+void run_agents(Args& a) {
+  if (a.agents.size() != a.secret_files.size())
+    throw std::runtime_error(fmt::format("push: {} --agent but {} --secret-file: give one secret file per agent, in "
+                                         "the same order",
+                                         a.agents.size(), a.secret_files.size()));
+  push::RelayOptions o;
+  o.push = a.push;
+  o.fanout = a.fanout == "star" ? push::Fanout::kStar : push::Fanout::kChain;
+  for (std::size_t i = 0; i < a.agents.size(); ++i) {
+    push::AgentOptions one{a.agents[i], a.secret_files[i]};
+    o.nodes.push_back({one.address(), a.agents[i], ""});
+  }
+  const push::RelayResult r = push::push_relay(o);
+  for (const auto& n : r.nodes) {
+    if (a.json)
+      fmt::print("{{\"event\": \"node\", \"node\": \"{}\", \"ok\": {}, \"step\": \"{}\", \"error\": \"{}\", "
+                 "\"bytes\": {}, \"seconds\": {:.3f}, \"mb_per_s\": {:.1f}, \"verified\": {}, \"verify\": \"{}\"}}\n",
+                 base::json_escape(n.name), n.ok, base::json_escape(n.step), base::json_escape(n.error), n.bytes,
+                 n.seconds, n.mb_per_s(), n.verified, base::json_escape(n.verify_message));
+    else
+      fmt::print("{}: {} {} bytes in {:.1f} s ({:.1f} MB/s){}\n", n.name, n.ok ? "ok" : "FAILED", n.bytes, n.seconds,
+                 n.mb_per_s(), n.ok ? ", verify " + n.verify_message : ", step " + n.step + ": " + n.error);
+  }
+  std::fflush(stdout);
+  const std::size_t failed = r.failed();
+  if (failed) throw cli::Exit{failed < r.nodes.size() ? push::kExitSomeNodesFailed : 1};
+}
+
 void run_direct(Args& a) {
+  if (a.agents.size() > 1 || a.secret_files.size() > 1) return run_agents(a);
+  if (!a.agents.empty()) a.agent.agent = a.agents[0];
+  if (!a.secret_files.empty()) a.agent.secret_file = a.secret_files[0];
   if (a.agent.agent.empty() || a.agent.secret_file.empty())
     throw std::runtime_error(a.inventory.empty()
                                  ? "push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"
@@ -53,7 +87,7 @@ void run_direct(Args& a) {
 void run_nodes(Args& a) {
   if (a.inventory.empty())
     throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
-  if (!a.agent.agent.empty() || !a.agent.secret_file.empty())
+  if (!a.agents.empty() || !a.secret_files.empty())
     throw std::runtime_error("push: --agent/--secret-file address one running agent; with NODE… the pipeline starts "
                              "each node's agent itself");
   const lab::Inventory inv = cli::load_lab_inventory(a.inventory);
@@ -95,7 +129,10 @@ void cli::add_push(CLI::App& app) {
   auto* sub = app.add_subcommand("push", "stream a disk image to a running target-agent, or flash NODEs");
   sub->add_option("IMAGE", p.image, "raw image, .gz/.xz/.zst/.bz2, or http(s) URL")->required();
   sub->add_option("NODE", a->nodes, "nodes to flash through the full pipeline (needs --inventory)");
-  a->agent.add_to(sub, /*required=*/false);
+  sub->add_option("--agent", a->agents,
+                  "a running target-agent's HOST:PORT; repeat it (each with its --secret-file, in order) to flash "
+                  "several at once (--fanout)");
+  sub->add_option("--secret-file", a->secret_files, "file holding that agent's session secret (one per --agent)");
   sub->add_option("--target", p.target,
                   "device on the node (default: the agent's --target; with NODE…, " +
                       std::string(initrd::contract::kDefaultTarget) + ")");
@@ -136,8 +173,8 @@ void cli::add_push(CLI::App& app) {
   sub->add_option("--inventory,-i", a->inventory, "lab inventory (docs/inventory.md): flash these nodes")
       ->envname("MKMASTER_INVENTORY");
   sub->add_option("--fanout", a->fanout,
-                  "with several NODEs: chain streams the image once, each node forwarding it to the next "
-                  "(docs/protocol.md, Relay); star pushes each node from this host, sharing its link")
+                  "with several NODEs or --agents: chain streams the image once, each node forwarding it to the "
+                  "next (docs/protocol.md, Relay); star pushes each node from this host, sharing its link")
       ->capture_default_str()
       ->check(CLI::IsMember({"chain", "star"}));
   sub->add_option("--parallel,-j", f.parallel, "nodes booted and finished at once (a chain streams to all together)")
