@@ -365,7 +365,7 @@ constexpr WireEnum wire_enum(HopState) { return {0, 5, "hop state"}; }
 struct RelayStatus {
   static constexpr FrameType kType = FrameType::kRelayStatus;
   uint64_t durable = 0;   // this node's durable watermark
-  uint64_t applied = 0;   // written (not yet synced), >= durable
+  uint64_t applied = 0;   // received, validated and handed to its writer in order, >= durable
   bool finished = false;  // FINISH done: the whole image is durable here
   HopState hop = HopState::kNone;
   uint64_t hop_durable = 0;     // the downstream's durable watermark as its ACKs tell

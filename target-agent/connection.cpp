@@ -34,7 +34,7 @@ Connection::~Connection() {
 }
 
 namespace {
-constexpr std::chrono::milliseconds kStatusEvery{250};
+constexpr std::chrono::milliseconds kStatusEvery{100};
 }  // namespace
 
 std::function<void(uint64_t, uint64_t)> Connection::ack_to_host() {
@@ -276,6 +276,7 @@ void Connection::on_place(Frame& f) {
                                     f.offset > *next_offset_ ? "a gap" : "an overlap"));
   }
   next_offset_ = f.offset + item.length;
+  session_->received.store(*next_offset_, std::memory_order_relaxed);
   if (skip == mkproto::SkipReason::kDontCare) session_->dont_care.add(f.offset, f.offset + item.length);
   if (skip == mkproto::SkipReason::kKeep) session_->kept.add(f.offset, f.offset + item.length);
   if (forwarder_) forwarder_->offer(f, item.length);  // validated: on to the next node too

@@ -157,7 +157,7 @@ mkproto::RelayStatus Relay::status(Sessions& sessions) const {
     st.durable = sessions.durable(*session_);
     st.finished = sessions.finished(*session_);
     std::lock_guard rl(session_->replay_mutex);
-    st.applied = std::max(session_->readable, st.durable);
+    st.applied = std::max({session_->readable, st.durable, session_->received.load(std::memory_order_relaxed)});
   }
   if (forwarder_) {
     Forwarder::Status f = forwarder_->status();

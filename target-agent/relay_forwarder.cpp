@@ -86,6 +86,7 @@ Forwarder::~Forwarder() {
   {
     std::lock_guard lock(m_);
     stop_ = true;
+    if (hop_channel_) hop_channel_->shutdown();
     cv_.notify_all();
   }
   thread_.join();
@@ -95,7 +96,9 @@ void Forwarder::set_downstream(std::optional<Downstream> d) {
   std::lock_guard lock(m_);
   down_ = std::move(d);
   ++generation_;
+  if (hop_channel_) hop_channel_->shutdown();
   status_ = Status{down_ ? HopState::kConnecting : HopState::kNone, 0, status_.reconnects, ""};
+  holding_back_ = true;
   cv_.notify_all();
 }
 
@@ -107,14 +110,16 @@ void Forwarder::offer(const Frame& f, uint64_t length) {
   offered_end_ = f.offset + length;
   if (!down_) return;
   const size_t n = f.payload.size();
-  if (status_.state == HopState::kLive && queued_bytes_ + n > kQueueBytes && !queue_.empty()) {
-    // Back-pressure: the chain moves at the pace of its slowest node…
+  if (holding_back_ && queued_bytes_ + n > kQueueBytes && !queue_.empty()) {
+    // Back-pressure: the chain moves at the pace of its slowest node (and
+    // waits out a hop's short reconnect)…
     const auto stall = down_->stall;
     if (!cv_.wait_for(lock, stall, [&] {
-          return stop_ || status_.state != HopState::kLive || queued_bytes_ + n <= kQueueBytes || queue_.empty();
+          return stop_ || !holding_back_ || queued_bytes_ + n <= kQueueBytes || queue_.empty();
         })) {
       // …unless it takes nothing for the stall time: then it is caught up
       // from the disk once it moves again (or the host cuts it out).
+      holding_back_ = false;
       status_.state = HopState::kCatchingUp;
       status_.message = fmt::format("downstream took no frame for {} ms: catching it up from this node's disk",
                                     stall.count());
@@ -145,6 +150,7 @@ bool Forwarder::replaced(uint64_t generation) const { return stop_ || generation
 void Forwarder::set_state(HopState s, const std::string& message) {
   std::lock_guard lock(m_);
   status_.state = s;
+  if (s == HopState::kFailed || s == HopState::kDone) holding_back_ = false;
   if (!message.empty()) status_.message = message;
   cv_.notify_all();
 }
@@ -207,6 +213,7 @@ void Forwarder::run() {
     ++status_.reconnects;
     if (++attempts > kMaxAttempts) {
       status_.state = HopState::kFailed;
+      holding_back_ = false;
       status_.message = fmt::format("downstream {}: {} reconnects without progress", d->address, kMaxAttempts);
       continue;
     }
@@ -219,6 +226,18 @@ void Forwarder::run() {
 bool Forwarder::serve(const Downstream& d, uint64_t generation, uint64_t& progress) {
   Hop hop;
   hop.ch = std::make_unique<mkproto::SocketChannel>(mkproto::tcp_connect(d.address, io_timeout_), io_timeout_);
+  {
+    std::lock_guard lock(m_);
+    if (replaced(generation)) return false;
+    hop_channel_ = hop.ch.get();
+  }
+  struct Unregister {
+    Forwarder* f;
+    ~Unregister() {
+      std::lock_guard lock(f->m_);
+      f->hop_channel_ = nullptr;
+    }
+  } unregister{this};
   hop.ch->set_send_timeout(io_timeout_);
   mkproto::Key key;
   std::copy(d.key.begin(), d.key.end(), key.begin());
@@ -231,6 +250,7 @@ bool Forwarder::serve(const Downstream& d, uint64_t generation, uint64_t& progre
   }
   const mkproto::Opened opened = mkproto::decode<mkproto::Opened>(r);
   uint64_t next = opened.watermark;
+  progress = std::max(progress, next);  // what the last connection delivered counts
   hop.durable = next;
   hop.on_durable = [this](uint64_t w) {
     std::lock_guard lock(m_);
@@ -263,6 +283,7 @@ bool Forwarder::serve(const Downstream& d, uint64_t generation, uint64_t& progre
         queue_.pop_front();
         queued_bytes_ -= x.frame.payload.size();
         status_.state = HopState::kLive;
+        holding_back_ = true;
         cv_.notify_all();
         lock.unlock();
         hop.ch->send_raw(x.frame.type, x.frame.flags, x.frame.offset, x.frame.payload);
@@ -325,14 +346,35 @@ void Forwarder::replay(Hop& hop, uint64_t& next, uint64_t end, uint64_t generati
         if (r.end > next && r.start < chunk_end) skip.push_back({std::max(r.start, next), std::min(r.end, chunk_end)});
     }
     uint64_t at = next;
+    // Zero runs go as ZERO (4 KiB granularity, as the host's zero
+    // detection): the downstream punches or zeroes them instead of writing.
     auto send_bytes = [&](uint64_t a, uint64_t b) {
       if (a >= b) return;
       buf.resize(static_cast<size_t>(b - a));
       source_->read(a, buf);
-      if (std::all_of(buf.begin(), buf.end(), [](uint8_t c) { return c == 0; }))
-        hop.ch->send(mkproto::encode(mkproto::Zero{a, b - a}));
-      else
-        hop.ch->send_raw(FrameType::kData, 0, a, buf);
+      constexpr size_t kBlock = 4096;
+      size_t run = 0;
+      bool run_zero = false;
+      auto flush = [&](size_t to) {
+        if (to == run) return;
+        if (run_zero)
+          hop.ch->send(mkproto::encode(mkproto::Zero{a + run, to - run}));
+        else
+          hop.ch->send_raw(FrameType::kData, 0, a + run, std::span<const uint8_t>(buf).subspan(run, to - run));
+        run = to;
+      };
+      for (size_t at = 0; at < buf.size(); at += kBlock) {
+        if (!run_zero && at - run >= kReplayFrame) flush(at);  // frames of a size a short-lived link still passes
+        const size_t e = std::min(buf.size(), at + kBlock);
+        const bool zero = std::all_of(buf.begin() + static_cast<std::ptrdiff_t>(at),
+                                      buf.begin() + static_cast<std::ptrdiff_t>(e), [](uint8_t c) { return c == 0; });
+        if (at == 0) run_zero = zero;
+        if (zero != run_zero) {
+          flush(at);
+          run_zero = zero;
+        }
+      }
+      flush(buf.size());
     };
     for (const ByteRange& s : skip) {
       send_bytes(at, s.start);

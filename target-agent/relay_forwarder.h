@@ -46,6 +46,7 @@ class Forwarder {
   // keeps a relaying agent within its 16 MiB.
   static constexpr size_t kQueueBytes = 2u << 20;
   static constexpr uint64_t kReplayChunk = 1u << 20;
+  static constexpr size_t kReplayFrame = 256u << 10;  // DATA frames of a catch-up
   static constexpr int kMaxAttempts = 10;  // reconnects without progress, then the hop failed
 
   // open: the session as this node's OPEN announced it (forwarded with an
@@ -102,6 +103,12 @@ class Forwarder {
   std::optional<Downstream> down_;
   uint64_t generation_ = 0;   // +1 per set_downstream
   std::optional<uint64_t> finish_size_;
+  // The receiver waits for room (back-pressure) until the downstream stalls
+  // for its stall time; again once the hop is live.
+  bool holding_back_ = true;
+  // The current hop's channel: set_downstream() shuts it down, so a send
+  // stuck on a stopped downstream gives way at once.
+  mkproto::SocketChannel* hop_channel_ = nullptr;
   bool stop_ = false;
   Status status_;
   std::thread thread_;

@@ -2,6 +2,7 @@
 // Image-write sessions, remembered across connections so a reconnecting host
 // resumes from the durable watermark (docs/protocol.md, "Opening a session").
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <list>
@@ -41,6 +42,10 @@ struct Session {
   // commit while a forwarder copies held bytes.
   std::mutex replay_mutex;
   uint64_t readable = 0;
+  // End of the placement frames received and validated in order (handed to
+  // the writer): RELAY_STATUS's `applied`, so the host sees a node fall
+  // behind before its writer's next ACK.
+  std::atomic<uint64_t> received{0};
   void note_applied(uint64_t applied) {
     std::lock_guard lock(replay_mutex);
     readable = std::max(readable, applied);

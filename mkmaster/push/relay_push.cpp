@@ -84,6 +84,9 @@ class Chain {
     bool in_chain = false;
     RelayNodeResult r;
     mkproto::RelayStatus status;
+    // Falling behind: since when its lag exceeds the bound without shrinking.
+    std::optional<Clock::time_point> behind_since;
+    uint64_t behind_head = 0, behind_applied = 0;  // the head's and its position then
   };
 
   void connect_all() {
@@ -154,6 +157,7 @@ class Chain {
       }
       c.address = nodes_[*to].address;
       c.key = a.key;
+      nodes_[*to].behind_since.reset();  // a new upstream: a new window
       break;
     }
     control(nodes_[from], mkproto::encode(c));
@@ -275,11 +279,49 @@ class Chain {
         }
         n.r.hop_reconnects = static_cast<int>(u.status.hop_reconnects);
       }
-      const uint64_t head = head_position_;
-      if (!n.status.finished && head > n.status.applied && head - n.status.applied > o_.max_lag)
-        cut(i, "stream", fmt::format("fell behind: {} bytes behind the head (bound {}; applied {}, durable {})",
-                                     head - n.status.applied, o_.max_lag, n.status.applied, n.status.durable));
+      check_lag(i);
     }
+  }
+
+  // A node fell behind when its lag behind the head exceeds the bound and,
+  // over the grace time, it moved less than half as far as the head (or
+  // not at all once the head is done): a stopped or crawling node — not
+  // one being caught up from its upstream's disk, which moves in steps as
+  // its upstream's writer acknowledges, nor one seen through a status a
+  // few frames old. Under m_.
+  void check_lag(size_t i) {
+    Node& n = nodes_[i];
+    uint64_t head = streamed_ ? size_ : head_position_.load();
+    if (auto st = nodes_[head_].control->relay_status()) head = std::max(head, st->applied);
+    const uint64_t lag = head > n.status.applied ? head - n.status.applied : 0;
+    // Behind a node that is behind itself, it cannot do better: judge the
+    // first of them; the one after gets a new upstream and a new window.
+    auto up = prev_in_chain(i);
+    const bool up_behind = up && *up != head_ && nodes_[*up].behind_since;
+    if (n.status.finished || lag <= o_.max_lag || up_behind) {
+      n.behind_since.reset();
+      return;
+    }
+    const auto now = Clock::now();
+    if (!n.behind_since) {
+      n.behind_since = now;
+      n.behind_head = head;
+      n.behind_applied = n.status.applied;
+      return;
+    }
+    const auto grace = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1000), 2 * o_.hop_stall);
+    if (now - *n.behind_since < grace) return;
+    const uint64_t head_moved = head - n.behind_head, moved = n.status.applied - n.behind_applied;
+    if (moved * 2 < head_moved || (streamed_ && moved == 0)) {
+      cut(i, "stream", fmt::format("fell behind: {} bytes behind the head (bound {}), moved {} bytes while the head "
+                                   "moved {} in {} ms (applied {}, durable {})",
+                                   lag, o_.max_lag, moved, head_moved, grace.count(), n.status.applied,
+                                   n.status.durable));
+      return;
+    }
+    n.behind_since = now;  // keeping up: watch the next window
+    n.behind_head = head;
+    n.behind_applied = n.status.applied;
   }
 
   // Every node still in the chain reports its session finished, each within
