@@ -199,13 +199,17 @@ row() {
   for i in "${nodes[@]}"; do
     agents_cpu=$((agents_cpu + $(proc_ticks ${AGENT_PID[$i]}) - ${before[$i]}))
   done
-  read -r mk_u mk_s < "$WORK/time.$name" || { mk_u=0; mk_s=0; }
+  # /usr/bin/time puts "Command exited with non-zero status N" first.
+  read -r mk_u mk_s < <(tail -n 1 "$WORK/time.$name") || { mk_u=0; mk_s=0; }
   echo "   $name: ${ROW_S} s, exit $rc, $ROW_OK/${#nodes[@]} targets == image${bad:+ (differ: ${bad[*]})}"
   echo "     CPU: machine $(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) -v c=$CORES 'BEGIN { printf "%.0f", 100 * c * b / a }') % of ${CORES}00 %;" \
        "agents $(awk -v t=$agents_cpu -v h=$HZ -v s=$ROW_S 'BEGIN { printf "%.1f s (%.0f %%)", t / h, 100 * t / h / s }');" \
        "mkmaster $(awk -v u=$mk_u -v k=$mk_s -v s=$ROW_S 'BEGIN { printf "%.1f s (%.0f %%)", u + k, 100 * (u + k) / s }')"
   echo "     agents' peak RSS so far: $(peak_rss_mib "${nodes[@]}") MiB"
-  [ $rc = 0 ] || tail -n 3 "$WORK/$name.err" 2>/dev/null | sed 's/^/     /'
+  if [ $rc != 0 ]; then
+    grep -h '"ok": false' "$WORK/$name".json 2>/dev/null | cut -c1-300 | sed 's/^/     /'
+    tail -n 3 "$WORK/$name.err" 2>/dev/null | sed 's/^/     /'
+  fi
   ROW_RC=$rc
 }
 
