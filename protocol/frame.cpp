@@ -19,6 +19,7 @@ bool known_type(uint8_t t) {
     case FrameType::kDigests: case FrameType::kVerifyEnd: case FrameType::kRepair: case FrameType::kGetFile: case FrameType::kPutFile:
     case FrameType::kFileData: case FrameType::kFileEnd: case FrameType::kFileDone: case FrameType::kExec:
     case FrameType::kOutput: case FrameType::kExit: case FrameType::kBye:
+    case FrameType::kRelayAccept: case FrameType::kRelayConnect: case FrameType::kRelayStatus:
       return true;
   }
   return false;
@@ -58,6 +59,9 @@ const char* type_name(FrameType t) {
     case FrameType::kOutput: return "OUTPUT";
     case FrameType::kExit: return "EXIT";
     case FrameType::kBye: return "BYE";
+    case FrameType::kRelayAccept: return "RELAY_ACCEPT";
+    case FrameType::kRelayConnect: return "RELAY_CONNECT";
+    case FrameType::kRelayStatus: return "RELAY_STATUS";
   }
   return "?";
 }

@@ -61,6 +61,9 @@ enum class FrameType : uint8_t {
   kOutput = 36,
   kExit = 37,
   kBye = 40,
+  kRelayAccept = 41,
+  kRelayConnect = 42,
+  kRelayStatus = 43,
 };
 bool known_type(uint8_t t);
 const char* type_name(FrameType t);

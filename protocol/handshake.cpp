@@ -55,6 +55,11 @@ Frame recv_handshake(Channel& ch, FrameType want) {
 }  // namespace
 
 HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string& agent_name) {
+  size_t which = 0;
+  return server_handshake(ch, std::span<const Key>(&key, 1), agent_name, which);
+}
+
+HandshakeResult server_handshake(Channel& ch, std::span<const Key> keys, const std::string& agent_name, size_t& which) {
   ch.set_max_payload(kMaxPayloadUnauthenticated);
   Hello hello;
   try {
@@ -80,10 +85,14 @@ HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string&
     throw;
   }
   Transcript t{hello.nonce, c.nonce, c.version, hello.min_version, hello.max_version};
-  if (!check_host_proof(key, t, auth.mac))
+  which = keys.size();
+  for (size_t i = 0; i < keys.size(); ++i)  // every key, so the time does not tell which matched
+    if (check_host_proof(keys[i], t, auth.mac) && which == keys.size()) which = i;
+  if (which == keys.size())
     refuse(ch, ErrorCode::kAuthFailed,
            "authentication failed: the host does not know this agent's session secret (or a relay altered the "
            "handshake)");
+  const Key& key = keys[which];
   ch.send(encode(AuthOk{agent_proof(key, t)}));
   ch.set_session_keys(derive_session_keys(key, hello.nonce, c.nonce, c.version), Channel::Role::kAgent);
   ch.set_max_payload(kMaxPayload);

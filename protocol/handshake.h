@@ -3,6 +3,7 @@
 // "Handshake"): HELLO → CHALLENGE → AUTH → AUTH_OK. Until it completes the
 // channel only accepts handshake frames of at most kMaxPayloadUnauthenticated
 // bytes; anything else is refused with kNotAuthenticated.
+#include <span>
 #include <string>
 
 #include "protocol/auth.h"
@@ -23,5 +24,9 @@ HandshakeResult client_handshake(Channel& ch, const Key& key, const std::string&
 // effort) and throws ProtocolError. Raises the channel's payload limit to
 // kMaxPayload only after success.
 HandshakeResult server_handshake(Channel& ch, const Key& key, const std::string& agent_name);
+// Agent side, accepting any of `keys` (the node's own key first, then a relay
+// hop key: docs/protocol.md, "Relay"); `which` tells the index of the key the
+// host proved. Each proof is checked in constant time.
+HandshakeResult server_handshake(Channel& ch, std::span<const Key> keys, const std::string& agent_name, size_t& which);
 
 }  // namespace mkproto

@@ -239,3 +239,30 @@ TEST(Handshake, NoCommonVersion) {
     EXPECT_EQ(e.code, ErrorCode::kBadVersion);
   }
 }
+
+// The relay's hop keys (docs/protocol.md, "Relay"): the agent accepts its
+// own key or the hop key, says which, and refuses any other.
+TEST(Handshake, AcceptsEitherOfSeveralKeysAndSaysWhich) {
+  const Key hop = derive_key("a hop key issued by the host");
+  const std::vector<Key> keys{kKey, hop};
+  for (size_t want : {size_t{0}, size_t{1}}) {
+    Pair p;
+    size_t which = 99;
+    std::thread agent([&] { server_handshake(*p.agent, keys, "agent-x", which); });
+    client_handshake(*p.host, keys[want], "host-y");
+    agent.join();
+    EXPECT_EQ(which, want);
+  }
+  Pair p;
+  std::thread agent([&] {
+    size_t which = 0;
+    EXPECT_THROW(server_handshake(*p.agent, keys, "agent-x", which), ProtocolError);
+  });
+  try {
+    client_handshake(*p.host, derive_key("neither of the two keys"), "host-y");
+    ADD_FAILURE() << "a third key was accepted";
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.code, ErrorCode::kAuthFailed);
+  }
+  agent.join();
+}

@@ -328,9 +328,64 @@ struct Bye {
   static void fields(auto& m, auto& c) { c(m.revoke, "revoke", Trailing{}); }
 };
 
+
+// Relay (docs/protocol.md, "Relay"). The key of one hop: random, issued by
+// the host over a control connection; the hop's handshake uses it as its Key.
+using HopKey = std::array<uint8_t, 32>;
+// From now on also accept one relay connection authenticated with `key`,
+// for OPEN of `session` only (an all-zero key: none).
+struct RelayAccept {
+  static constexpr FrameType kType = FrameType::kRelayAccept;
+  SessionId session{};
+  HopKey key{};
+  static void fields(auto& m, auto& c) {
+    c(m.session, "session");
+    c(m.key, "key");
+  }
+};
+// Forward `session` to `address` over a hop keyed by `key` (empty address:
+// forward nothing). stall_ms: a downstream that takes no frame this long
+// stops holding the chain back (it is caught up from the disk later).
+struct RelayConnect {
+  static constexpr FrameType kType = FrameType::kRelayConnect;
+  SessionId session{};
+  std::string address;
+  HopKey key{};
+  uint32_t stall_ms = 5000;
+  static void fields(auto& m, auto& c) {
+    c(m.session, "session");
+    c(m.address, "address", Str{.max = 256, .no_nul = true});
+    c(m.key, "key");
+    c(m.stall_ms, "stall_ms");
+  }
+};
+enum class HopState : uint8_t { kNone = 0, kConnecting = 1, kLive = 2, kCatchingUp = 3, kFailed = 4, kDone = 5 };
+constexpr WireEnum wire_enum(HopState) { return {0, 5, "hop state"}; }
+// The agent's view of the relayed session, on its control connection.
+struct RelayStatus {
+  static constexpr FrameType kType = FrameType::kRelayStatus;
+  uint64_t durable = 0;   // this node's durable watermark
+  uint64_t applied = 0;   // received, validated and handed to its writer in order, >= durable
+  bool finished = false;  // FINISH done: the whole image is durable here
+  HopState hop = HopState::kNone;
+  uint64_t hop_durable = 0;     // the downstream's durable watermark as its ACKs tell
+  uint32_t hop_reconnects = 0;  // of the hop this node opens
+  std::string message;          // why the hop failed, or the last reconnect's reason
+  static void fields(auto& m, auto& c) {
+    c(m.durable, "durable");
+    c(m.applied, "applied");
+    c(m.finished, "finished");
+    c(m.hop, "hop");
+    c(m.hop_durable, "hop_durable");
+    c(m.hop_reconnects, "hop_reconnects");
+    c(m.message, "message", Str{.max = kMaxText, .truncate = true});
+  }
+};
+
 // Every message type, for code that handles them all (the fuzzer, tests).
 using AllMessages = std::tuple<Hello, Challenge, Auth, AuthOk, ErrorMsg, TargetQuery, TargetInfo, Open, Opened, Zero,
                                Skip, Sync, Ack, Finish, Finished, HashRequest, Hashes, HashesEnd, Verify, Digests,
-                               VerifyEnd, Repair, GetFile, PutFile, FileEnd, FileDone, ExecMsg, ExitMsg, Bye>;
+                               VerifyEnd, Repair, GetFile, PutFile, FileEnd, FileDone, ExecMsg, ExitMsg, Bye,
+                               RelayAccept, RelayConnect, RelayStatus>;
 
 }  // namespace mkproto

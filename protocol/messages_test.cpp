@@ -149,6 +149,20 @@ Case<ExitMsg> sample(std::type_identity<ExitMsg>) {
   return {{-2, true, false}, 0, Wire{}.le("status", 0xfffffffe, 4).le("signaled", 1, 1).le("timed_out", 0, 1)};
 }
 Case<Bye> sample(std::type_identity<Bye>) { return {{true}, 0, Wire{}.optional().le("revoke", 1, 1)}; }
+Case<RelayAccept> sample(std::type_identity<RelayAccept>) {
+  return {{filled<16>(0x21), filled<32>(0x42)}, 0, Wire{}.fill("session", 0x21, 16).fill("key", 0x42, 32)};
+}
+Case<RelayConnect> sample(std::type_identity<RelayConnect>) {
+  return {{filled<16>(0x21), "10.0.0.2:7070", filled<32>(0x43), 2500},
+          0,
+          Wire{}.fill("session", 0x21, 16).str("address", "10.0.0.2:7070").fill("key", 0x43, 32).le("stall_ms", 2500, 4)};
+}
+Case<RelayStatus> sample(std::type_identity<RelayStatus>) {
+  return {{1u << 26, (1u << 26) + 4096, true, HopState::kCatchingUp, 1u << 20, 3, "hop dropped"},
+          0,
+          Wire{}.le("durable", 1u << 26, 8).le("applied", (1u << 26) + 4096, 8).le("finished", 1, 1).le("hop", 3, 1)
+              .le("hop_durable", 1u << 20, 8).le("hop_reconnects", 3, 4).str("message", "hop dropped")};
+}
 
 template <class M>
 Frame frame_of(const Case<M>& c, std::vector<uint8_t> payload) {

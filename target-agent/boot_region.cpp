@@ -86,6 +86,20 @@ void BootRegion::hold_zeros(uint64_t offset, uint64_t length) {
   each_overlap(offset, length, [](uint8_t* dst, uint64_t, uint64_t n) { std::memset(dst, 0, static_cast<size_t>(n)); });
 }
 
+void BootRegion::copy_held(uint64_t offset, std::span<uint8_t> out) const {
+  if (committed_) return;
+  const uint64_t end = offset + out.size();
+  if (!head_.empty() && offset < layout_.head_end) {
+    const uint64_t e = std::min(end, layout_.head_end);
+    std::memcpy(out.data(), head_.data() + offset, static_cast<size_t>(e - offset));
+  }
+  if (!tail_.empty() && end > layout_.tail_begin) {
+    const uint64_t b = std::max(offset, layout_.tail_begin);
+    const uint64_t e = std::min(end, layout_.device_size);
+    if (b < e) std::memcpy(out.data() + (b - offset), tail_.data() + (b - layout_.tail_begin), static_cast<size_t>(e - b));
+  }
+}
+
 void BootRegion::restart_at(uint64_t at) {
   if (committed_) return;
   if (!head_.empty() && at < layout_.head_end)

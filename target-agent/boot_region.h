@@ -39,6 +39,10 @@ class BootRegion {
   // head (MBR, primary GPT) last — and fdatasyncs. The caller has made
   // everything else durable. Idempotent. Throws ProtocolError(kIo).
   void commit(int fd, uint64_t image_size, const std::string& path);
+  // Until commit(): overlays the held bytes of [offset, offset + out.size())
+  // on `out` (read from the disk, which has zeros there since the wipe), so
+  // a relay catch-up sends the image's boot bytes, not the wipe's.
+  void copy_held(uint64_t offset, std::span<uint8_t> out) const;
   bool wiped() const { return wiped_; }
   bool committed() const { return committed_; }
   // Bytes held in memory now (0 before the first boot byte and after commit).

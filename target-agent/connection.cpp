@@ -40,7 +40,20 @@ Connection::Connection(const AgentConfig& cfg, Sessions& sessions, std::unique_p
     : cfg_(cfg), sessions_(sessions), ctx_(std::move(ctx)), channel_(std::move(ch)), ch_(*channel_) {}
 
 Connection::~Connection() {
+  stop_status();
   close_session();
+  if (relay_connection_ && ctx_.relay) ctx_.relay->leave(&ch_);
+}
+
+namespace {
+constexpr std::chrono::milliseconds kStatusEvery{100};
+}  // namespace
+
+std::function<void(uint64_t, uint64_t)> Connection::ack_to_host() {
+  return [this, s = session_](uint64_t d, uint64_t a) {
+    s->note_applied(a);  // a relay catch-up may read it back from now on
+    ch_.send(mkproto::encode(mkproto::Ack{d, a}));
+  };
 }
 
 void Connection::serve() noexcept {
@@ -52,7 +65,21 @@ void Connection::serve() noexcept {
     else fmt::print(stderr, "target-agent: {}\n", l);
   };
   try {
-    mkproto::server_handshake(ch_, cfg_.key, cfg_.name);
+    // A relay connection proves the hop key the host issued (RELAY_ACCEPT)
+    // instead of the node's secret.
+    std::vector<mkproto::Key> keys{cfg_.key};
+    uint64_t generation = 0;
+    if (ctx_.relay)
+      if (auto hop = ctx_.relay->hop_key(generation)) keys.push_back(*hop);
+    size_t which = 0;
+    mkproto::server_handshake(ch_, keys, cfg_.name, which);
+    if (which == 1) {
+      relay_connection_ = true;
+      if (!ctx_.relay->enter(&ch_, generation)) {
+        refuse_log("relay connection of a hop key the host has replaced");
+        return;
+      }
+    }
   } catch (const std::exception& e) {
     refuse_log(e.what());  // refused (ERROR already sent) or the peer went away
     return;
@@ -120,10 +147,12 @@ uint64_t Connection::close_session() noexcept {
     sessions_.release(session_);
     session_.reset();
   }
+  forwarder_.reset();  // it lives on in the relay, for the upstream's next connection
   return w;
 }
 
 bool Connection::dispatch(Frame& f) {
+  if (relay_connection_) check_relay_request(f);
   switch (f.type) {
     case FrameType::kTargetQuery: {
       auto q = mkproto::decode<mkproto::TargetQuery>(f);
@@ -142,6 +171,8 @@ bool Connection::dispatch(Frame& f) {
     case FrameType::kGetFile: on_get_file(f); return true;
     case FrameType::kPutFile: on_put_file(f); return true;
     case FrameType::kExec: on_exec(f); return true;
+    case FrameType::kRelayAccept:
+    case FrameType::kRelayConnect: on_relay(f); return true;
     case FrameType::kBye:
       // The host is done with the target: give the device back (a resume
       // after BYE opens it again).
@@ -160,6 +191,8 @@ bool Connection::dispatch(Frame& f) {
 void Connection::on_open(const Frame& f) {
   auto open = mkproto::decode<mkproto::Open>(f);
   if (session_) throw ProtocolError(ErrorCode::kUnexpected, "OPEN on a connection that already has a session");
+  if (relay_connection_ && !ctx_.relay->relay_session(open.session))
+    throw ProtocolError(ErrorCode::kNotAllowed, "a relay connection may open only the session the host relays here");
   std::string path = resolve_target(cfg_, open.path);
   mkproto::TargetInfo info = inspect_target(cfg_, path);
   refuse_if_in_use(cfg_, info);
@@ -191,10 +224,9 @@ void Connection::on_open(const Frame& f) {
     session_->boot = BootRegion(mkproto::boot_layout(info.size, info.sector_size));
     session_->boot.wipe(target_fd_, path);
   }
+  if (ctx_.relay) forwarder_ = ctx_.relay->on_open(session_, sessions_);
   uint64_t w = sessions_.durable(*session_);
-  writer_ = std::make_unique<TargetWriter>(
-      target_fd_, block_device_, sector_, w,
-      [this](uint64_t d, uint64_t a) { ch_.send(mkproto::encode(mkproto::Ack{d, a})); }, &session_->boot);
+  writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, w, ack_to_host(), &session_->boot);
   next_offset_.reset();
   mkproto::Opened opened;
   opened.watermark = w;
@@ -237,7 +269,6 @@ void Connection::on_place(Frame& f) {
                                                               f.payload.size(), mkproto::kMaxData));
       item.length = f.payload.size();
     }
-    item.payload = std::move(f.payload);
   } else if (f.type == FrameType::kZero) {
     item.kind = WriteItem::Kind::kZero;
     item.length = mkproto::decode<mkproto::Zero>(f).length;
@@ -249,6 +280,7 @@ void Connection::on_place(Frame& f) {
   }
   if (in_repair_) {  // rewrites what verify found wrong; the VERIFY scope lists stay as they are
     check_in_repair(f, item.length);
+    if (item.kind == WriteItem::Kind::kData) item.payload = std::move(f.payload);
     writer_->push(std::move(item));
     return;
   }
@@ -264,9 +296,8 @@ void Connection::on_place(Frame& f) {
     if (f.offset < w) {
       // The writer's notion of progress restarts here too.
       writer_->stop();
-      writer_ = std::make_unique<TargetWriter>(
-          target_fd_, block_device_, sector_, f.offset,
-          [this](uint64_t d, uint64_t a) { ch_.send(mkproto::encode(mkproto::Ack{d, a})); }, &session_->boot);
+      writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, f.offset, ack_to_host(),
+                                               &session_->boot);
       sessions_.set_durable(*session_, f.offset);
     }
   } else if (f.offset != *next_offset_) {
@@ -276,8 +307,11 @@ void Connection::on_place(Frame& f) {
                                     f.offset > *next_offset_ ? "a gap" : "an overlap"));
   }
   next_offset_ = f.offset + item.length;
+  session_->received.store(*next_offset_, std::memory_order_relaxed);
   if (skip == mkproto::SkipReason::kDontCare) session_->dont_care.add(f.offset, f.offset + item.length);
   if (skip == mkproto::SkipReason::kKeep) session_->kept.add(f.offset, f.offset + item.length);
+  if (forwarder_) forwarder_->offer(f, item.length);  // validated: on to the next node too
+  if (item.kind == WriteItem::Kind::kData) item.payload = std::move(f.payload);
   writer_->push(std::move(item));
 }
 
@@ -341,12 +375,68 @@ void Connection::on_finish(const Frame& f) {
     throw ProtocolError(ErrorCode::kIncomplete,
                         fmt::format("FINISH with only [0, {}) of {} bytes covered", w, fin.image_size));
   // Everything else is durable: only now may the disk become bootable.
-  session_->boot.commit(target_fd_, fin.image_size, session_->path);
+  {
+    std::lock_guard lock(session_->replay_mutex);  // a forwarder may be copying held boot bytes
+    session_->boot.commit(target_fd_, fin.image_size, session_->path);
+    session_->readable = std::max(session_->readable, w);
+  }
   // From here VERIFY and any resume of this session know the size.
   session_->known_size = fin.image_size;
   sessions_.set_finished(*session_, true);
+  if (forwarder_ && !in_repair_) forwarder_->finish(w);
   ch_.send(mkproto::encode(mkproto::Finished{w}));
   fmt::print(stderr, "target-agent: {} written and synced ({} bytes)\n", session_->path, w);
+}
+
+}  // namespace agent
+
+namespace agent {
+
+// Placement of the relayed session, and nothing else: a neighbour never
+// execs, reads files, hashes, verifies, repairs or revokes on this node.
+void Connection::check_relay_request(const Frame& f) const {
+  switch (f.type) {
+    case FrameType::kOpen: case FrameType::kData: case FrameType::kZero: case FrameType::kSkip:
+    case FrameType::kSync: case FrameType::kFinish: return;
+    case FrameType::kBye:
+      if (!mkproto::decode<mkproto::Bye>(f).revoke) return;
+      break;
+    default: break;
+  }
+  throw ProtocolError(ErrorCode::kUnexpected,
+                      fmt::format("frame {}: {} is not allowed on a relay connection", f.seq, type_name(f.type)));
+}
+
+void Connection::on_relay(const Frame& f) {
+  if (!ctx_.relay) throw ProtocolError(ErrorCode::kNotOffered, "this agent does not relay");
+  if (f.type == FrameType::kRelayAccept)
+    ctx_.relay->accept(mkproto::decode<mkproto::RelayAccept>(f));
+  else
+    ctx_.relay->connect(mkproto::decode<mkproto::RelayConnect>(f));
+  ch_.send(mkproto::encode(ctx_.relay->status(sessions_)));
+  if (status_thread_.joinable()) return;
+  // From now on this is the host's window on the relayed session.
+  status_thread_ = std::thread([this] {
+    std::unique_lock lock(status_m_);
+    while (!status_cv_.wait_for(lock, kStatusEvery, [this] { return status_stop_; })) {
+      lock.unlock();
+      try {
+        ch_.send(mkproto::encode(ctx_.relay->status(sessions_)));
+      } catch (const std::exception&) {
+        return;  // the connection is going; serve() notices
+      }
+      lock.lock();
+    }
+  });
+}
+
+void Connection::stop_status() noexcept {
+  {
+    std::lock_guard lock(status_m_);
+    status_stop_ = true;
+  }
+  status_cv_.notify_all();
+  if (status_thread_.joinable()) status_thread_.join();
 }
 
 }  // namespace agent

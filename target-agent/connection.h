@@ -2,6 +2,9 @@
 // One authenticated host connection on the agent: the state machine of
 // docs/protocol.md (handshake, then image session / files / exec requests).
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -11,6 +14,7 @@
 #include "protocol/channel.h"
 #include "target-agent/admission.h"
 #include "target-agent/block_hasher.h"
+#include "target-agent/relay.h"
 #include "target-agent/session.h"
 #include "target-agent/target.h"
 #include "target-agent/writer.h"
@@ -25,6 +29,7 @@ struct ConnectionContext {
   const std::atomic<bool>* revoked = nullptr;  // the secret was revoked: refuse even a correct AUTH
   std::function<void(const std::string&)> log_refusal;  // rate-limited
   std::function<void()> revoke;           // BYE revoke: forget the secret and stop
+  Relay* relay = nullptr;                 // none: no relay (docs/protocol.md, "Relay")
 };
 
 class Connection {
@@ -61,6 +66,14 @@ class Connection {
   void on_get_file(const mkproto::Frame& f);
   void on_put_file(const mkproto::Frame& f);
   void on_exec(const mkproto::Frame& f);
+  // Relay (relay.h): RELAY_ACCEPT / RELAY_CONNECT on a control connection,
+  // which then reports RELAY_STATUS every kStatusEvery until it ends; a
+  // relay connection (authenticated with the hop key) may only place
+  // frames of the relayed session.
+  void on_relay(const mkproto::Frame& f);
+  void check_relay_request(const mkproto::Frame& f) const;
+  void stop_status() noexcept;
+  std::function<void(uint64_t, uint64_t)> ack_to_host();
   void require_session(const mkproto::Frame& f);
   void check_in_image(const mkproto::Frame& f, uint64_t length) const;
   // Drains the writer, records the durable watermark in the session and
@@ -84,6 +97,12 @@ class Connection {
   bool in_repair_ = false;               // between REPAIR and FINISH
   std::vector<ByteRange> repairing_;     // the ranges of this round, in order
   std::vector<ByteRange> repaired_;      // of the last round: what the next VERIFY reads
+  bool relay_connection_ = false;        // authenticated with the hop key, not the node's secret
+  std::shared_ptr<Forwarder> forwarder_;  // this session is forwarded downstream
+  std::thread status_thread_;
+  std::mutex status_m_;
+  std::condition_variable status_cv_;
+  bool status_stop_ = false;
 };
 
 }  // namespace agent

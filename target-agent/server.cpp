@@ -46,6 +46,7 @@ void Server::run() {
   ConnectionContext ctx;
   ctx.admission = &st.admission;
   ctx.revoked = &st.revoked;
+  ctx.relay = &st.relay;
   // The context lives in each connection thread, beside its reference to
   // the state: raw pointers to it stay valid as long as the thread runs.
   ctx.log_refusal = [&st](const std::string& l) { st.log_refusal(l); };

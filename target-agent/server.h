@@ -12,6 +12,7 @@
 
 #include "target-agent/admission.h"
 #include "target-agent/connection.h"
+#include "target-agent/relay.h"
 #include "target-agent/session.h"
 #include "target-agent/target.h"
 
@@ -47,6 +48,7 @@ class Server {
     void log_refusal(const std::string& line);
     AgentConfig cfg;
     Sessions sessions;
+    Relay relay{cfg};  // after sessions: its forwarder holds a session
     Admission admission;
     RateLimitedLog refusals;
     std::atomic<bool> stop{false};

@@ -1,6 +1,8 @@
 #pragma once
 // Image-write sessions, remembered across connections so a reconnecting host
 // resumes from the durable watermark (docs/protocol.md, "Opening a session").
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <list>
@@ -41,11 +43,28 @@ struct Session {
   // Sessions::acquire may drop it when no connection owns the session.
   base::UniqueFd claim;
 
+  // Relay catch-up (relay.cpp): the prefix of the image this node holds
+  // (applied by its writer; boot bytes held in `boot`), read by a forwarder
+  // thread. replay_mutex guards it, and `boot` against a restart or the
+  // commit while a forwarder copies held bytes.
+  std::mutex replay_mutex;
+  uint64_t readable = 0;
+  // End of the placement frames received and validated in order (handed to
+  // the writer): RELAY_STATUS's `applied`, so the host sees a node fall
+  // behind before its writer's next ACK.
+  std::atomic<uint64_t> received{0};
+  void note_applied(uint64_t applied) {
+    std::lock_guard lock(replay_mutex);
+    readable = std::max(readable, applied);
+  }
+
   // A restart at `at` re-sends everything from there.
   void restart_at(uint64_t at) {
     dont_care.truncate(at);
     kept.truncate(at);
+    std::lock_guard lock(replay_mutex);
     boot.restart_at(at);
+    readable = std::min(readable, at);
   }
 };
 

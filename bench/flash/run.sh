@@ -35,6 +35,8 @@ IP_S=10.213.7.1 IP_T=10.213.7.2
 PORT_HTTP=8080 PORT_AGENT=7070
 URL=http://$IP_S:$PORT_HTTP/img.raw
 T=$WORK/target.img
+. "$ROOT/bench/lib/image.sh"
+. "$ROOT/bench/lib/net.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/flash: needs root (network namespaces, tc)" >&2; exit 1; }
 for tool in mkfs.ext4 bmaptool curl ip tc ss python3 cmp fallocate; do
@@ -64,22 +66,11 @@ fi
 MKMASTER=$BUILD/mkmaster/mkmaster
 AGENT=$BUILD/target-agent/target-agent
 
-rm -rf "$WORK" && mkdir -p "$WORK/tree"
+rm -rf "$WORK" && mkdir -p "$WORK"
 log "image: $SIZE ext4 with ~$DATA_MIB MiB of files from /usr/lib and /usr/share"
-find /usr/share /usr/lib -xdev -type f -size -16M -printf '%s\t%p\n' 2>/dev/null | sort -k2 |
-  awk -F'\t' -v lim=$((DATA_MIB << 20)) 's < lim { s += $1; print $2 }' > "$WORK/files.txt"
-tar -cf - --no-recursion -T "$WORK/files.txt" 2>/dev/null | tar -xf - -C "$WORK/tree"
-truncate -s "$SIZE" "$WORK/img.raw"
-mkfs.ext4 -q -F -d "$WORK/tree" "$WORK/img.raw"
-rm -rf "$WORK/tree"
-fallocate --dig-holes "$WORK/img.raw"   # zero blocks mkfs wrote become holes
-bmaptool -q create -o "$WORK/img.bmap" "$WORK/img.raw"
-IMG_BYTES=$(stat -c %s "$WORK/img.raw")
-BLOCK=$(sed -n 's:.*<BlockSize> *\([0-9]*\) *</BlockSize>.*:\1:p' "$WORK/img.bmap")
-MAPPED=$(( $(sed -n 's:.*<MappedBlocksCount> *\([0-9]*\) *</MappedBlocksCount>.*:\1:p' "$WORK/img.bmap") * BLOCK ))
+make_bench_image "$WORK" "$SIZE" "$DATA_MIB"
 echo "   image $IMG_BYTES bytes, mapped $MAPPED bytes ($(ratio $((MAPPED * 100)) $IMG_BYTES) %)"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/secret"
-cat "$WORK/img.raw" > /dev/null   # every method reads the source from the page cache
 
 log "network: $NS_S <-veth, tbf 1gbit-> $NS_T"
 ip netns add $NS_S
@@ -93,15 +84,6 @@ ip -n $NS_T link set mkbv-t up
 tc -n $NS_S qdisc add dev mkbv-s root tbf rate 1gbit burst 512kb latency 20ms
 tc -n $NS_T qdisc add dev mkbv-t root tbf rate 1gbit burst 512kb latency 20ms
 
-wait_listen() {  # ns addr:port
-  for _ in $(seq 100); do
-    ip netns exec "$1" ss -ltn | grep -q " $2 " && return 0
-    sleep 0.1
-  done
-  echo "bench/flash: nothing listens on $2 in $1" >&2
-  exit 1
-}
-
 ip netns exec $NS_S python3 "$ROOT/mkmaster/source/testdata/range_http_server.py" \
   --root "$WORK" --bind $IP_S --port $PORT_HTTP >/dev/null 2>&1 &
 PIDS+=($!)
@@ -109,19 +91,7 @@ wait_listen $NS_S $IP_S:$PORT_HTTP
 
 # What TCP itself gets through this link (the ceiling for everyone).
 log "link goodput (256 MiB over TCP)"
-GOODPUT=$(python3 - <<PY
-import socket, subprocess, time, sys
-srv = subprocess.Popen(["ip", "netns", "exec", "$NS_S", "python3", "-c",
-  "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('$IP_S', 5999)); s.listen(1); print('ok', flush=True)\nc,_=s.accept()\nwhile c.recv(1<<20): pass"],
-  stdout=subprocess.PIPE)
-srv.stdout.readline()
-out = subprocess.run(["ip", "netns", "exec", "$NS_T", "python3", "-c",
-  "import socket,time\ns=socket.create_connection(('$IP_S',5999)); b=b'x'*(1<<20); t=time.time()\nfor i in range(256): s.sendall(b)\ns.shutdown(1); s.recv(1); print(256*(1<<20)/(time.time()-t))"],
-  capture_output=True, text=True).stdout.strip()
-srv.wait(10)
-print(int(float(out)))
-PY
-)
+GOODPUT=$(tcp_goodput $NS_S $IP_S $NS_T 256)
 echo "   $(( GOODPUT / 1000000 )) MB/s (line rate 125 MB/s)"
 
 fresh_target() { rm -f "$T"; truncate -s "$IMG_BYTES" "$T"; sync; }

@@ -10,6 +10,7 @@
 #include "mkmaster/cli/lab_inventory.h"
 #include "mkmaster/flash/event_printer.h"
 #include "mkmaster/flash/flash.h"
+#include "mkmaster/flash/relay_adapter.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/push/cli_agent_options.h"
 #include "mkmaster/push/progress.h"
@@ -19,18 +20,53 @@ namespace {
 struct Args {
   push::PushOptions push;
   push::AgentOptions agent;
+  std::vector<std::string> agents, secret_files;  // --agent/--secret-file, repeatable here
   std::string holes = "zero";
   bool json = false, lava = false, no_verify = false;
   // With NODE…:
   std::vector<std::string> nodes;
   std::string inventory;
   flash::FlashOptions flash;
+  std::string fanout = "chain";
   int boot_timeout_s = 600;
   int login_timeout_s = 900;
   double stall_timeout_s = 30;
 };
 
+// Several --agent/--secret-file pairs: one push_relay, a line (or JSON
+// object) per node, exit 3 when some nodes failed, 1 when all did.
+void run_agents(Args& a) {
+  if (a.agents.size() != a.secret_files.size())
+    throw std::runtime_error(fmt::format("push: {} --agent but {} --secret-file: give one secret file per agent, in "
+                                         "the same order",
+                                         a.agents.size(), a.secret_files.size()));
+  push::RelayOptions o;
+  o.push = a.push;
+  o.fanout = a.fanout == "star" ? push::Fanout::kStar : push::Fanout::kChain;
+  for (std::size_t i = 0; i < a.agents.size(); ++i) {
+    push::AgentOptions one{a.agents[i], a.secret_files[i]};
+    o.nodes.push_back({one.address(), a.agents[i], ""});
+  }
+  const push::RelayResult r = push::push_relay(o);
+  for (const auto& n : r.nodes) {
+    if (a.json)
+      fmt::print("{{\"event\": \"node\", \"node\": \"{}\", \"ok\": {}, \"step\": \"{}\", \"error\": \"{}\", "
+                 "\"bytes\": {}, \"seconds\": {:.3f}, \"mb_per_s\": {:.1f}, \"verified\": {}, \"verify\": \"{}\"}}\n",
+                 base::json_escape(n.name), n.ok, base::json_escape(n.step), base::json_escape(n.error), n.bytes,
+                 n.seconds, n.mb_per_s(), n.verified, base::json_escape(n.verify_message));
+    else
+      fmt::print("{}: {} {} bytes in {:.1f} s ({:.1f} MB/s){}\n", n.name, n.ok ? "ok" : "FAILED", n.bytes, n.seconds,
+                 n.mb_per_s(), n.ok ? ", verify " + n.verify_message : ", step " + n.step + ": " + n.error);
+  }
+  std::fflush(stdout);
+  const std::size_t failed = r.failed();
+  if (failed) throw cli::Exit{failed < r.nodes.size() ? push::kExitSomeNodesFailed : 1};
+}
+
 void run_direct(Args& a) {
+  if (a.agents.size() > 1 || a.secret_files.size() > 1) return run_agents(a);
+  if (!a.agents.empty()) a.agent.agent = a.agents[0];
+  if (!a.secret_files.empty()) a.agent.secret_file = a.secret_files[0];
   if (a.agent.agent.empty() || a.agent.secret_file.empty())
     throw std::runtime_error(a.inventory.empty()
                                  ? "push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"
@@ -51,13 +87,15 @@ void run_direct(Args& a) {
 void run_nodes(Args& a) {
   if (a.inventory.empty())
     throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
-  if (!a.agent.agent.empty() || !a.agent.secret_file.empty())
+  if (!a.agents.empty() || !a.secret_files.empty())
     throw std::runtime_error("push: --agent/--secret-file address one running agent; with NODE… the pipeline starts "
                              "each node's agent itself");
   const lab::Inventory inv = cli::load_lab_inventory(a.inventory);
   flash::FlashOptions o = a.flash;
   o.push = a.push;
   o.nodes = a.nodes;
+  o.fanout = a.fanout == "star" ? push::Fanout::kStar : push::Fanout::kChain;
+  o.push_relay = flash::relay_push_fn(push::push_relay);
   o.timeouts.boot = std::chrono::seconds(a.boot_timeout_s);
   o.timeouts.login = std::chrono::seconds(a.login_timeout_s);
   const auto style = a.lava ? flash::EventStyle::kLava : a.json ? flash::EventStyle::kJson : flash::EventStyle::kHuman;
@@ -66,7 +104,8 @@ void run_nodes(Args& a) {
   // the documented state (flash.h); a second one exits at once.
   base::install_interrupt_handlers();
   int failed = 0, signal = 0;
-  for (const auto& r : flash::flash_nodes(inv, o)) {
+  const auto results = flash::flash_nodes(inv, o);
+  for (const auto& r : results) {
     if (r.interrupted) signal = r.interrupted;
     flash::print_result(r, style);
     if (!r.ok) {
@@ -77,7 +116,9 @@ void run_nodes(Args& a) {
   // 128 + the signal, as a shell reports a job the signal ended: 130 for
   // SIGINT, 143 for SIGTERM.
   if (signal) throw cli::Exit{128 + signal};
-  if (failed) throw cli::Exit{1};
+  // As the direct push with several agents: 3 when the other nodes hold
+  // the image, 1 when none does.
+  if (failed) throw cli::Exit{failed < static_cast<int>(results.size()) ? push::kExitSomeNodesFailed : 1};
 }
 
 }  // namespace
@@ -88,7 +129,10 @@ void cli::add_push(CLI::App& app) {
   auto* sub = app.add_subcommand("push", "stream a disk image to a running target-agent, or flash NODEs");
   sub->add_option("IMAGE", p.image, "raw image, .gz/.xz/.zst/.bz2, or http(s) URL")->required();
   sub->add_option("NODE", a->nodes, "nodes to flash through the full pipeline (needs --inventory)");
-  a->agent.add_to(sub, /*required=*/false);
+  sub->add_option("--agent", a->agents,
+                  "a running target-agent's HOST:PORT; repeat it (each with its --secret-file, in order) to flash "
+                  "several at once (--fanout)");
+  sub->add_option("--secret-file", a->secret_files, "file holding that agent's session secret (one per --agent)");
   sub->add_option("--target", p.target,
                   "device on the node (default: the agent's --target; with NODE…, " +
                       std::string(initrd::contract::kDefaultTarget) + ")");
@@ -128,7 +172,12 @@ void cli::add_push(CLI::App& app) {
   flash::FlashOptions& f = a->flash;
   sub->add_option("--inventory,-i", a->inventory, "lab inventory (docs/inventory.md): flash these nodes")
       ->envname("MKMASTER_INVENTORY");
-  sub->add_option("--parallel,-j", f.parallel, "nodes flashed at once")
+  sub->add_option("--fanout", a->fanout,
+                  "with several NODEs or --agents: chain streams the image once, each node forwarding it to the "
+                  "next (docs/protocol.md, Relay); star pushes each node from this host, sharing its link")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"chain", "star"}));
+  sub->add_option("--parallel,-j", f.parallel, "nodes booted and finished at once (a chain streams to all together)")
       ->capture_default_str()->check(CLI::Range(1, 256));
   sub->add_option("--log-dir", f.log_dir, "per-node logs and console transcripts")
       ->capture_default_str();

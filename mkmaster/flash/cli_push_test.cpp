@@ -23,6 +23,15 @@ TEST(PushModes, NeitherAgentNorNodesIsAClearError) {
   EXPECT_THAT(r.output, HasSubstr("--agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"));
 }
 
+TEST(PushModes, SeveralAgentsNeedOneSecretFileEach) {
+  const auto r = mkmaster({"img.raw", "--agent", "127.0.0.1:1", "--agent", "127.0.0.1:2", "--secret-file", "s"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("2 --agent but 1 --secret-file"));
+  const auto bad = mkmaster({"img.raw", "--agent", "127.0.0.1:1", "--secret-file", "s", "--fanout", "tree"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.output, HasSubstr("--fanout"));
+}
+
 TEST(PushModes, NodesWithoutAnInventoryAreNamed) {
   const auto r = mkmaster({"img.raw", "calxeda02-01"});
   EXPECT_EQ(r.exit_code, 1);

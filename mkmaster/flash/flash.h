@@ -18,7 +18,18 @@
 // <log_dir>/<node>.log (steps, masked commands) and <node>.console.log (the
 // timestamped console transcript). Power and console come through the
 // narrow interfaces of bmc/node_access.h, the data path through
-// push::push_image, so tests replace each with a fake.
+// push::push_image (and, for a chain, FlashOptions::push_relay), so tests
+// replace each with a fake.
+//
+// With Fanout::kChain and more than one node, the pipeline runs in three
+// rounds: every node boots its master image and starts its agent (at most
+// `parallel` at once); then one relay push streams the image once, to the
+// nodes that got that far, in the order given (each node's stream-image
+// step reports its own outcome: a node cut out of the relay fails there,
+// the others go on); then each verified node gets verify, bootdev-disk and
+// the reset (again `parallel` at once). A node that is slow to boot holds
+// the relay back until it is ready or its boot times out: nodes do not
+// join a running chain at its tail (docs/scaling.md says why).
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -30,6 +41,7 @@
 #include "mkmaster/initrd/image_contract.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/push/push.h"
+#include "mkmaster/push/relay_push.h"
 
 namespace flash {
 
@@ -78,6 +90,22 @@ struct NodeCommands {
   std::string state_dir = initrd::contract::kStateDir;
 };
 
+// One node of a relay push as the pipeline hands it over: its own push
+// options (agent address, one-time key, target, progress callback) on top
+// of the user's.
+struct RelayNode {
+  std::string node;
+  push::PushOptions push;
+};
+struct RelayOutcome {
+  bool ok = false;
+  std::string error;  // why the node failed or was cut out of the chain
+  push::PushResult push;
+};
+// Streams the image once through the nodes, in order; one outcome per node,
+// in the same order. Throws only when the relay as a whole could not run.
+using RelayPushFn = std::function<std::vector<RelayOutcome>(const std::vector<RelayNode>& nodes)>;
+
 struct FlashOptions {
   // The image and how it is streamed, as `mkmaster push` takes them. The
   // pipeline fills in each node's agent address and key; an empty target
@@ -96,6 +124,11 @@ struct FlashOptions {
   StepTimeouts timeouts;
   AccessFactory access;  // default: bmc_access
   std::function<push::PushResult(const push::PushOptions&)> push_image;  // default: push::push_image
+  // kStar: one push per node, as each is ready (the host's link is shared);
+  // kChain: one relay push through all ready nodes. With one node ready,
+  // either is one push_image.
+  push::Fanout fanout = push::Fanout::kChain;
+  RelayPushFn push_relay;  // the chain's data path (mkmaster: relay_push_fn(push::push_relay))
   // check-image: opens the image before any node is touched; default: push::check_image.
   std::function<std::string(const push::PushOptions&)> check_image;
   // Step events (progress line, --json); serialised across nodes.

@@ -12,4 +12,7 @@ namespace flash {
 // std::runtime_error naming host if it is not numeric or unreachable.
 std::string source_address_toward(const std::string& host, int port);
 
+// A numeric IPv4 or IPv6 address (what the agent's --allow-from takes).
+bool is_numeric_address(const std::string& text);
+
 }  // namespace flash

@@ -102,6 +102,13 @@ void AgentClient::read_loop() noexcept {
         }
         continue;
       }
+      if (f.type == mkproto::FrameType::kRelayStatus) {
+        auto st = mkproto::decode<mkproto::RelayStatus>(f);
+        std::lock_guard lk(m_);
+        relay_status_ = std::move(st);
+        ++relay_statuses_;
+        continue;
+      }
       if (f.type == mkproto::FrameType::kError) {
         // Whoever waits for hashes learns of it too.
         std::shared_ptr<HashInbox> inbox;
@@ -131,10 +138,22 @@ void AgentClient::read_loop() noexcept {
   {
     std::lock_guard lk(m_);
     failure_ = failure;
+    ended_ = true;
     inbox = inbox_;
     cv_.notify_all();
   }
   if (inbox) inbox->fail(failure);
+}
+
+std::optional<mkproto::RelayStatus> AgentClient::relay_status(uint64_t* count) {
+  std::lock_guard lk(m_);
+  if (count) *count = relay_statuses_;
+  return relay_status_;
+}
+
+bool AgentClient::ended() {
+  std::lock_guard lk(m_);
+  return ended_;
 }
 
 mkproto::Frame AgentClient::next_frame() {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -87,6 +88,11 @@ class AgentClient {
   // every second while data is applied), FINISHED, HASHES, DIGESTS or the end
   // of either; the connection's start if none yet.
   std::chrono::steady_clock::time_point progress_at() const;
+  // Relay control connection (docs/protocol.md, "Relay"): the latest
+  // RELAY_STATUS the agent sent (they never enter the recv() queue) and how
+  // many came so far; whether the connection has ended (agent gone).
+  std::optional<mkproto::RelayStatus> relay_status(uint64_t* count = nullptr);
+  bool ended();
 
  private:
   void read_loop() noexcept;
@@ -103,6 +109,9 @@ class AgentClient {
   std::exception_ptr failure_;        // how reading ended (after the queue)
   bool closing_ = false;
   std::shared_ptr<HashInbox> inbox_;
+  std::optional<mkproto::RelayStatus> relay_status_;
+  uint64_t relay_statuses_ = 0;
+  bool ended_ = false;
   std::atomic<std::chrono::steady_clock::rep> progress_at_{0};
   std::thread reader_;
 };

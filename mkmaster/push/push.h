@@ -68,12 +68,16 @@ struct PushOptions {
   // pipeline sets it: its one-time secret opens nothing after the push).
   // `mkmaster push --agent` leaves it false, so that agent can be reused.
   bool revoke_at_end = false;
+  // The push's session id (docs/protocol.md, OPEN); default: random. The
+  // relay (relay_push.h) gives its own: the nodes it forwards to accept it.
+  std::optional<mkproto::SessionId> session_id;
   // Opens the image (tests, other areas); default: source::open_image.
   std::function<std::unique_ptr<source::ImageReader>()> open_source;
 };
 
 struct PushResult {
   uint64_t image_size = 0;
+  uint64_t announced_size = 0;    // OPEN's image_size: the size, or kImageSizeUnknown (told at FINISH)
   uint64_t bytes_sent = 0;        // image bytes carried by DATA frames (all attempts)
   uint64_t wire_bytes = 0;        // everything written to the socket, headers included
   uint64_t data_bytes = 0;        // image bytes that are data (last pass)
@@ -97,6 +101,9 @@ struct PushResult {
   int repair_rounds = 0;
   uint64_t repair_bytes_sent = 0;  // image bytes of DATA frames those rounds carried
   std::string target;             // what the agent wrote
+  // The image's digest per verify block as it should land (holes as zeros,
+  // dont-care left out): what the relay compares every other node with.
+  std::vector<mkproto::Digest128> block_digests;
   double mb_per_s() const { return seconds > 0 ? image_size / 1e6 / seconds : 0; }
 };
 

@@ -39,7 +39,7 @@ bool resumable(ErrorCode c) {
 
 PushSession::PushSession(const PushOptions& o)
     : o_(o),
-      session_(mkproto::random_session_id()),
+      session_(o.session_id ? *o.session_id : mkproto::random_session_id()),
       first_reader_(open_image_source(o)),
       announced_(initial_size()),
       size_(announced_),
@@ -129,6 +129,8 @@ PushResult PushSession::run_attempts() {
   r_.data_bytes = counts_.data_bytes;
   r_.hole_bytes = counts_.hole_bytes;
   r_.kept_bytes = counts_.kept_bytes;
+  if (size_known() && dig_.position() == size_) r_.block_digests = dig_.digests();
+  r_.announced_size = announced_;
   r_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
   report(Progress::Kind::kDone, r_.verify_message, dig_.position());
   return r_;

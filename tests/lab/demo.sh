@@ -3,8 +3,9 @@
 # hardware: build the master image for every board, bring up an emulated
 # Highbank node and an emulated Midway node (device_type in the inventory
 # picks the board, and with it the QEMU machine), `mkmaster push` a small
-# bootable test image to both in one command, show each node booting from
-# its disk, tear down. Needs root (network namespaces), the host
+# bootable test image to both in one command through the relay (the host
+# streams to the Highbank node, which forwards to the Midway node), show
+# each node booting from its disk, tear down. Needs root (network namespaces), the host
 # packages (scripts/setup-host.sh) and the armhf sysroot.
 #
 #   tests/lab/demo.sh [MKMASTER_BINARY]      (default build/host/mkmaster/mkmaster)
@@ -78,10 +79,13 @@ ls -l "$work/test.img"
 step "lab up: dnsmasq (mkmaster labfiles), ipmi_sim BMC, emulated node"
 python3 "$here/lab.py" up --inventory "$work/lab.ini" --state "$state" --mkmaster "$mkmaster"
 
-step "mkmaster push test.img calxeda01-01 calxeda01-02 (power off, PXE, agent, stream, verify, disk boot)"
+step "mkmaster push test.img calxeda01-01 calxeda01-02 --fanout chain (power off, PXE, agent, one stream relayed by node 1 to node 2, verify each, disk boot)"
 python3 "$here/lab.py" exec --state "$state" -- \
   "$mkmaster" push "$work/test.img" calxeda01-01 calxeda01-02 --inventory "$work/lab.ini" \
-  --wait-login --log-dir "$work/logs"
+  --fanout chain --wait-login --log-dir "$work/logs"
+# One copy left the host: node 1 was fed by it, node 2 by node 1.
+grep -m1 "relay: node 1 of 2, fed by this host" "$work/logs/calxeda01-01.log"
+grep -m1 "relay: node 2 of 2, fed by calxeda01-01" "$work/logs/calxeda01-02.log"
 
 for node in calxeda01-01 calxeda01-02; do
   step "$node's console after the reset: it booted the flashed disk"
