@@ -65,8 +65,11 @@ class Chain {
     }
     stop_monitor(monitor);
     verify_all();
+    // BYE waits for the agent to close: only the nodes that answered to the
+    // end. A failed one (maybe stopped) is just hung up on.
     for (Node& n : nodes_)
-      if (n.control) n.control->bye(o_.push.revoke_at_end);
+      if (n.control && n.r.ok) n.control->bye(o_.push.revoke_at_end);
+      else n.control.reset();
     RelayResult out;
     out.fanout = Fanout::kChain;
     out.image_size = size_;

@@ -195,7 +195,9 @@ TEST_P(Relay, KilledMiddleAgentIsCutOutTheOthersFinishAndVerify) {
   const std::string img = image(64u << 20, 11);
   std::atomic<bool> done{false};
   auto killer = signal_when_written(1, 6u << 20, SIGKILL, done);
+  auto t0 = std::chrono::steady_clock::now();
   push::RelayResult r = push::push_relay(options(img));
+  std::fprintf(stderr, "push %.3f\n%s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), describe(r).c_str());
   done = true;
   killer.join();
   EXPECT_FALSE(r.nodes[1].ok) << describe(r);
@@ -215,7 +217,9 @@ TEST_P(Relay, NodeBehindTheBoundIsCutOut) {
   auto o = options(img);
   o.max_lag = 8u << 20;
   o.hop_stall = 300ms;
+  auto t0 = std::chrono::steady_clock::now();
   push::RelayResult r = push::push_relay(o);
+  std::fprintf(stderr, "push %.3f\n%s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), describe(r).c_str());
   done = true;
   stopper.join();
   ::kill(agents_[2]->child.pid, SIGKILL);
@@ -235,7 +239,9 @@ TEST_P(Relay, HopThroughTheFaultProxyResumesEveryFlipRejected) {
   FaultProxy proxy(agents_[2]->address, seeded_faults(5, 10, 5, 600, 1536u << 10));
   auto o = options(img);
   o.nodes[2].relay_address = proxy.address();
+  auto t0 = std::chrono::steady_clock::now();
   push::RelayResult r = push::push_relay(o);
+  std::fprintf(stderr, "push %.3f\n%s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), describe(r).c_str());
   ASSERT_EQ(r.failed(), 0u) << describe(r);
   EXPECT_EQ(proxy.applied(Fault::kDrop), 10);
   EXPECT_EQ(proxy.applied(Fault::kFlip), 5);
