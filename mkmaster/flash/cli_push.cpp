@@ -12,13 +12,19 @@
 #include "mkmaster/flash/flash.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/push/cli_agent_options.h"
+#include "mkmaster/push/agents_file.h"
 #include "mkmaster/push/progress.h"
+#include "mkmaster/push/relay_printer.h"
 
 namespace {
 
 struct Args {
   push::PushOptions push;
-  push::AgentOptions agent;
+  // --agent/--secret-file, repeated and paired in order, or --agents FILE.
+  std::vector<std::string> agents, secret_files;
+  std::string agents_file;
+  std::string fanout;  // "" = chain when several agents
+  double relay_max_lag_mib = 512, hop_stall_s = 5;
   std::string holes = "zero";
   bool json = false, lava = false, no_verify = false;
   // With NODE…:
@@ -30,14 +36,56 @@ struct Args {
   double stall_timeout_s = 30;
 };
 
+std::vector<push::RelayNode> direct_agents(const Args& a) {
+  if (!a.agents_file.empty()) {
+    if (!a.agents.empty() || !a.secret_files.empty())
+      throw std::runtime_error("push: --agents FILE lists the agents; do not add --agent/--secret-file");
+    return push::load_agents_file(a.agents_file);
+  }
+  if (a.agents.size() != a.secret_files.size())
+    throw std::runtime_error(fmt::format("push: {} --agent but {} --secret-file: give one secret file per agent, in "
+                                         "the same order", a.agents.size(), a.secret_files.size()));
+  std::vector<push::RelayNode> nodes;
+  for (size_t i = 0; i < a.agents.size(); ++i) {
+    if (std::string why = push::check_agent_address(a.agents[i]); !why.empty())
+      throw std::runtime_error(fmt::format("push: --agent '{}' (agent {}): {}", a.agents[i], i + 1, why));
+    push::RelayNode n;
+    n.agent.agent = a.agents[i];
+    n.agent.key = push::load_secret(a.secret_files[i]);
+    nodes.push_back(std::move(n));
+  }
+  return nodes;
+}
+
+void run_relay(Args& a, std::vector<push::RelayNode> nodes) {
+  push::RelayOptions o;
+  o.push = a.push;
+  o.nodes = std::move(nodes);
+  o.fanout = a.fanout == "star" ? push::Fanout::kStar : push::Fanout::kChain;
+  o.max_lag = static_cast<uint64_t>(a.relay_max_lag_mib * (1 << 20));
+  o.hop_stall = std::chrono::milliseconds(static_cast<int64_t>(a.hop_stall_s * 1000));
+  o.parallel = a.flash.parallel;
+  push::RelayPrinter printer(a.json, o.nodes.size());
+  o.on_progress = [&](size_t i, const push::Progress& p) { printer(i, p); };
+  const push::RelayResult r = push::push_relay(o);
+  printer.summary(r);
+  for (const auto& n : r.nodes)
+    if (!n.ok) fmt::print(stderr, "mkmaster: error: node {} ({}) failed at {}: {}\n", n.name, n.agent, n.step, n.error);
+  if (int code = push::RelayPrinter::exit_status(r)) throw cli::Exit{code};
+}
+
 void run_direct(Args& a) {
-  if (a.agent.agent.empty() || a.agent.secret_file.empty())
+  if (a.agents.empty() && a.agents_file.empty())
     throw std::runtime_error(a.inventory.empty()
                                  ? "push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"
                                  : "push: an inventory is given (--inventory or MKMASTER_INVENTORY) but no NODE to "
                                    "flash; with --agent, push to that agent");
+  std::vector<push::RelayNode> nodes = direct_agents(a);
+  // Several agents, an agents file or an explicit fanout: the multi-node
+  // report. One --agent alone: the single push, as it always was.
+  if (nodes.size() > 1 || !a.agents_file.empty() || !a.fanout.empty()) return run_relay(a, std::move(nodes));
   push::PushOptions o = a.push;
-  o.agent = a.agent.address();
+  o.agent = nodes[0].agent;
   push::ProgressPrinter printer(a.json);
   o.on_progress = [&](const push::Progress& p) { printer(p); };
   try {
@@ -51,7 +99,7 @@ void run_direct(Args& a) {
 void run_nodes(Args& a) {
   if (a.inventory.empty())
     throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
-  if (!a.agent.agent.empty() || !a.agent.secret_file.empty())
+  if (!a.agents.empty() || !a.secret_files.empty() || !a.agents_file.empty())
     throw std::runtime_error("push: --agent/--secret-file address one running agent; with NODE… the pipeline starts "
                              "each node's agent itself");
   const lab::Inventory inv = cli::load_lab_inventory(a.inventory);
@@ -88,7 +136,27 @@ void cli::add_push(CLI::App& app) {
   auto* sub = app.add_subcommand("push", "stream a disk image to a running target-agent, or flash NODEs");
   sub->add_option("IMAGE", p.image, "raw image, .gz/.xz/.zst/.bz2, or http(s) URL")->required();
   sub->add_option("NODE", a->nodes, "nodes to flash through the full pipeline (needs --inventory)");
-  a->agent.add_to(sub, /*required=*/false);
+  sub->add_option("--agent", a->agents,
+                  "a running target-agent's HOST:PORT; repeat for several (each with its --secret-file, in the same "
+                  "order): the image then goes through a relay (--fanout)");
+  sub->add_option("--secret-file", a->secret_files, "file holding that agent's session secret (one per --agent)");
+  sub->add_option("--agents", a->agents_file,
+                  "file of agents, one 'HOST:PORT SECRET-FILE' per line in chain order (# comments; relative secret "
+                  "files from the file's directory)");
+  sub->add_option("--fanout", a->fanout,
+                  "with several agents: chain (default: one copy leaves the host, each agent forwards to the next) or "
+                  "star (one push per agent, --parallel at once). Exit status: 0 every node holds the image, 3 some "
+                  "nodes failed (the others hold it), 1 none")
+      ->check(CLI::IsMember({"chain", "star"}));
+  sub->add_option("--relay-max-lag", a->relay_max_lag_mib,
+                  "chain: cut out a node that trails the first one by more than this many MiB and does not keep up")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e7));
+  sub->add_option("--relay-hop-stall", a->hop_stall_s,
+                  "chain: seconds a node may take nothing before its upstream stops waiting for it (it is caught up "
+                  "from the upstream's disk later)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
   sub->add_option("--target", p.target,
                   "device on the node (default: the agent's --target; with NODE…, " +
                       std::string(initrd::contract::kDefaultTarget) + ")");

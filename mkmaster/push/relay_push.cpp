@@ -27,7 +27,6 @@ size_t RelayResult::failed() const {
 namespace {
 
 constexpr auto kMonitorEvery = std::chrono::milliseconds(100);
-constexpr auto kControlReply = std::chrono::milliseconds(10000);
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -114,21 +113,17 @@ class Chain {
     n.r.seconds = since(t0_);
   }
 
-  // A control request: its answer is the agent's RELAY_STATUS (or an ERROR).
+  // A control request, then a TARGET_QUERY: its TARGET_INFO comes once the
+  // request was handled (RELAY_STATUS frames also come on their own), an
+  // ERROR if it was refused.
   void control(Node& n, const mkproto::Frame& f) {
-    uint64_t before = 0;
-    n.control->relay_status(&before);
     n.control->send(f);
-    const auto deadline = Clock::now() + kControlReply;
-    for (;;) {
-      uint64_t now = 0;
-      n.control->relay_status(&now);
-      if (now > before) return;
-      n.control->poll({});  // an ERROR is thrown
-      if (n.control->ended() || Clock::now() > deadline)
-        throw mkproto::ConnectionClosed(fmt::format("agent {}: no answer to {}", n.r.agent, type_name(f.type)));
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    n.control->send(mkproto::encode(mkproto::TargetQuery{o_.push.target}));
+    mkproto::Frame r = n.control->recv();
+    if (r.type != mkproto::FrameType::kTargetInfo)
+      throw mkproto::ProtocolError(mkproto::ErrorCode::kUnexpected,
+                                   fmt::format("agent {} answered {} with {}", n.r.agent, type_name(f.type),
+                                               type_name(r.type)));
   }
 
   std::optional<size_t> next_in_chain(size_t i) const {
