@@ -110,12 +110,14 @@ void Forwarder::offer(const Frame& f, uint64_t length) {
   offered_end_ = f.offset + length;
   if (!down_) return;
   const size_t n = f.payload.size();
-  if (holding_back_ && queued_bytes_ + n > kQueueBytes && !queue_.empty()) {
+  evict_sent(n);
+  if (holding_back_ && queued_bytes_ + n > kQueueBytes && queue_.size() > sent_) {
     // Back-pressure: the chain moves at the pace of its slowest node (and
-    // waits out a hop's short reconnect)…
+    // waits out its first connect)…
     const auto stall = down_->stall;
     if (!cv_.wait_for(lock, stall, [&] {
-          return stop_ || !holding_back_ || queued_bytes_ + n <= kQueueBytes || queue_.empty();
+          evict_sent(n);
+          return stop_ || !holding_back_ || queued_bytes_ + n <= kQueueBytes || queue_.size() == sent_;
         })) {
       // …unless it takes nothing for the stall time: then it is caught up
       // from the disk once it moves again (or the host cuts it out).
@@ -125,13 +127,21 @@ void Forwarder::offer(const Frame& f, uint64_t length) {
                                     stall.count());
     }
   }
-  while (!queue_.empty() && queued_bytes_ + n > kQueueBytes) {  // not live: keep the newest frames only
-    queued_bytes_ -= queue_.front().frame.payload.size();
-    queue_.pop_front();
-  }
-  queue_.push_back(Item{f, length});
+  while (!queue_.empty() && queued_bytes_ + n > kQueueBytes) pop_front();  // not holding back: the newest only
+  queue_.push_back(Item{std::make_shared<const Frame>(f), length});
   queued_bytes_ += n;
   cv_.notify_all();
+}
+
+void Forwarder::pop_front() {
+  queued_bytes_ -= queue_.front().frame->payload.size();
+  queue_.pop_front();
+  if (sent_ > 0) --sent_;
+  cv_.notify_all();
+}
+
+void Forwarder::evict_sent(size_t room) {
+  while (sent_ > 0 && queued_bytes_ + room > kQueueBytes) pop_front();
 }
 
 void Forwarder::finish(uint64_t image_size) {
@@ -210,6 +220,8 @@ void Forwarder::run() {
     }
     std::unique_lock lock(m_);
     if (replaced(generation)) continue;
+    holding_back_ = false;  // a broken hop does not hold the chain: the gap is read back later
+    cv_.notify_all();
     ++status_.reconnects;
     if (++attempts > kMaxAttempts) {
       status_.state = HopState::kFailed;
@@ -250,7 +262,9 @@ bool Forwarder::serve(const Downstream& d, uint64_t generation, uint64_t& progre
   }
   const mkproto::Opened opened = mkproto::decode<mkproto::Opened>(r);
   uint64_t next = opened.watermark;
-  progress = std::max(progress, next);  // what the last connection delivered counts
+  // Progress is what the downstream says it holds, not what we sent (the
+  // socket buffers hold megabytes that a drop loses).
+  progress = std::max(progress, next);
   hop.durable = next;
   hop.on_durable = [this](uint64_t w) {
     std::lock_guard lock(m_);
@@ -261,39 +275,39 @@ bool Forwarder::serve(const Downstream& d, uint64_t generation, uint64_t& progre
     std::lock_guard lock(m_);
     status_.hop_durable = next;
     status_.state = HopState::kCatchingUp;
+    sent_ = 0;  // what the downstream lost in flight is resent from the queue, or read back
   }
   for (;;) {
     hop.check();
     std::unique_lock lock(m_);
     cv_.wait_for(lock, std::chrono::milliseconds(100),
-                 [&] { return replaced(generation) || !queue_.empty() || finish_size_; });
+                 [&] { return replaced(generation) || queue_.size() > sent_ || finish_size_; });
     if (replaced(generation)) return false;
-    progress = std::max(progress, next);
-    if (!queue_.empty()) {
-      Item& it = queue_.front();
-      const uint64_t end = it.frame.offset + it.length;
-      if (end <= next) {  // the downstream has it already
-        queued_bytes_ -= it.frame.payload.size();
-        queue_.pop_front();
+    if (queue_.size() > sent_) {
+      const Item& it = queue_[sent_];
+      if (it.end() <= next) {  // the downstream has it already
+        ++sent_;
         cv_.notify_all();
         continue;
       }
-      if (it.frame.offset == next) {
-        Item x = std::move(it);
-        queue_.pop_front();
-        queued_bytes_ -= x.frame.payload.size();
+      if (it.frame->offset == next) {
+        std::shared_ptr<const Frame> f = it.frame;
+        next = it.end();
+        ++sent_;
         status_.state = HopState::kLive;
         holding_back_ = true;
-        cv_.notify_all();
+        cv_.notify_all();  // room for the receiver
         lock.unlock();
-        hop.ch->send_raw(x.frame.type, x.frame.flags, x.frame.offset, x.frame.payload);
-        next = end;
+        hop.ch->send_raw(f->type, f->flags, f->offset, f->payload);
         continue;
       }
-      // A gap before the first queued frame (or a frame across the
-      // downstream's watermark): the missing bytes come from this disk.
-      const uint64_t to = it.frame.offset > next ? it.frame.offset : end;
+      // A gap before the next queued frame (or a frame across the
+      // downstream's watermark): the missing bytes come from this disk,
+      // without holding the chain back meanwhile.
+      const uint64_t to = it.frame->offset > next ? it.frame->offset : it.end();
       status_.state = HopState::kCatchingUp;
+      holding_back_ = false;
+      cv_.notify_all();
       lock.unlock();
       replay(hop, next, to, generation);
       continue;

@@ -77,8 +77,9 @@ class Forwarder {
 
  private:
   struct Item {
-    mkproto::Frame frame;
+    std::shared_ptr<const mkproto::Frame> frame;  // shared: the sender may still hold one the queue let go
     uint64_t length = 0;
+    uint64_t end() const { return frame->offset + length; }
   };
   struct Hop;  // one connection to the downstream (relay_forwarder.cpp)
   void run();
@@ -87,6 +88,8 @@ class Forwarder {
   bool serve(const Downstream& d, uint64_t generation, uint64_t& progress);
   void replay(Hop& hop, uint64_t& next, uint64_t end, uint64_t generation);
   bool replaced(uint64_t generation) const;  // under m_
+  void pop_front();                          // under m_
+  void evict_sent(size_t room);              // under m_: sent frames go first
   void set_state(mkproto::HopState s, const std::string& message = {});
 
   const mkproto::Open open_;
@@ -96,7 +99,11 @@ class Forwarder {
 
   mutable std::mutex m_;
   std::condition_variable cv_;
+  // Frames in order: the first sent_ of them were sent and are kept (within
+  // kQueueBytes) so a hop that drops resends them from memory; the rest
+  // wait for the hop.
   std::deque<Item> queue_;
+  size_t sent_ = 0;
   size_t queued_bytes_ = 0;
   uint64_t offered_end_ = 0;  // end of the last offered frame
   RangeList dont_care_;       // SKIP dont-care seen, sent again as such on a catch-up

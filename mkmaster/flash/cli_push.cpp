@@ -13,67 +13,80 @@
 #include "mkmaster/flash/relay_adapter.h"
 #include "mkmaster/lab/inventory.h"
 #include "mkmaster/push/cli_agent_options.h"
+#include "mkmaster/push/agents_file.h"
 #include "mkmaster/push/progress.h"
+#include "mkmaster/push/relay_printer.h"
 
 namespace {
 
 struct Args {
   push::PushOptions push;
-  push::AgentOptions agent;
-  std::vector<std::string> agents, secret_files;  // --agent/--secret-file, repeatable here
+  // --agent/--secret-file, repeated and paired in order, or --agents FILE.
+  std::vector<std::string> agents, secret_files;
+  std::string agents_file;
+  std::string fanout;  // "" = chain when several agents
+  double relay_max_lag_mib = 512, hop_stall_s = 5;
   std::string holes = "zero";
   bool json = false, lava = false, no_verify = false;
   // With NODE…:
   std::vector<std::string> nodes;
   std::string inventory;
   flash::FlashOptions flash;
-  std::string fanout = "chain";
   int boot_timeout_s = 600;
   int login_timeout_s = 900;
   double stall_timeout_s = 30;
 };
 
-// Several --agent/--secret-file pairs: one push_relay, a line (or JSON
-// object) per node, exit 3 when some nodes failed, 1 when all did.
-void run_agents(Args& a) {
+std::vector<push::RelayNode> direct_agents(const Args& a) {
+  if (!a.agents_file.empty()) {
+    if (!a.agents.empty() || !a.secret_files.empty())
+      throw std::runtime_error("push: --agents FILE lists the agents; do not add --agent/--secret-file");
+    return push::load_agents_file(a.agents_file);
+  }
   if (a.agents.size() != a.secret_files.size())
     throw std::runtime_error(fmt::format("push: {} --agent but {} --secret-file: give one secret file per agent, in "
-                                         "the same order",
-                                         a.agents.size(), a.secret_files.size()));
+                                         "the same order", a.agents.size(), a.secret_files.size()));
+  std::vector<push::RelayNode> nodes;
+  for (size_t i = 0; i < a.agents.size(); ++i) {
+    if (std::string why = push::check_agent_address(a.agents[i]); !why.empty())
+      throw std::runtime_error(fmt::format("push: --agent '{}' (agent {}): {}", a.agents[i], i + 1, why));
+    push::RelayNode n;
+    n.agent.agent = a.agents[i];
+    n.agent.key = push::load_secret(a.secret_files[i]);
+    nodes.push_back(std::move(n));
+  }
+  return nodes;
+}
+
+void run_relay(Args& a, std::vector<push::RelayNode> nodes) {
   push::RelayOptions o;
   o.push = a.push;
+  o.nodes = std::move(nodes);
   o.fanout = a.fanout == "star" ? push::Fanout::kStar : push::Fanout::kChain;
-  for (std::size_t i = 0; i < a.agents.size(); ++i) {
-    push::AgentOptions one{a.agents[i], a.secret_files[i]};
-    o.nodes.push_back({one.address(), a.agents[i], ""});
-  }
+  o.max_lag = static_cast<uint64_t>(a.relay_max_lag_mib * (1 << 20));
+  o.hop_stall = std::chrono::milliseconds(static_cast<int64_t>(a.hop_stall_s * 1000));
+  o.parallel = a.flash.parallel;
+  push::RelayPrinter printer(a.json, o.nodes.size());
+  o.on_progress = [&](size_t i, const push::Progress& p) { printer(i, p); };
   const push::RelayResult r = push::push_relay(o);
-  for (const auto& n : r.nodes) {
-    if (a.json)
-      fmt::print("{{\"event\": \"node\", \"node\": \"{}\", \"ok\": {}, \"step\": \"{}\", \"error\": \"{}\", "
-                 "\"bytes\": {}, \"seconds\": {:.3f}, \"mb_per_s\": {:.1f}, \"verified\": {}, \"verify\": \"{}\"}}\n",
-                 base::json_escape(n.name), n.ok, base::json_escape(n.step), base::json_escape(n.error), n.bytes,
-                 n.seconds, n.mb_per_s(), n.verified, base::json_escape(n.verify_message));
-    else
-      fmt::print("{}: {} {} bytes in {:.1f} s ({:.1f} MB/s){}\n", n.name, n.ok ? "ok" : "FAILED", n.bytes, n.seconds,
-                 n.mb_per_s(), n.ok ? ", verify " + n.verify_message : ", step " + n.step + ": " + n.error);
-  }
-  std::fflush(stdout);
-  const std::size_t failed = r.failed();
-  if (failed) throw cli::Exit{failed < r.nodes.size() ? push::kExitSomeNodesFailed : 1};
+  printer.summary(r);
+  for (const auto& n : r.nodes)
+    if (!n.ok) fmt::print(stderr, "mkmaster: error: node {} ({}) failed at {}: {}\n", n.name, n.agent, n.step, n.error);
+  if (int code = push::RelayPrinter::exit_status(r)) throw cli::Exit{code};
 }
 
 void run_direct(Args& a) {
-  if (a.agents.size() > 1 || a.secret_files.size() > 1) return run_agents(a);
-  if (!a.agents.empty()) a.agent.agent = a.agents[0];
-  if (!a.secret_files.empty()) a.agent.secret_file = a.secret_files[0];
-  if (a.agent.agent.empty() || a.agent.secret_file.empty())
+  if (a.agents.empty() && a.agents_file.empty())
     throw std::runtime_error(a.inventory.empty()
                                  ? "push: --agent HOST:PORT and --secret-file F are required (or NODE… with --inventory)"
                                  : "push: an inventory is given (--inventory or MKMASTER_INVENTORY) but no NODE to "
                                    "flash; with --agent, push to that agent");
+  std::vector<push::RelayNode> nodes = direct_agents(a);
+  // Several agents, an agents file or an explicit fanout: the multi-node
+  // report. One --agent alone: the single push, as it always was.
+  if (nodes.size() > 1 || !a.agents_file.empty() || !a.fanout.empty()) return run_relay(a, std::move(nodes));
   push::PushOptions o = a.push;
-  o.agent = a.agent.address();
+  o.agent = nodes[0].agent;
   push::ProgressPrinter printer(a.json);
   o.on_progress = [&](const push::Progress& p) { printer(p); };
   try {
@@ -87,7 +100,7 @@ void run_direct(Args& a) {
 void run_nodes(Args& a) {
   if (a.inventory.empty())
     throw std::runtime_error(fmt::format("push: node names given ({}…) but no --inventory to find them in", a.nodes[0]));
-  if (!a.agents.empty() || !a.secret_files.empty())
+  if (!a.agents.empty() || !a.secret_files.empty() || !a.agents_file.empty())
     throw std::runtime_error("push: --agent/--secret-file address one running agent; with NODE… the pipeline starts "
                              "each node's agent itself");
   const lab::Inventory inv = cli::load_lab_inventory(a.inventory);
@@ -130,9 +143,27 @@ void cli::add_push(CLI::App& app) {
   sub->add_option("IMAGE", p.image, "raw image, .gz/.xz/.zst/.bz2, or http(s) URL")->required();
   sub->add_option("NODE", a->nodes, "nodes to flash through the full pipeline (needs --inventory)");
   sub->add_option("--agent", a->agents,
-                  "a running target-agent's HOST:PORT; repeat it (each with its --secret-file, in order) to flash "
-                  "several at once (--fanout)");
+                  "a running target-agent's HOST:PORT; repeat for several (each with its --secret-file, in the same "
+                  "order): the image then goes through a relay (--fanout)");
   sub->add_option("--secret-file", a->secret_files, "file holding that agent's session secret (one per --agent)");
+  sub->add_option("--agents", a->agents_file,
+                  "file of agents, one 'HOST:PORT SECRET-FILE' per line in chain order (# comments; relative secret "
+                  "files from the file's directory)");
+  sub->add_option("--fanout", a->fanout,
+                  "with several agents or NODEs: chain (default: one copy leaves the host, each node forwards it to "
+                  "the next; docs/protocol.md, Relay) or star (one push per node from this host, --parallel at once, "
+                  "sharing its link). Exit status: 0 every node holds the image, 3 some "
+                  "nodes failed (the others hold it), 1 none")
+      ->check(CLI::IsMember({"chain", "star"}));
+  sub->add_option("--relay-max-lag", a->relay_max_lag_mib,
+                  "chain: cut out a node that trails the first one by more than this many MiB and does not keep up")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e7));
+  sub->add_option("--relay-hop-stall", a->hop_stall_s,
+                  "chain: seconds a node may take nothing before its upstream stops waiting for it (it is caught up "
+                  "from the upstream's disk later)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
   sub->add_option("--target", p.target,
                   "device on the node (default: the agent's --target; with NODE…, " +
                       std::string(initrd::contract::kDefaultTarget) + ")");
@@ -172,11 +203,6 @@ void cli::add_push(CLI::App& app) {
   flash::FlashOptions& f = a->flash;
   sub->add_option("--inventory,-i", a->inventory, "lab inventory (docs/inventory.md): flash these nodes")
       ->envname("MKMASTER_INVENTORY");
-  sub->add_option("--fanout", a->fanout,
-                  "with several NODEs or --agents: chain streams the image once, each node forwarding it to the "
-                  "next (docs/protocol.md, Relay); star pushes each node from this host, sharing its link")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"chain", "star"}));
   sub->add_option("--parallel,-j", f.parallel, "nodes booted and finished at once (a chain streams to all together)")
       ->capture_default_str()->check(CLI::Range(1, 256));
   sub->add_option("--log-dir", f.log_dir, "per-node logs and console transcripts")

@@ -27,7 +27,6 @@ size_t RelayResult::failed() const {
 namespace {
 
 constexpr auto kMonitorEvery = std::chrono::milliseconds(100);
-constexpr auto kControlReply = std::chrono::milliseconds(10000);
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -65,8 +64,11 @@ class Chain {
     }
     stop_monitor(monitor);
     verify_all();
+    // BYE waits for the agent to close: only the nodes that answered to the
+    // end. A failed one (maybe stopped) is just hung up on.
     for (Node& n : nodes_)
-      if (n.control) n.control->bye(o_.push.revoke_at_end);
+      if (n.control && n.r.ok) n.control->bye(o_.push.revoke_at_end);
+      else n.control.reset();
     RelayResult out;
     out.fanout = Fanout::kChain;
     out.image_size = size_;
@@ -104,6 +106,7 @@ class Chain {
   }
 
   void fail(Node& n, const std::string& step, const std::string& why) {
+    if (!n.r.error.empty()) return;  // the first reason is the one to report
     n.in_chain = false;
     n.r.ok = false;
     n.r.step = step;
@@ -111,21 +114,17 @@ class Chain {
     n.r.seconds = since(t0_);
   }
 
-  // A control request: its answer is the agent's RELAY_STATUS (or an ERROR).
+  // A control request, then a TARGET_QUERY: its TARGET_INFO comes once the
+  // request was handled (RELAY_STATUS frames also come on their own), an
+  // ERROR if it was refused.
   void control(Node& n, const mkproto::Frame& f) {
-    uint64_t before = 0;
-    n.control->relay_status(&before);
     n.control->send(f);
-    const auto deadline = Clock::now() + kControlReply;
-    for (;;) {
-      uint64_t now = 0;
-      n.control->relay_status(&now);
-      if (now > before) return;
-      n.control->poll({});  // an ERROR is thrown
-      if (n.control->ended() || Clock::now() > deadline)
-        throw mkproto::ConnectionClosed(fmt::format("agent {}: no answer to {}", n.r.agent, type_name(f.type)));
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    n.control->send(mkproto::encode(mkproto::TargetQuery{o_.push.target}));
+    mkproto::Frame r = n.control->recv();
+    if (r.type != mkproto::FrameType::kTargetInfo)
+      throw mkproto::ProtocolError(mkproto::ErrorCode::kUnexpected,
+                                   fmt::format("agent {} answered {} with {}", n.r.agent, type_name(f.type),
+                                               type_name(r.type)));
   }
 
   std::optional<size_t> next_in_chain(size_t i) const {
@@ -146,7 +145,6 @@ class Chain {
   void point(size_t from) {
     mkproto::RelayConnect c;
     c.session = session_;
-    c.stall_ms = static_cast<uint32_t>(o_.hop_stall.count());
     while (auto to = next_in_chain(from)) {
       mkproto::RelayAccept a{session_, fresh_key()};
       try {
@@ -157,6 +155,13 @@ class Chain {
       }
       c.address = nodes_[*to].address;
       c.key = a.key;
+      // A stopped node holds back every hop before it at once: the hop next
+      // to it must give up first, or the upstream ones would give up too
+      // and the whole chain run uncoupled. So a hop waits hop_stall times
+      // the number of nodes it feeds.
+      size_t fed = 0;
+      for (size_t j = *to; j < nodes_.size(); ++j) fed += nodes_[j].in_chain;
+      c.stall_ms = static_cast<uint32_t>(o_.hop_stall.count() * static_cast<int64_t>(fed));
       nodes_[*to].behind_since.reset();  // a new upstream: a new window
       break;
     }
@@ -284,11 +289,10 @@ class Chain {
   }
 
   // A node fell behind when its lag behind the head exceeds the bound and,
-  // over the grace time, it moved less than half as far as the head (or
-  // not at all once the head is done): a stopped or crawling node — not
-  // one being caught up from its upstream's disk, which moves in steps as
-  // its upstream's writer acknowledges, nor one seen through a status a
-  // few frames old. Under m_.
+  // over the grace time, it did not move at all: a stopped node — not one
+  // being caught up from its upstream's disk, which moves in steps as its
+  // upstream's writer acknowledges, nor one seen through a status a few
+  // frames old. Under m_.
   void check_lag(size_t i) {
     Node& n = nodes_[i];
     uint64_t head = streamed_ ? size_ : head_position_.load();
@@ -312,7 +316,11 @@ class Chain {
     const auto grace = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1000), 2 * o_.hop_stall);
     if (now - *n.behind_since < grace) return;
     const uint64_t head_moved = head - n.behind_head, moved = n.status.applied - n.behind_applied;
-    if (moved * 2 < head_moved || (streamed_ && moved == 0)) {
+    // Only a node that did not move at all: under back-pressure a slow node
+    // sets the chain's pace, and a node whose upstream stopped waiting for it
+    // moves in steps while it is caught up (measured: "half the head's pace"
+    // cut healthy nodes of a chain held back by a stopped one).
+    if (moved == 0 && (head_moved > 0 || streamed_)) {
       cut(i, "stream", fmt::format("fell behind: {} bytes behind the head (bound {}), moved {} bytes while the head "
                                    "moved {} in {} ms (applied {}, durable {})",
                                    lag, o_.max_lag, moved, head_moved, grace.count(), n.status.applied,

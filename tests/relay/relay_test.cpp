@@ -167,21 +167,14 @@ std::string describe(const push::RelayResult& r) {
 }  // namespace
 
 TEST_P(Relay, ChainOfFourEveryTargetEqualsTheImageOneCopyLeavesTheHost) {
-  auto t0 = std::chrono::steady_clock::now();
-  auto lap = [&](const char* what) { std::fprintf(stderr, "%s %.3f\n", what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()); };
   start_agents(4, 17u << 20);
-  lap("started");
   const std::string img = image(16u << 20, 7);
-  lap("image");
   push::RelayResult r = push::push_relay(options(img));
-  lap("pushed");
   ASSERT_EQ(r.failed(), 0u) << describe(r);
-  std::printf("%s", describe(r).c_str());
   for (size_t i = 0; i < 4; ++i) {
     EXPECT_TRUE(r.nodes[i].verified) << describe(r);
     EXPECT_TRUE(holds_image(i)) << "node " << i;
   }
-  lap("compared");
   EXPECT_TRUE(r.nodes[0].head);
   // One copy of the image's data leaves the host, whatever the number of nodes.
   uint64_t data = 0;
