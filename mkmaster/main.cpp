@@ -21,7 +21,8 @@ struct Command {
 // and the completion read this same table (mkmaster/cli/cli_docs.cpp).
 constexpr Command kCommands[] = {
     {cli::add_build},   {cli::add_labfiles}, {cli::add_inventory},     {cli::add_power}, {cli::add_bootdev},
-    {cli::add_console}, {cli::add_push},     {cli::add_pull},          {cli::add_put},   {cli::add_exec},
+    {cli::add_console}, {cli::add_index},    {cli::add_push},          {cli::add_pull},  {cli::add_put},
+    {cli::add_exec},
     {cli::add_paths},   {cli::add_fetch_sysroot}, {cli::add_man},      {cli::add_completion},
 };
 

@@ -14,4 +14,17 @@ uint64_t delta_hash(const DeltaKey& key, const void* data, size_t size) {
   return get_le(out, 8);
 }
 
+StrongHash strong_hash(const void* data, size_t size) {
+  StrongHash h{};
+  crypto_generichash(h.data(), h.size(), static_cast<const unsigned char*>(data), size, nullptr, 0);
+  return h;
+}
+
+uint64_t delta_hash(const DeltaKey& key, const StrongHash& strong) { return delta_hash(key, strong.data(), strong.size()); }
+
+uint64_t delta_hash(const DeltaKey& key, HashKind kind, const void* data, size_t size) {
+  if (kind == HashKind::kStrong) return delta_hash(key, strong_hash(data, size));
+  return delta_hash(key, data, size);
+}
+
 }  // namespace mkproto

@@ -12,6 +12,7 @@
 
 #include "protocol/checksum.h"
 #include "protocol/codec.h"
+#include "protocol/delta_hash.h"
 #include "protocol/frame.h"
 
 namespace mkproto {
@@ -51,6 +52,7 @@ constexpr WireEnum wire_enum(TargetKind) { return {1, 2, "target kind"}; }
 // hash against the target instead of writing them.
 enum class VerifyScope : uint8_t { kAll = 0, kWritten = 1 };
 constexpr WireEnum wire_enum(VerifyScope) { return {0, 1, "verify scope"}; }
+constexpr WireEnum wire_enum(HashKind) { return {0, 1, "hash kind"}; }
 // Any code decodes: one this side does not know still reaches the user with
 // the peer's message.
 constexpr WireEnum wire_enum(ErrorCode) { return {0, UINT16_MAX, "error code"}; }
@@ -205,10 +207,12 @@ struct HashRequest {
   uint64_t offset = 0;
   uint64_t length = 0;
   uint32_t block = 0;
+  HashKind kind = HashKind::kKeyed;  // absent on the wire (12-byte payload) = kKeyed
   static void fields(auto& m, auto& c) {
     c(m.offset, "offset", FrameOffset{});
     c(m.length, "length", RangeAt{m.offset});
     c(m.block, "block", kBlockSize);
+    c(m.kind, "kind", Trailing{});
   }
 };
 struct Hashes {

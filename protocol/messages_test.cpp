@@ -110,7 +110,8 @@ Case<Ack> sample(std::type_identity<Ack>) {
 Case<Finish> sample(std::type_identity<Finish>) { return {{1ull << 41}, 0, Wire{}.le("image_size", 1ull << 41, 8)}; }
 Case<Finished> sample(std::type_identity<Finished>) { return {{99}, 0, Wire{}.le("watermark", 99, 8)}; }
 Case<HashRequest> sample(std::type_identity<HashRequest>) {
-  return {{65536, 1ull << 30, 4096}, 65536, Wire{}.le("length", 1ull << 30, 8).le("block", 4096, 4)};
+  return {{65536, 1ull << 30, 4096, HashKind::kStrong}, 65536,
+          Wire{}.le("length", 1ull << 30, 8).le("block", 4096, 4).optional().le("kind", 1, 1)};
 }
 Case<Hashes> sample(std::type_identity<Hashes>) {
   return {{4096, {1, ~0ull, 42}},
@@ -279,6 +280,7 @@ TEST(Messages, UnknownEnumValuesNameTheField) {
   EXPECT_NE(what.find("unknown holes mode 2"), std::string::npos) << what;
   EXPECT_TRUE(names(malformed<Skip>(patched<Skip>(8, 2)), "reason"));
   EXPECT_TRUE(names(malformed<Verify>(patched<Verify>(4, 2)), "scope"));
+  EXPECT_TRUE(names(malformed<HashRequest>(patched<HashRequest>(8 + 4, 2)), "kind"));
   EXPECT_TRUE(names(malformed<TargetInfo>(patched<TargetInfo>(2 + 8, 0)), "kind"));
   EXPECT_TRUE(names(malformed<TargetInfo>(patched<TargetInfo>(2 + 8, 3)), "kind"));
   // Booleans are 0 or 1.
@@ -353,6 +355,15 @@ TEST(Messages, VerifyScopeIsOptionalOnTheWire) {
   auto v = decode<Verify>(f);
   EXPECT_EQ(v.block, 4096u);
   EXPECT_EQ(v.scope, VerifyScope::kAll);
+}
+
+// HASH_REQUEST's kind byte came with image indexes: a 12-byte payload
+// still decodes, as the keyed hash of the bytes.
+TEST(Messages, HashKindIsOptionalOnTheWire) {
+  Frame f = encode(HashRequest{0, 8192, 4096, HashKind::kStrong});
+  ASSERT_EQ(f.payload.size(), 13u);
+  f.payload.pop_back();
+  EXPECT_EQ(decode<HashRequest>(f).kind, HashKind::kKeyed);
 }
 
 // ACK's applied position came with progress ACKs: an 8-byte ACK (durable

@@ -20,11 +20,12 @@ namespace agent {
 class BlockHasher {
  public:
   // Hashes [offset, offset+length) of fd in `block` blocks (the last may be
-  // short) with the session's delta key and sends HASHES… HASHES_END on ch.
+  // short) with the session's delta key (of the bytes, or of their
+  // BLAKE2b-128 for kStrong) and sends HASHES… HASHES_END on ch.
   // A read error is sent as an ERROR frame (code io, watermark from
   // `durable()`), ending the hashing.
   BlockHasher(int fd, std::string path, mkproto::Channel& ch, uint64_t offset, uint64_t length, uint32_t block,
-              const mkproto::DeltaKey& key, std::function<uint64_t()> durable);
+              const mkproto::DeltaKey& key, mkproto::HashKind kind, std::function<uint64_t()> durable);
   // Waits for the hashing to end (stop() first to cut it short).
   ~BlockHasher();
   BlockHasher(const BlockHasher&) = delete;
@@ -45,6 +46,7 @@ class BlockHasher {
   const uint64_t offset_, length_;
   const uint32_t block_;
   const mkproto::DeltaKey key_;
+  const mkproto::HashKind kind_;
   std::function<uint64_t()> durable_;
   std::atomic<bool> stop_{false};
   std::mutex m_;

@@ -343,7 +343,8 @@ void Connection::on_hash_request(const Frame& f) {
   // Hashes must reflect what this session already wrote.
   writer_->drain_and_sync();
   hasher_ = std::make_unique<BlockHasher>(target_fd_, session_->path, ch_, f.offset, req.length, req.block,
-                                          mkproto::derive_delta_key(cfg_.key, session_->id), [this, s = session_] { return sessions_.durable(*s); });
+                                          mkproto::derive_delta_key(cfg_.key, session_->id), req.kind,
+                                          [this, s = session_] { return sessions_.durable(*s); });
 }
 
 void Connection::on_sync() {

@@ -131,10 +131,12 @@ std::string make_bmap(const Bytes& image, uint32_t block, const std::vector<std:
   return text;
 }
 
-HttpServer::HttpServer(const std::string& root) {
+HttpServer::HttpServer(const std::string& root, bool keep_alive) {
   // The server prints "PORT n" once it listens.
-  process_ = spawn({python3(), std::string(MKMASTER_SOURCE_TESTDATA) + "/range_http_server.py", "--root", root,
-                    "--port", "0"});
+  std::vector<std::string> argv{python3(), std::string(MKMASTER_SOURCE_TESTDATA) + "/range_http_server.py", "--root",
+                                root, "--port", "0"};
+  if (keep_alive) argv.push_back("--keep-alive");
+  process_ = spawn(argv);
   port = read_port(process_, std::chrono::seconds(20));
 }
 

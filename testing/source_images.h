@@ -31,10 +31,11 @@ Collected collect(source::ImageReader& r);
 std::string make_bmap(const Bytes& image, uint32_t block, const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
                       bool checksums = true);
 
-// mkmaster/source/testdata/range_http_server.py serving `root` on 127.0.0.1.
+// mkmaster/source/testdata/range_http_server.py serving `root` on 127.0.0.1
+// (keep_alive: HTTP/1.1, connections stay open between requests).
 // Stopped when it goes out of scope.
 struct HttpServer {
-  explicit HttpServer(const std::string& root);
+  explicit HttpServer(const std::string& root, bool keep_alive = false);
   std::string url(const std::string& path) const;
   std::string log() const;  // GET /_log
   // Body bytes the server has sent for `path` ("/img.gz") so far.

@@ -5,8 +5,10 @@
 #   2. bmaptool copy --bmap B URL TARGET  (Debian bmap-tools)
 #   3. mkmaster push URL --bmap B         (host) -> target-agent (node)
 # then a reflash after changing 2 % of the image's blocks:
-#   4. bmaptool copy again, 5. mkmaster push --delta (twice: the image from
-#      its path on the server, and from the URL)
+#   4. bmaptool copy again, 5. mkmaster push --delta (the image from its
+#      path on the server, from the URL without an index, from the URL with
+#      its image index — only the changed blocks fetched, docs/index.md —
+#      and against a stale index, which must fail naming the first bad range)
 # and prints the ratios. Not part of CI; needs root (network namespaces).
 #
 # Topology: namespace "mkbench-srv" (HTTP server, mkmaster) and
@@ -85,7 +87,7 @@ tc -n $NS_S qdisc add dev mkbv-s root tbf rate 1gbit burst 512kb latency 20ms
 tc -n $NS_T qdisc add dev mkbv-t root tbf rate 1gbit burst 512kb latency 20ms
 
 ip netns exec $NS_S python3 "$ROOT/mkmaster/source/testdata/range_http_server.py" \
-  --root "$WORK" --bind $IP_S --port $PORT_HTTP >/dev/null 2>&1 &
+  --root "$WORK" --bind $IP_S --port $PORT_HTTP --keep-alive >/dev/null 2>&1 &
 PIDS+=($!)
 wait_listen $NS_S $IP_S:$PORT_HTTP
 
@@ -174,8 +176,59 @@ reflash() {  # name push-function VAR
 }
 log "5a. mkmaster push --delta IMAGE-PATH (reflash)"
 reflash mkmaster-delta push_path T_MK2
-log "5b. mkmaster push --delta URL (reflash)"
-reflash mkmaster-delta-url push T_MK3
+log "5b. mkmaster push --delta URL --index none (reflash, the whole image read over HTTP)"
+push_noindex() { push --index none "$@"; }
+reflash mkmaster-delta-url push_noindex T_MK3
+
+# ---- reflash from the URL through an image index (docs/index.md) ----
+# Body bytes the HTTP server sent for PATH so far (its /_sent counter).
+server_sent() { ip netns exec $NS_S curl -sf "http://$IP_S:$PORT_HTTP/_sent" | awk -v p="$1" '$1 == p { print $2 }'; }
+index_rows() {
+  "$MKMASTER" index "$WORK/img.raw" -o "$WORK/img.raw.mkidx" > /dev/null
+  INDEX_BYTES=$(stat -c %s "$WORK/img.raw.mkidx")
+  # Changed bytes as the push sees them: the 4 KiB blocks that differ
+  # between the old and the new image, and the boot sectors the agent wipes
+  # at OPEN (the first MiB and the last 16.5 KiB); FIRST_BAD: the first
+  # changed block past them (where the stale-index row spoils the image).
+  read -r CHANGED_BYTES FIRST_BAD < <(python3 - "$WORK/img.old" "$WORK/img.raw" <<'PY'
+import sys
+old, new = (open(p, "rb") for p in sys.argv[1:3])
+size = new.seek(0, 2); new.seek(0)
+boot_end, tail = 1 << 20, size - (16 << 10) - 512
+changed, first, off = 0, -1, 0
+while True:
+    a, b = old.read(4096), new.read(4096)
+    if not b:
+        break
+    if a != b or off < boot_end or off + len(b) > tail:
+        changed += len(b)
+        if a != b and first < 0 and boot_end <= off < tail:
+            first = off
+    off += len(b)
+print(changed, first)
+PY
+)
+  local before; before=$(server_sent /img.raw)
+  log "5c. mkmaster push --delta URL with its index (reflash; $INDEX_BYTES-byte index)"
+  reflash mkmaster-delta-index push T_MK4
+  FETCHED=$(( $(server_sent /img.raw) - ${before:-0} + $(server_sent /img.raw.mkidx) ))
+  echo "   fetched from the server: $FETCHED bytes (index included) for $CHANGED_BYTES changed bytes"
+
+  log "5d. mkmaster push --delta URL against a stale index (the image changed at $FIRST_BAD after indexing)"
+  flip() { python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(int(sys.argv[2]) + 7); b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 0xff]))" "$WORK/img.raw" "$FIRST_BAD"; }
+  flip
+  cp --sparse=always "$WORK/img.old" "$T"; sync
+  if push --delta > /dev/null 2> "$WORK/stale.err"; then
+    STALE="PUSHED (expected a failure)"; FAILED=1
+  elif grep -q "stale index .*bytes \[$FIRST_BAD, $(( FIRST_BAD + 4096 )))" "$WORK/stale.err"; then
+    STALE="fails, naming [$FIRST_BAD, $(( FIRST_BAD + 4096 ))) as the first bad range"
+  else
+    STALE="FAILED OTHERWISE: $(tail -n 1 "$WORK/stale.err" | cut -c1-300)"; FAILED=1
+  fi
+  echo "   $STALE"
+  flip   # the image as it was
+}
+index_rows
 RSS2_KB=$(awk '/VmHWM/ { print $2 }' /proc/$AGENT_PID/status)
 
 LINK_NOMINAL=$(awk -v b=$MAPPED 'BEGIN { printf "%.2f", b / 125e6 }')
@@ -184,13 +237,17 @@ AGENT_ARMHF=$ROOT/build/host/armhf-agent/target-agent/target-agent
 echo
 echo "== results ($(( IMG_BYTES >> 20 )) MiB image, $(( MAPPED >> 20 )) MiB mapped, 1 Gbit/s link)"
 printf "   %-34s %8s s\n" "curl | dd" "$T_DD" "bmaptool copy" "$T_BMAP" "mkmaster push" "$T_MK" \
-  "bmaptool copy (reflash)" "$T_BMAP2" "mkmaster push --delta (path)" "$T_MK2" "mkmaster push --delta (URL)" "$T_MK3"
+  "bmaptool copy (reflash)" "$T_BMAP2" "mkmaster push --delta (path)" "$T_MK2" "mkmaster push --delta (URL)" "$T_MK3" \
+  "mkmaster push --delta (URL, index)" "$T_MK4"
 echo "   curl|dd / mkmaster        = $(ratio $T_DD $T_MK)x   (goal >= 3)"
 echo "   bmaptool / mkmaster       = $(ratio $T_BMAP $T_MK)x   (goal >= 1.5)"
 echo "   mkmaster / link time      = $(ratio $T_MK $LINK_NOMINAL) of ${LINK_NOMINAL} s at 125 MB/s," \
      "$(ratio $T_MK $LINK_TCP) of ${LINK_TCP} s at the measured TCP goodput   (goal <= 1.15)"
 echo "   reflash bmaptool / delta  = $(ratio $T_BMAP2 $T_MK2)x   (goal >= 20; image read from its path on the server)"
-echo "                             = $(ratio $T_BMAP2 $T_MK3)x   (image read from the URL)"
+echo "                             = $(ratio $T_BMAP2 $T_MK3)x   (image read from the URL, no index)"
+echo "   reflash bmaptool / index  = $(ratio $T_BMAP2 $T_MK4)x   (goal >= 30; from the URL with its image index)"
+echo "   fetched / (changed+index) = $(ratio $FETCHED $(( CHANGED_BYTES + INDEX_BYTES )))   (goal <= 1.2; $FETCHED / ($CHANGED_BYTES + $INDEX_BYTES) bytes)"
+echo "   reflash, stale index      = $STALE"
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo "   agent peak RSS            = $(mib $RSS_KB) MiB after the first flash, $(mib $RSS2_KB) MiB after the reflashes   (goal <= 16)"
 if [ -f "$AGENT_ARMHF" ]; then

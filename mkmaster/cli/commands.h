@@ -16,6 +16,7 @@ void add_push(CLI::App& app);      // mkmaster/flash/cli_push.cpp (direct push o
 void add_pull(CLI::App& app);      // mkmaster/push/cli_pull.cpp
 void add_put(CLI::App& app);       // mkmaster/push/cli_put.cpp
 void add_exec(CLI::App& app);      // mkmaster/push/cli_exec.cpp
+void add_index(CLI::App& app);     // mkmaster/source/cli_index.cpp
 void add_fetch_sysroot(CLI::App& app);  // mkmaster/paths/cli_fetch_sysroot.cpp
 void add_paths(CLI::App& app);     // mkmaster/paths/cli_paths.cpp
 void add_man(CLI::App& app);       // mkmaster/cli/cli_docs.cpp (hidden: man pages from this table)

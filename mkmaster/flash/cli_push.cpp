@@ -176,6 +176,9 @@ void cli::add_push(CLI::App& app) {
   sub->add_flag("--delta", p.delta,
                 "send only the blocks that differ from what the target holds (the agent hashes its disk while the "
                 "image streams)");
+  sub->add_option("--index", p.index,
+                  "with --delta and an http(s) IMAGE: its image index (PATH or URL; default IMAGE.mkidx when the "
+                  "server has it; none: read the whole image); only the changed blocks are fetched (docs/index.md)");
   sub->add_flag("--compress", p.compress, "zstd-compress data frames on the wire when it shrinks them");
   auto* no_verify = sub->add_flag("--no-verify", a->no_verify, "skip the read-back verification");
   sub->add_flag("--verify-all", p.verify_kept,

@@ -208,11 +208,12 @@ void AgentClient::poll(const std::function<void(uint64_t)>& on_ack) {
 }
 
 void AgentClient::request_hashes(uint64_t offset, uint64_t length, uint32_t block, std::shared_ptr<HashInbox> inbox) {
+  const mkproto::HashKind kind = inbox->kind();
   {
     std::lock_guard lk(m_);
     inbox_ = std::move(inbox);
   }
-  ch_->send(mkproto::encode(mkproto::HashRequest{offset, length, block}));
+  ch_->send(mkproto::encode(mkproto::HashRequest{offset, length, block, kind}));
 }
 
 uint64_t AgentClient::bytes_sent() const { return ch_->bytes_sent(); }

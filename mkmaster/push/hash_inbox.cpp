@@ -9,8 +9,9 @@ namespace push {
 using mkproto::ErrorCode;
 using mkproto::ProtocolError;
 
-HashInbox::HashInbox(uint32_t block, std::chrono::milliseconds timeout, const mkproto::DeltaKey& key)
-    : DiskHashes(key), block_(block), timeout_(timeout) {}
+HashInbox::HashInbox(uint32_t block, std::chrono::milliseconds timeout, const mkproto::DeltaKey& key,
+                     mkproto::HashKind kind)
+    : DiskHashes(key, kind), block_(block), timeout_(timeout) {}
 
 void HashInbox::expect(uint64_t end) {
   std::lock_guard lk(m_);

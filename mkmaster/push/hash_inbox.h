@@ -22,7 +22,8 @@ class HashInbox : public DiskHashes {
   // Hashes in `block` blocks; none expected yet. `timeout`: the longest wait
   // for the next hash (a silent agent). key: the push session's delta key
   // (the agent hashes with the same).
-  HashInbox(uint32_t block, std::chrono::milliseconds timeout, const mkproto::DeltaKey& key);
+  HashInbox(uint32_t block, std::chrono::milliseconds timeout, const mkproto::DeltaKey& key,
+            mkproto::HashKind kind = mkproto::HashKind::kKeyed);
 
   // The session asked for the hashes of [requested(), end) (end: a block
   // boundary, or the end of the target).

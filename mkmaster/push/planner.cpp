@@ -78,6 +78,14 @@ void Planner::hole(uint64_t offset, uint64_t length, bool mapped) {
   }
 }
 
+void Planner::keep(uint64_t offset, uint64_t length) {
+  if (offset != pos_) throw std::logic_error(fmt::format("Planner: keep at {} but position is {}", offset, pos_));
+  if (!disk_ || !cur_.empty() || offset % block_ != 0 || ((offset + length) % block_ != 0 && offset + length != size_))
+    throw std::logic_error(fmt::format("Planner: keep [{}, {}) is not whole delta blocks", offset, offset + length));
+  sink_.range(RangeKind::kKeep, offset, length);
+  pos_ += length;
+}
+
 void Planner::append(uint64_t offset, uint64_t length, const uint8_t* bytes, bool dont_care) {
   Segment s{offset, length, bytes != nullptr, dont_care, {}};
   if (bytes) s.bytes.assign(bytes, bytes + length);

@@ -30,22 +30,33 @@ class FrameSink {
 // (HASH_REQUEST over the whole image), keyed with the push session's delta
 // key (mkproto::derive_delta_key). at() may wait for a hash that is still on
 // its way from the agent.
+// kind: what the agent hashes (kStrong with an image index: the keyed hash
+// of each block's BLAKE2b-128, which the index holds).
 class DiskHashes {
  public:
-  explicit DiskHashes(const mkproto::DeltaKey& key) : key_(key) {}
+  explicit DiskHashes(const mkproto::DeltaKey& key, mkproto::HashKind kind = mkproto::HashKind::kKeyed)
+      : key_(key), kind_(kind) {}
   virtual ~DiskHashes() = default;
   virtual uint64_t at(size_t block) = 0;
   // The same keyed hash of the image's bytes, to compare with at().
-  uint64_t hash(std::span<const uint8_t> bytes) const { return mkproto::delta_hash(key_, bytes.data(), bytes.size()); }
+  uint64_t hash(std::span<const uint8_t> bytes) const {
+    return mkproto::delta_hash(key_, kind_, bytes.data(), bytes.size());
+  }
+  // kStrong: the keyed hash of a block the index describes by its strong hash.
+  uint64_t hash(const mkproto::StrongHash& strong) const { return mkproto::delta_hash(key_, strong); }
+  mkproto::HashKind kind() const { return kind_; }
 
  private:
   mkproto::DeltaKey key_;
+  mkproto::HashKind kind_;
 };
 
 // Hashes already at hand (tests).
 class VectorHashes : public DiskHashes {
  public:
-  VectorHashes(std::vector<uint64_t> h, const mkproto::DeltaKey& key) : DiskHashes(key), h_(std::move(h)) {}
+  VectorHashes(std::vector<uint64_t> h, const mkproto::DeltaKey& key,
+               mkproto::HashKind kind = mkproto::HashKind::kKeyed)
+      : DiskHashes(key, kind), h_(std::move(h)) {}
   uint64_t at(size_t block) override { return h_.at(block); }
 
  private:
@@ -64,6 +75,9 @@ class Planner {
   // mode, as bmaptool writes every mapped block; !mapped: unmapped in the
   // .bmap, don't-care under --holes=skip.
   void hole(uint64_t offset, uint64_t length, bool mapped);
+  // Whole delta blocks (the last may end at the image size) that an image
+  // index and the target's hashes showed equal: SKIP keep, no bytes.
+  void keep(uint64_t offset, uint64_t length);
   void finish();
   uint64_t position() const { return pos_; }
 

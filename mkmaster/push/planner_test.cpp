@@ -114,3 +114,31 @@ TEST(Planner, DeltaHashesOfAnotherKeyKeepNothing) {
   p.finish();
   EXPECT_EQ(r.log, "D0+4096 D4096+4096 ");
 }
+
+// With an image index the target's hashes are of each block's BLAKE2b-128
+// (HashKind::kStrong): the planner compares data and zeros the same way,
+// and places the blocks the index showed equal as SKIP keep, without bytes.
+TEST(Planner, StrongHashesAndKeptBlocksFromAnIndex) {
+  const uint32_t B = 4096;
+  std::vector<uint8_t> img(3 * B + 100, 0);
+  for (size_t i = B; i < 2 * B; ++i) img[i] = static_cast<uint8_t>(i);
+  auto strong = [&](size_t off, size_t n) { return mkproto::delta_hash(kKey, mkproto::strong_hash(img.data() + off, n)); };
+  // Block 0 kept (from the index), block 1 data the target holds, block 2 a
+  // zero block over garbage, block 3 (short) kept.
+  std::vector<uint64_t> hashes = {0, strong(B, B), 999, 0};
+  VectorHashes disk(hashes, kKey, mkproto::HashKind::kStrong);
+  EXPECT_EQ(disk.hash(std::span<const uint8_t>(img).subspan(B, B)), strong(B, B));
+  EXPECT_NE(disk.hash(std::span<const uint8_t>(img).subspan(B, B)), h(img, B, B)) << "not the keyed hash of the bytes";
+  Rec r;
+  Planner p(r, HolesMode::kZero, &disk, B, img.size(), 0);
+  p.keep(0, B);
+  p.data(B, std::span<const uint8_t>(img).subspan(B, B));
+  p.hole(2 * B, B, /*mapped=*/true);
+  p.keep(3 * B, 100);  // the image's short last block
+  p.finish();
+  EXPECT_EQ(r.log, "K0+4096 K4096+4096 Z8192+4096 K12288+100 ");
+  // Only whole blocks can be kept.
+  Rec s;
+  Planner q(s, HolesMode::kZero, &disk, B, img.size(), 0);
+  EXPECT_THROW(q.keep(0, 100), std::logic_error);
+}

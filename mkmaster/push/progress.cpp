@@ -69,11 +69,13 @@ void ProgressPrinter::summary(const PushResult& r) {
                "\"data_bytes\":{},\"hole_bytes\":{},\"kept_bytes\":{},\"reconnects\":{},\"seconds\":{:.3f},"
                "\"mb_per_s\":{:.1f},\"phases_s\":{{\"stream\":{:.3f},\"hash_wait\":{:.3f},\"finish\":{:.3f},"
                "\"verify\":{:.3f}}},\"verified\":{},\"verify\":\"{}\",\"repaired\":[{}],\"repair_rounds\":{},"
-               "\"repair_bytes_sent\":{}}}\n",
+               "\"repair_bytes_sent\":{},\"index\":\"{}\",\"index_bytes\":{},\"http_range_bytes\":{},"
+               "\"http_range_requests\":{}}}\n",
                json_escape(r.target), r.image_size, r.bytes_sent, r.wire_bytes, r.data_bytes, r.hole_bytes,
                r.kept_bytes, r.reconnects, r.seconds, r.mb_per_s(), r.stream_seconds, r.hash_wait_seconds,
                r.finish_seconds, r.verify_seconds, r.verified ? "true" : "false", json_escape(r.verify_message),
-               repaired_json, r.repair_rounds, r.repair_bytes_sent);
+               repaired_json, r.repair_rounds, r.repair_bytes_sent, json_escape(r.index_note), r.index_bytes,
+               r.http_range_bytes, r.http_range_requests);
     std::fflush(out_);
     return;
   }
@@ -84,6 +86,7 @@ void ProgressPrinter::summary(const PushResult& r) {
              "  verify       {}\n",
              r.target, r.image_size, r.bytes_sent, r.wire_bytes, r.hole_bytes, r.kept_bytes, r.reconnects, r.seconds,
              r.mb_per_s(), r.stream_seconds, r.hash_wait_seconds, r.finish_seconds, r.verify_seconds, r.verify_message);
+  if (!r.index_note.empty()) fmt::print(out_, "  {}\n", r.index_note);
   if (!r.repaired.empty())
     fmt::print(out_, "  repaired     {} ({} bytes re-sent in {} round{})\n", repaired_text, r.repair_bytes_sent,
                r.repair_rounds, r.repair_rounds == 1 ? "" : "s");

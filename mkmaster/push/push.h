@@ -38,6 +38,10 @@ struct PushOptions {
   std::string bmap;                // optional .bmap
   mkproto::HolesMode holes = mkproto::HolesMode::kZero;
   bool delta = false;
+  // With delta and an http(s) image: where its image index is (docs/index.md).
+  // "": IMAGE.mkidx beside it, if the server has one; "none": read the whole
+  // image; else a path or URL that must hold the image's index.
+  std::string index;
   bool verify = true;
   // With delta: also read back the blocks found unchanged (VerifyScope::kAll).
   // Default: only what this push wrote; unchanged blocks were compared by
@@ -104,6 +108,13 @@ struct PushResult {
   // The image's digest per verify block as it should land (holes as zeros,
   // dont-care left out): what the relay compares every other node with.
   std::vector<mkproto::Digest128> block_digests;
+  // Delta from a URL: whether an image index was used, and why not.
+  std::string index_note;
+  uint64_t index_bytes = 0;        // the index file's size
+  // HTTP response bytes of the range requests made through the index
+  // (multipart headers and the probe included), and their count.
+  uint64_t http_range_bytes = 0;
+  int http_range_requests = 0;
   double mb_per_s() const { return seconds > 0 ? image_size / 1e6 / seconds : 0; }
 };
 

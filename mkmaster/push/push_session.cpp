@@ -9,6 +9,7 @@
 #include "mkmaster/push/digest_tee.h"
 #include "mkmaster/push/planner.h"
 #include "mkmaster/push/repair.h"
+#include "mkmaster/source/http_stream.h"
 #include "protocol/session_keys.h"
 
 namespace push {
@@ -35,23 +36,56 @@ bool resumable(ErrorCode c) {
   }
 }
 
+IndexPlan index_plan(const PushOptions& o) {
+  const bool can = o.delta && !o.open_source && source::is_url(o.image);
+  if (!can) {
+    if (!o.index.empty() && o.index != "none")
+      throw std::invalid_argument("--index: an image index is used by --delta with an http(s) image only");
+    return {};
+  }
+  IndexPlan plan = plan_index(o.image, o.index);
+  if (!plan.index) return plan;
+  if (o.verify_kept)
+    throw std::invalid_argument(fmt::format(
+        "--verify-all reads back the unchanged blocks too, but with the index {} the host never reads them and has "
+        "nothing to compare them with: drop --verify-all, or read the whole image with --index none",
+        plan.where));
+  if (plan.index->block != o.delta_block)
+    throw std::invalid_argument(fmt::format("{}: an index of {}-byte blocks, the push compares {}-byte delta blocks",
+                                            plan.where, plan.index->block, o.delta_block));
+  return plan;
+}
+
 }  // namespace
 
 PushSession::PushSession(const PushOptions& o)
     : o_(o),
       session_(o.session_id ? *o.session_id : mkproto::random_session_id()),
-      first_reader_(open_image_source(o)),
+      index_(index_plan(o)),
+      first_reader_(index_.index ? nullptr : open_image_source(o)),
       announced_(initial_size()),
       size_(announced_),
       dig_(announced_, o.verify_block) {
   r_.image_reads += 1;
   if (size_known()) r_.image_size = size_;
+  r_.index_note = index_.note;
+  r_.index_bytes = index_.index_bytes;
+  r_.http_range_bytes = index_.probe_bytes;
+  r_.http_range_requests = index_.index || index_.probe_bytes ? 1 : 0;
   if (o.delta)
     hashes_ = std::make_shared<HashInbox>(o.delta_block, o.stall_timeout,
-                                          mkproto::derive_delta_key(o.agent.key, session_));
+                                          mkproto::derive_delta_key(o.agent.key, session_),
+                                          index_.index ? mkproto::HashKind::kStrong : mkproto::HashKind::kKeyed);
+  if (index_.index) first_reader_ = open_reader();
+}
+
+std::unique_ptr<source::ImageReader> PushSession::open_reader() {
+  if (!index_.index) return open_image_source(o_);
+  return std::make_unique<IndexedReader>(index_.index, o_.image, index_.where, *hashes_, index_stats_);
 }
 
 uint64_t PushSession::initial_size() {
+  if (index_.index) return index_.index->image_size;
   if (auto s = first_reader_->size()) return *s;
   return mkproto::kImageSizeUnknown;  // told at FINISH
 }
@@ -74,7 +108,7 @@ std::unique_ptr<source::ImageReader> PushSession::take_reader() {
   // A resume: files and plain http seek; a compressed stream decompresses
   // from its start up to the resume point.
   ++r_.image_reads;
-  return open_image_source(o_);
+  return open_reader();
 }
 
 PushResult PushSession::run() {
@@ -131,6 +165,16 @@ PushResult PushSession::run_attempts() {
   r_.kept_bytes = counts_.kept_bytes;
   if (size_known() && dig_.position() == size_) r_.block_digests = dig_.digests();
   r_.announced_size = announced_;
+  if (index_.index) {
+    std::lock_guard lk(index_stats_->m);
+    r_.http_range_bytes += index_stats_->body_bytes;
+    r_.http_range_requests += index_stats_->requests;
+    r_.index_note = fmt::format(
+        "index {} ({} bytes): {} changed bytes fetched in {} ranges, {} requests ({} bytes from the server with the "
+        "probe); the rest was compared by hash",
+        index_.where, index_.index_bytes, index_stats_->block_bytes, index_stats_->ranges, r_.http_range_requests,
+        r_.http_range_bytes);
+  }
   r_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
   report(Progress::Kind::kDone, r_.verify_message, dig_.position());
   return r_;
@@ -309,7 +353,9 @@ void PushSession::stream_extents(AgentClient& client, source::ImageReader& reade
       if (e.offset + e.length + hash_window() > hashes_->requested())
         want_hashes(client, e.offset + e.length + 2 * hash_window());
     }
-    if (e.hole)
+    if (e.kept)
+      plan.keep(e.offset, e.length);
+    else if (e.hole)
       plan.hole(e.offset, e.length, e.mapped);
     else
       plan.data(e.offset, e.data);

@@ -13,6 +13,8 @@
 
 #include "mkmaster/push/frame_sender.h"
 #include "mkmaster/push/hash_inbox.h"
+#include "mkmaster/push/index_source.h"
+#include "mkmaster/push/indexed_reader.h"
 #include "mkmaster/push/push.h"
 #include "mkmaster/push/repair.h"
 #include "protocol/block_digest.h"
@@ -50,6 +52,8 @@ class PushSession {
   void repair(AgentClient& client, const mkproto::Verify& request, std::vector<ByteRange> bad, uint64_t& bytes_read);
   // The reader for this attempt: the one opened first, else a new one.
   std::unique_ptr<source::ImageReader> take_reader();
+  // The image as this push reads it: through the index, or the source.
+  std::unique_ptr<source::ImageReader> open_reader();
   void after_send(AgentClient& client, uint64_t position);
   void report(Progress::Kind kind, const std::string& message, uint64_t position);
   // After a failure: counts it, throws when retries are exhausted, waits.
@@ -66,6 +70,8 @@ class PushSession {
   Clock::time_point last_report_{};
   const mkproto::SessionId session_;
   PushResult r_;
+  IndexPlan index_;  // delta from a URL: the image index, when the push can use it
+  std::shared_ptr<IndexFetchStats> index_stats_ = std::make_shared<IndexFetchStats>();
   std::unique_ptr<source::ImageReader> first_reader_;
   uint64_t announced_;  // OPEN's image_size for every attempt (kImageSizeUnknown or the size)
   uint64_t size_;       // the image size once known

@@ -30,6 +30,9 @@ struct Extent {
   uint64_t length = 0;
   bool hole = false;       // true: no data; `data` is empty
   bool mapped = true;      // false: unmapped in the .bmap ("don't care")
+  // With hole: bytes the target already holds, as an image index and the
+  // target's hashes showed (push::IndexedReader); not read, not sent.
+  bool kept = false;
   std::vector<uint8_t> data;  // length bytes when !hole
 };
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """A small HTTP file server for tests and benchmarks: Range requests
-(206/416), and faults chosen by the query string:
+(206/416; several ranges in one request are answered multipart/byteranges,
+as nginx and Apache do), HTTP/1.1 keep-alive with --keep-alive, and faults
+chosen by the query string:
 
   ?cut=N        every response body stops after N bytes (connection closed)
   ?cut_first=N  only the first response for this path is cut
@@ -61,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
         size = os.path.getsize(path)
         start, end = 0, size
         status = 200
+        multi = re.fullmatch(r"bytes=\d+-\d+(,\d+-\d+)+", rng) if rng and "norange" not in query else None
+        if multi:
+            return self.serve_multipart(path, url.path, size, rng, head)
         m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng) if rng and "norange" not in query else None
         if m:
             start = int(m.group(1))
@@ -113,6 +118,40 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
+    def serve_multipart(self, path, name, size, rng, head):
+        spans = [(int(a), min(int(b) + 1, size)) for a, b in re.findall(r"(\d+)-(\d+)", rng)]
+        spans = [(a, b) for a, b in spans if a < size]
+        if not spans:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        boundary = "mkmaster-test-boundary"
+        with open(path, "rb") as f:
+            chunks = []
+            for a, b in spans:
+                f.seek(a)
+                chunks.append(f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                              f"Content-Range: bytes {a}-{b - 1}/{size}\r\n\r\n".encode())
+                chunks.append(f.read(b - a))
+            chunks.append(f"\r\n--{boundary}--\r\n".encode())
+        body = b"".join(chunks)
+        self.send_response(206)
+        self.send_header("Content-Type", f"multipart/byteranges; boundary={boundary}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if head:
+            return
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        with LOCK:
+            SENT[name] = SENT.get(name, 0) + len(body)
+            LOG[self.log_index] += f" sent={len(body)}"
+
     def reply(self, status, body):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -126,8 +165,11 @@ def main():
     ap.add_argument("--root", default=".")
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--keep-alive", action="store_true", help="HTTP/1.1: connections stay open between requests")
     args = ap.parse_args()
     Handler.root = args.root
+    if args.keep_alive:
+        Handler.protocol_version = "HTTP/1.1"
     srv = ThreadingHTTPServer((args.bind, args.port), Handler)
     srv.daemon_threads = True
     print(f"PORT {srv.server_address[1]}", flush=True)
