@@ -82,8 +82,17 @@ void Connection::serve() noexcept {
   }
 }
 
+void Connection::on_writer_ack(uint64_t durable, uint64_t applied) {
+  synced_ = durable;
+  ch_.send(mkproto::encode(mkproto::Ack{durable, applied}));
+}
+
 uint64_t Connection::close_session() noexcept {
   uint64_t w = 0;
+  if (verifier_) {
+    verifier_->stop([this] { ch_.shutdown(); });
+    verifier_.reset();
+  }
   if (hasher_) {
     hasher_->stop([this] { ch_.shutdown(); });
     hasher_.reset();
@@ -161,9 +170,10 @@ void Connection::on_open(const Frame& f) {
     session_->boot.wipe(target_fd_, path);
   }
   uint64_t w = sessions_.durable(*session_);
+  synced_ = w;
   writer_ = std::make_unique<TargetWriter>(
       target_fd_, block_device_, sector_, w,
-      [this](uint64_t d, uint64_t a) { ch_.send(mkproto::encode(mkproto::Ack{d, a})); }, &session_->boot);
+      [this](uint64_t d, uint64_t a) { on_writer_ack(d, a); }, &session_->boot);
   next_offset_.reset();
   mkproto::Opened opened;
   opened.watermark = w;
@@ -235,7 +245,9 @@ void Connection::on_place(Frame& f) {
       writer_->stop();
       writer_ = std::make_unique<TargetWriter>(
           target_fd_, block_device_, sector_, f.offset,
-          [this](uint64_t d, uint64_t a) { ch_.send(mkproto::encode(mkproto::Ack{d, a})); }, &session_->boot);
+          [this](uint64_t d, uint64_t a) { on_writer_ack(d, a); }, &session_->boot);
+      writer_->sync_every(sync_every_);
+      synced_ = f.offset;
       sessions_.set_durable(*session_, f.offset);
     }
   } else if (f.offset != *next_offset_) {
@@ -247,7 +259,9 @@ void Connection::on_place(Frame& f) {
   next_offset_ = f.offset + item.length;
   if (skip == mkproto::SkipReason::kDontCare) session_->dont_care.add(f.offset, f.offset + item.length);
   if (skip == mkproto::SkipReason::kKeep) session_->kept.add(f.offset, f.offset + item.length);
+  const uint64_t length = item.length;
   writer_->push(std::move(item));
+  if (verifier_) verifier_->placed(f.offset, length, skip);
 }
 
 // Before anything of the frame is written: a frame past the image (or,
@@ -315,6 +329,7 @@ void Connection::on_finish(const Frame& f) {
   session_->known_size = fin.image_size;
   sessions_.set_finished(*session_, true);
   ch_.send(mkproto::encode(mkproto::Finished{w}));
+  if (verifier_) verifier_->finished(fin.image_size);
   fmt::print(stderr, "target-agent: {} written and synced ({} bytes)\n", session_->path, w);
 }
 
