@@ -53,6 +53,12 @@ constexpr WireEnum wire_enum(TargetKind) { return {1, 2, "target kind"}; }
 enum class VerifyScope : uint8_t { kAll = 0, kWritten = 1 };
 constexpr WireEnum wire_enum(VerifyScope) { return {0, 1, "verify scope"}; }
 constexpr WireEnum wire_enum(HashKind) { return {0, 1, "hash kind"}; }
+
+// When VERIFY reads back (docs/protocol.md, "Verify while the image
+// streams"): after FINISHED, as asked; or, asked right after OPENED, while
+// the image streams — always, or unless the target's disk is rotational.
+enum class VerifyOverlap : uint8_t { kAfterFinish = 0, kAuto = 1, kAlways = 2 };
+constexpr WireEnum wire_enum(VerifyOverlap) { return {0, 2, "verify overlap"}; }
 // Any code decodes: one this side does not know still reaches the user with
 // the peer's message.
 constexpr WireEnum wire_enum(ErrorCode) { return {0, UINT16_MAX, "error code"}; }
@@ -232,9 +238,11 @@ struct Verify {
   static constexpr FrameType kType = FrameType::kVerify;
   uint32_t block = 0;
   VerifyScope scope = VerifyScope::kAll;  // absent on the wire (4-byte payload) = kAll
+  VerifyOverlap overlap = VerifyOverlap::kAfterFinish;  // absent = kAfterFinish
   static void fields(auto& m, auto& c) {
     c(m.block, "block", kBlockSize);
     c(m.scope, "scope", Trailing{});
+    c(m.overlap, "overlap", Trailing{});
   }
 };
 struct Digests {
@@ -251,10 +259,14 @@ struct VerifyEnd {
   Digest128 overall{};  // XXH3-128 over the concatenated block digests
   uint64_t bytes_read = 0;
   bool direct_io = false;  // read back with O_DIRECT (else fadvise DONTNEED + re-read)
+  // An overlapped VERIFY read back while the image streamed (absent = 0:
+  // after FINISH — also an overlapped one deferred on a rotational disk).
+  bool overlapped = false;
   static void fields(auto& m, auto& c) {
     c(m.overall, "overall");
     c(m.bytes_read, "bytes_read");
     c(m.direct_io, "direct_io");
+    c(m.overlapped, "overlapped", Trailing{});
   }
 };
 // After FINISHED: [offset, offset + length) is rewritten by the placement

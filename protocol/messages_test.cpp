@@ -120,7 +120,9 @@ Case<Hashes> sample(std::type_identity<Hashes>) {
 }
 Case<HashesEnd> sample(std::type_identity<HashesEnd>) { return {}; }
 Case<Verify> sample(std::type_identity<Verify>) {
-  return {{1u << 20, VerifyScope::kWritten}, 0, Wire{}.le("block", 1u << 20, 4).optional().le("scope", 1, 1)};
+  return {{1u << 20, VerifyScope::kWritten, VerifyOverlap::kAuto},
+          0,
+          Wire{}.le("block", 1u << 20, 4).optional().le("scope", 1, 1).optional().le("overlap", 1, 1)};
 }
 Case<Digests> sample(std::type_identity<Digests>) {
   return {{1u << 21, {filled<16>(0xe5), filled<16>(0xe6)}},
@@ -128,7 +130,9 @@ Case<Digests> sample(std::type_identity<Digests>) {
           Wire{}.le("count", 2, 4).fill("digest", 0xe5, 16).fill("digest", 0xe6, 16)};
 }
 Case<VerifyEnd> sample(std::type_identity<VerifyEnd>) {
-  return {{filled<16>(0xf7), 5000, true}, 0, Wire{}.fill("overall", 0xf7, 16).le("bytes_read", 5000, 8).le("direct_io", 1, 1)};
+  return {{filled<16>(0xf7), 5000, true, true},
+          0,
+          Wire{}.fill("overall", 0xf7, 16).le("bytes_read", 5000, 8).le("direct_io", 1, 1).optional().le("overlapped", 1, 1)};
 }
 Case<Repair> sample(std::type_identity<Repair>) {
   return {{3u << 20, 1u << 20}, 3u << 20, Wire{}.le("length", 1u << 20, 8)};
@@ -350,11 +354,28 @@ TEST(Messages, ValuesOutOfRangeNameTheField) {
 // scope) still decodes, as "read back everything".
 TEST(Messages, VerifyScopeIsOptionalOnTheWire) {
   Frame f = encode(Verify{4096, VerifyScope::kWritten});
-  ASSERT_EQ(f.payload.size(), 5u);
-  f.payload.pop_back();
+  ASSERT_EQ(f.payload.size(), 6u);
+  f.payload.resize(4);
   auto v = decode<Verify>(f);
   EXPECT_EQ(v.block, 4096u);
   EXPECT_EQ(v.scope, VerifyScope::kAll);
+  EXPECT_EQ(v.overlap, VerifyOverlap::kAfterFinish);
+}
+
+// The overlap byte came with overlapped verify: a 5-byte VERIFY (block,
+// scope) reads back after FINISH as before; an overlap past 2 is malformed.
+TEST(Messages, VerifyOverlapIsOptionalOnTheWire) {
+  Frame f = encode(Verify{4096, VerifyScope::kWritten, VerifyOverlap::kAlways});
+  ASSERT_EQ(f.payload.size(), 6u);
+  f.payload.pop_back();
+  auto v = decode<Verify>(f);
+  EXPECT_EQ(v.scope, VerifyScope::kWritten);
+  EXPECT_EQ(v.overlap, VerifyOverlap::kAfterFinish);
+  f.payload.push_back(3);
+  EXPECT_THROW(decode<Verify>(f), mkproto::ProtocolError);
+  Frame e = encode(VerifyEnd{{}, 1, true, true});
+  e.payload.pop_back();
+  EXPECT_FALSE(decode<VerifyEnd>(e).overlapped);
 }
 
 // HASH_REQUEST's kind byte came with image indexes: a 12-byte payload

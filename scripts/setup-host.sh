@@ -9,6 +9,7 @@ PKGS=(
   libarchive-dev libcurl4-openssl-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev googletest
   zlib1g-dev libzstd-dev liblzma-dev libbz2-dev libxxhash-dev libsodium-dev
+  libdeflate-dev  # the initrd's gzip segments (mkmaster/initrd/gzip_segments.cpp)
   libkmod-dev kmod
   clang libclang-rt-14-dev
   # armhf cross build + running it

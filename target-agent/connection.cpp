@@ -52,7 +52,7 @@ constexpr std::chrono::milliseconds kStatusEvery{100};
 std::function<void(uint64_t, uint64_t)> Connection::ack_to_host() {
   return [this, s = session_](uint64_t d, uint64_t a) {
     s->note_applied(a);  // a relay catch-up may read it back from now on
-    ch_.send(mkproto::encode(mkproto::Ack{d, a}));
+    on_writer_ack(d, a);
   };
 }
 
@@ -125,8 +125,17 @@ void Connection::serve_requests() noexcept {
   }
 }
 
+void Connection::on_writer_ack(uint64_t durable, uint64_t applied) {
+  synced_ = durable;
+  ch_.send(mkproto::encode(mkproto::Ack{durable, applied}));
+}
+
 uint64_t Connection::close_session() noexcept {
   uint64_t w = 0;
+  if (verifier_) {
+    verifier_->stop([this] { ch_.shutdown(); });
+    verifier_.reset();
+  }
   if (hasher_) {
     hasher_->stop([this] { ch_.shutdown(); });
     hasher_.reset();
@@ -226,6 +235,7 @@ void Connection::on_open(const Frame& f) {
   }
   if (ctx_.relay) forwarder_ = ctx_.relay->on_open(session_, sessions_);
   uint64_t w = sessions_.durable(*session_);
+  synced_ = w;
   writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, w, ack_to_host(), &session_->boot);
   next_offset_.reset();
   mkproto::Opened opened;
@@ -298,6 +308,8 @@ void Connection::on_place(Frame& f) {
       writer_->stop();
       writer_ = std::make_unique<TargetWriter>(target_fd_, block_device_, sector_, f.offset, ack_to_host(),
                                                &session_->boot);
+      writer_->sync_every(sync_every_);
+      synced_ = f.offset;
       sessions_.set_durable(*session_, f.offset);
     }
   } else if (f.offset != *next_offset_) {
@@ -312,7 +324,9 @@ void Connection::on_place(Frame& f) {
   if (skip == mkproto::SkipReason::kKeep) session_->kept.add(f.offset, f.offset + item.length);
   if (forwarder_) forwarder_->offer(f, item.length);  // validated: on to the next node too
   if (item.kind == WriteItem::Kind::kData) item.payload = std::move(f.payload);
+  const uint64_t length = item.length;
   writer_->push(std::move(item));
+  if (verifier_) verifier_->placed(f.offset, length, skip);
 }
 
 // Before anything of the frame is written: a frame past the image (or,
@@ -386,6 +400,7 @@ void Connection::on_finish(const Frame& f) {
   sessions_.set_finished(*session_, true);
   if (forwarder_ && !in_repair_) forwarder_->finish(w);
   ch_.send(mkproto::encode(mkproto::Finished{w}));
+  if (verifier_) verifier_->finished(fin.image_size);
   fmt::print(stderr, "target-agent: {} written and synced ({} bytes)\n", session_->path, w);
 }
 

@@ -15,6 +15,7 @@
 #include "target-agent/admission.h"
 #include "target-agent/block_hasher.h"
 #include "target-agent/relay.h"
+#include "target-agent/early_verify.h"
 #include "target-agent/session.h"
 #include "target-agent/target.h"
 #include "target-agent/writer.h"
@@ -56,6 +57,16 @@ class Connection {
   void on_finish(const mkproto::Frame& f);
   void on_hash_request(const mkproto::Frame& f);
   void on_verify(const mkproto::Frame& f);
+  // VERIFY with overlap (verify_ops.cpp): the read-back runs beside the
+  // stream in verifier_, which sends DIGESTS and VERIFY_END itself.
+  void start_early_verify(const mkproto::Verify& req);
+  // `what` may not run while an overlapped VERIFY still reads back.
+  void require_no_early_verify(const char* what);
+  // The writer's sync interval while an overlapped VERIFY reads behind it.
+  static constexpr uint64_t kEarlyVerifySyncEvery = 16u << 20;
+  // The writer's ACK callback (writer thread): records the durable watermark
+  // for the overlapped VERIFY, sends the ACK.
+  void on_writer_ack(uint64_t durable, uint64_t applied);
   // Repair (docs/protocol.md, "Repair"; repair_ops.cpp): REPAIR starts or
   // continues a round, placement frames inside it go through
   // check_in_repair, FINISH ends it with end_repair.
@@ -93,6 +104,9 @@ class Connection {
   uint64_t device_size_ = 0;
   std::unique_ptr<TargetWriter> writer_;
   std::unique_ptr<BlockHasher> hasher_;  // a HASH_REQUEST being answered (reads target_fd_)
+  std::unique_ptr<EarlyVerifier> verifier_;  // an overlapped VERIFY
+  std::atomic<uint64_t> synced_{0};          // the writer's durable watermark, as last ACKed
+  uint64_t sync_every_ = TargetWriter::kSyncEvery;  // the image writer's sync interval
   std::optional<uint64_t> next_offset_;  // where the next placement frame must start
   bool in_repair_ = false;               // between REPAIR and FINISH
   std::vector<ByteRange> repairing_;     // the ranges of this round, in order

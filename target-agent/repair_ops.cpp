@@ -13,6 +13,7 @@ using mkproto::ProtocolError;
 void Connection::on_repair(const Frame& f) {
   require_session(f);
   auto r = mkproto::decode<mkproto::Repair>(f);
+  require_no_early_verify("REPAIR");
   if (!sessions_.finished(*session_))
     throw ProtocolError(ErrorCode::kUnexpected,
                         fmt::format("frame {}: REPAIR before the session is FINISHED", f.seq));

@@ -136,7 +136,7 @@ void TargetWriter::run() {
         }
         applied_ = batch.back().offset + batch.back().length;
         for (auto& b : batch) since_sync_ += b.length;
-        if (since_sync_ >= kSyncEvery) {
+        if (since_sync_ >= sync_every_) {
           sync_now();
           ack(applied_);
         } else if (std::chrono::steady_clock::now() - last_ack_ >= kAckEvery) {

@@ -4,6 +4,7 @@
 // pwritev()s, zeroes holes exactly, and fdatasyncs periodically to advance
 // the durable watermark (docs/protocol.md, "Acknowledgement"). Bytes for the
 // boot sectors go to the session's BootRegion instead of the disk.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -60,6 +61,10 @@ class TargetWriter {
   uint64_t drain_and_sync();
   // Durable watermark now (no waiting).
   uint64_t durable() const;
+  // Syncs (and ACKs) every `bytes` instead of kSyncEvery: an overlapped
+  // VERIFY reads back only what is durable, so its tail after FINISH is
+  // at most this much.
+  void sync_every(uint64_t bytes) { sync_every_ = bytes; }
   // Stops the thread after applying what is queued and syncing; never throws.
   uint64_t stop() noexcept;
 
@@ -86,6 +91,7 @@ class TargetWriter {
   uint64_t applied_ = 0;   // end of the last applied item (writer thread)
   uint64_t durable_ = 0;   // guarded by m_
   uint64_t since_sync_ = 0;
+  std::atomic<uint64_t> sync_every_{kSyncEvery};
   std::optional<mkproto::ProtocolError> error_;
   void* zctx_ = nullptr;  // ZSTD_DCtx
   std::vector<uint8_t> scratch_;

@@ -27,6 +27,7 @@ struct Args {
   std::string fanout;  // "" = chain when several agents
   double relay_max_lag_mib = 512, hop_stall_s = 5;
   std::string holes = "zero";
+  std::string verify_overlap = "auto";
   bool json = false, lava = false, no_verify = false;
   // With NODE…:
   std::vector<std::string> nodes;
@@ -185,6 +186,12 @@ void cli::add_push(CLI::App& app) {
                 "with --delta, also read back the blocks found unchanged (default: read back what this push wrote; "
                 "unchanged blocks were compared with the target by hash)")
       ->excludes(no_verify);
+  sub->add_option("--verify-overlap", a->verify_overlap,
+                  "when the node reads back: auto (default) while the image streams, unless the target's disk is "
+                  "rotational (then after the last byte: reading behind the writer costs seeks); always: while it "
+                  "streams; never: after the last byte")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->excludes(no_verify);
   sub->add_option("--repair-attempts", p.repair_attempts,
                   "rounds of re-sending the blocks that read back wrong and reading them back again (0: fail at "
                   "the first mismatch)")
@@ -225,6 +232,9 @@ void cli::add_push(CLI::App& app) {
   sub->callback([a] {
     a->push.holes = a->holes == "skip" ? mkproto::HolesMode::kSkip : mkproto::HolesMode::kZero;
     a->push.verify = !a->no_verify;
+    a->push.verify_overlap = a->verify_overlap == "always" ? mkproto::VerifyOverlap::kAlways
+                             : a->verify_overlap == "never" ? mkproto::VerifyOverlap::kAfterFinish
+                                                            : mkproto::VerifyOverlap::kAuto;
     a->push.stall_timeout = std::chrono::milliseconds(static_cast<int64_t>(a->stall_timeout_s * 1000));
     // NODE… picks the pipeline, so a MKMASTER_INVENTORY in the environment
     // does not turn a direct push into one.

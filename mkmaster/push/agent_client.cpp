@@ -180,6 +180,7 @@ mkproto::Frame AgentClient::recv(const std::function<void(uint64_t)>& on_ack) {
       continue;
     }
     if (f.type == mkproto::FrameType::kError) mkproto::throw_remote_error(f);
+    if (take_early_verify(f)) continue;
     return f;
   }
 }
@@ -200,7 +201,7 @@ void AgentClient::poll(const std::function<void(uint64_t)>& on_ack) {
       if (on_ack) on_ack(mkproto::decode<mkproto::Ack>(f).durable);
     } else if (f.type == mkproto::FrameType::kError) {
       mkproto::throw_remote_error(f);
-    } else {
+    } else if (!take_early_verify(f)) {
       throw mkproto::ProtocolError(mkproto::ErrorCode::kUnexpected,
                                    fmt::format("agent sent {} while the image was streaming", type_name(f.type)));
     }
@@ -253,6 +254,42 @@ AgentClient::VerifyReply AgentClient::verify(const mkproto::Verify& request) {
     for (size_t i = 0; i < d.digests.size(); ++i) reply.offsets.push_back(f.offset + i * uint64_t{request.block});
     reply.digests.insert(reply.digests.end(), d.digests.begin(), d.digests.end());
   }
+}
+
+void AgentClient::start_verify(const mkproto::Verify& request) {
+  ch_->send(mkproto::encode(request));
+  early_.emplace();
+  early_block_ = request.block;
+  early_done_ = false;
+}
+
+bool AgentClient::take_early_verify(const mkproto::Frame& f) {
+  if (!early_ || early_done_) return false;
+  if (f.type == mkproto::FrameType::kVerifyEnd) {
+    early_->end = mkproto::decode<mkproto::VerifyEnd>(f);
+    early_done_ = true;
+    return true;
+  }
+  if (f.type != mkproto::FrameType::kDigests) return false;
+  auto d = mkproto::decode<mkproto::Digests>(f);
+  for (size_t i = 0; i < d.digests.size(); ++i) early_->offsets.push_back(f.offset + i * uint64_t{early_block_});
+  early_->digests.insert(early_->digests.end(), d.digests.begin(), d.digests.end());
+  return true;
+}
+
+AgentClient::VerifyReply AgentClient::end_verify() {
+  if (!early_) throw std::logic_error("AgentClient::end_verify without start_verify");
+  while (!early_done_) {
+    mkproto::Frame f = next_frame();
+    if (f.type == mkproto::FrameType::kAck) continue;
+    if (f.type == mkproto::FrameType::kError) mkproto::throw_remote_error(f);
+    if (!take_early_verify(f))
+      throw mkproto::ProtocolError(mkproto::ErrorCode::kUnexpected,
+                                   fmt::format("agent sent {} while VERIFY was reading back", type_name(f.type)));
+  }
+  VerifyReply r = std::move(*early_);
+  early_.reset();
+  return r;
 }
 
 void AgentClient::repair(uint64_t offset, uint64_t length) {

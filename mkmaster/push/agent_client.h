@@ -67,6 +67,12 @@ class AgentClient {
     mkproto::VerifyEnd end;
   };
   VerifyReply verify(const mkproto::Verify& request);
+  // An overlapped VERIFY (request.overlap != kAfterFinish), sent right
+  // after OPENED: DIGESTS arriving while the image streams (poll(), recv())
+  // are collected, and end_verify() waits for the rest and VERIFY_END. The
+  // digests come in the agent's order: the boot sectors' blocks last.
+  void start_verify(const mkproto::Verify& request);
+  VerifyReply end_verify();
   // REPAIR: the placement frames that follow rewrite [offset, offset+length).
   void repair(uint64_t offset, uint64_t length);
   // A request whose answer the caller reads with recv() (files, exec).
@@ -96,6 +102,9 @@ class AgentClient {
 
  private:
   void read_loop() noexcept;
+  // A DIGESTS or VERIFY_END of the overlapped VERIFY: collected; false for
+  // any other frame.
+  bool take_early_verify(const mkproto::Frame& f);
   // Next queued frame; waits up to the I/O timeout.
   mkproto::Frame next_frame();
 
@@ -112,6 +121,10 @@ class AgentClient {
   std::optional<mkproto::RelayStatus> relay_status_;
   uint64_t relay_statuses_ = 0;
   bool ended_ = false;
+  // The overlapped VERIFY's reply so far (main thread only).
+  std::optional<VerifyReply> early_;
+  uint32_t early_block_ = 0;
+  bool early_done_ = false;
   std::atomic<std::chrono::steady_clock::rep> progress_at_{0};
   std::thread reader_;
 };

@@ -47,6 +47,11 @@ struct PushOptions {
   // Default: only what this push wrote; unchanged blocks were compared by
   // hash with what the target held.
   bool verify_kept = false;
+  // When the agent reads back (docs/protocol.md, "Verify while the image
+  // streams"): kAuto — while the image streams, unless the target's disk is
+  // rotational (then after FINISH); kAlways — while it streams, whatever the
+  // disk; kAfterFinish — after FINISH only.
+  mkproto::VerifyOverlap verify_overlap = mkproto::VerifyOverlap::kAuto;
   bool compress = false;           // zstd on the wire, per frame, when it shrinks
   // Rounds of re-sending the verify blocks that read back wrong, then
   // reading them back again; 0: a mismatch fails the push at once.
@@ -98,6 +103,7 @@ struct PushResult {
   double stream_seconds = 0, finish_seconds = 0, verify_seconds = 0, hash_wait_seconds = 0;
   bool verified = false;          // verify ran and matched
   uint64_t verify_bytes_read = 0; // bytes the agent read back from the target
+  bool verify_overlapped = false; // the read-back ran while the image streamed
   std::string verify_message;     // "ok (O_DIRECT)", "skipped", or the first bad range
   // Byte ranges [first, second) that read back wrong and were re-sent until
   // they verified, in order; the rounds that took.

@@ -256,6 +256,12 @@ void PushSession::attempt(AgentClient& client) {
     hashes_->restart();
     want_hashes(client, size_known() ? size_ : std::max(before, 2 * hash_window()));
   }
+  // The read-back runs beside the stream (the agent reads what is durable,
+  // and, on a rotational disk under kAuto, waits for FINISH); a new
+  // connection reads back the whole image again, so nothing of a dropped
+  // one's digests is kept.
+  const bool early = o_.verify && o_.verify_overlap != mkproto::VerifyOverlap::kAfterFinish;
+  if (early) client.start_verify({o_.verify_block, verify_scope(), o_.verify_overlap});
   // Continue at the watermark: exactly (or from its delta block), the
   // digester from its verify block.
   uint64_t w = std::min({opened.watermark, dig_.position(), size_});
@@ -275,8 +281,8 @@ void PushSession::attempt(AgentClient& client) {
   finished_ = true;
   phase(r_.finish_seconds);
   if (o_.verify) {
-    report(Progress::Kind::kVerify, "reading back", dig_.position());
-    verify(client);
+    report(Progress::Kind::kVerify, early ? "finishing the read-back" : "reading back", dig_.position());
+    verify(client, early);
     phase(r_.verify_seconds);
   } else {
     r_.verify_message = "skipped (--no-verify)";
@@ -395,16 +401,33 @@ void PushSession::report(Progress::Kind kind, const std::string& message, uint64
   o_.on_progress(p);
 }
 
-void PushSession::verify(AgentClient& client) {
-  auto scope = o_.delta && !o_.verify_kept ? mkproto::VerifyScope::kWritten : mkproto::VerifyScope::kAll;
-  const mkproto::Verify request{o_.verify_block, scope};
-  const auto reply = client.verify(request);
+mkproto::VerifyScope PushSession::verify_scope() const {
+  return o_.delta && !o_.verify_kept ? mkproto::VerifyScope::kWritten : mkproto::VerifyScope::kAll;
+}
+
+void PushSession::verify(AgentClient& client, bool early) {
+  const auto scope = verify_scope();
+  // A repair round's VERIFY reads back after its FINISH.
+  const mkproto::Verify request{o_.verify_block, scope, mkproto::VerifyOverlap::kAfterFinish};
+  auto reply = early ? client.end_verify() : client.verify(request);
   const auto& want = dig_.digests();
   if (reply.digests.size() != want.size())
     throw ProtocolError(ErrorCode::kMalformed,
                         fmt::format("agent sent {} verify digests, {} expected", reply.digests.size(), want.size()));
+  // `overall` is over the digests in the order they were sent; an
+  // overlapped VERIFY sends the boot sectors' blocks last.
+  mkproto::Hash128 expect;
+  for (uint64_t off : reply.offsets) {
+    const uint64_t i = off / o_.verify_block;
+    if (i >= want.size())
+      throw ProtocolError(ErrorCode::kMalformed, fmt::format("agent sent a verify digest for the block at {} (image of "
+                                                             "{} bytes)", off, size_));
+    expect.update(want[i].data(), want[i].size());
+  }
+  if (early) sort_by_offset(reply);
   std::vector<ByteRange> bad = mismatched_blocks(want, reply, o_.verify_block, size_);
-  if (bad.empty() && reply.end.overall != dig_.overall()) bad.push_back({0, std::min<uint64_t>(size_, o_.verify_block)});
+  if (bad.empty() && reply.end.overall != expect.digest()) bad.push_back({0, std::min<uint64_t>(size_, o_.verify_block)});
+  r_.verify_overlapped = reply.end.overlapped;
   r_.verified = false;
   if (!bad.empty() && o_.repair_attempts <= 0) {
     r_.verify_message = fmt::format("verify failed: first bad range [{}, {}) of {}", bad[0].begin, bad[0].end, r_.target);
@@ -415,8 +438,9 @@ void PushSession::verify(AgentClient& client) {
   if (!bad.empty()) repair(client, request, bad, bytes_read);
   r_.verified = true;
   r_.verify_bytes_read = bytes_read;
-  r_.verify_message = fmt::format("ok, {} bytes read back {}", bytes_read,
-                                  reply.end.direct_io ? "with O_DIRECT" : "after dropping the page cache");
+  r_.verify_message = fmt::format("ok, {} bytes read back {}{}", bytes_read,
+                                  reply.end.direct_io ? "with O_DIRECT" : "after dropping the page cache",
+                                  reply.end.overlapped ? " while the image streamed" : "");
   if (!first_bad.empty()) {
     for (const ByteRange& b : first_bad) r_.repaired.emplace_back(b.begin, b.end);
     r_.verify_message += fmt::format(", after repairing {} ({} bytes re-sent in {} round{})",

@@ -46,7 +46,9 @@ class PushSession {
   void stream_extents(AgentClient& client, source::ImageReader& reader, uint64_t read_from, uint64_t send_from);
   // A range mismatch, saying what of that range the target may hold.
   source::RangeMismatch unverified(const source::RangeMismatch& e) const;
-  void verify(AgentClient& client);
+  // early: the overlapped VERIFY sent after OPENED (its rest is awaited).
+  void verify(AgentClient& client, bool early);
+  mkproto::VerifyScope verify_scope() const;
   // Re-sends the bad verify blocks and reads them back, in rounds; throws
   // naming what stays wrong (docs/protocol.md, "Repair").
   void repair(AgentClient& client, const mkproto::Verify& request, std::vector<ByteRange> bad, uint64_t& bytes_read);

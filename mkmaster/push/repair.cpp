@@ -35,6 +35,19 @@ std::vector<ByteRange> mismatched_blocks(const std::vector<mkproto::Digest128>& 
   return out;
 }
 
+void sort_by_offset(AgentClient::VerifyReply& reply) {
+  std::vector<size_t> order(reply.offsets.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return reply.offsets[a] < reply.offsets[b]; });
+  AgentClient::VerifyReply sorted;
+  sorted.end = reply.end;
+  for (size_t i : order) {
+    sorted.offsets.push_back(reply.offsets[i]);
+    sorted.digests.push_back(reply.digests[i]);
+  }
+  reply = std::move(sorted);
+}
+
 std::string describe_ranges(const std::vector<ByteRange>& ranges) {
   std::string s;
   const size_t shown = std::min<size_t>(ranges.size(), 3);

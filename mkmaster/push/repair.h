@@ -29,6 +29,9 @@ std::vector<ByteRange> mismatched_blocks(const std::vector<mkproto::Digest128>& 
 
 // "[a, b)" or "[a, b) and [c, d)" or "[a, b), [c, d) and 3 more ranges".
 std::string describe_ranges(const std::vector<ByteRange>& ranges);
+// Orders a reply's digests by block offset (an overlapped VERIFY sends the
+// boot sectors' blocks last).
+void sort_by_offset(AgentClient::VerifyReply& reply);
 
 class RangeResender {
  public:

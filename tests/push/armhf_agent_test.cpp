@@ -105,6 +105,7 @@ TEST_F(ArmhfAgent, PushDeltaAndResumeAgainstTheQemuAgent) {
   o.delta = o.compress = false;
   const uint64_t bad = (7u << 20) + 3;
   bool flipped = false;
+  o.verify_overlap = mkproto::VerifyOverlap::kAfterFinish;  // the disk changes between FINISHED and VERIFY
   o.on_progress = [&](const push::Progress& p) {
     if (p.kind != push::Progress::Kind::kVerify || flipped) return;
     flipped = true;

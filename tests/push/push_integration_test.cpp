@@ -135,6 +135,7 @@ TEST_F(Push, DeltaVerifyReadsBackTheWrittenBlocks) {
       o.delta = true;
       o.verify_kept = verify_kept;
       o.repair_attempts = 0;  // what verify catches, not what repair fixes (push_repair_test.cpp)
+      o.verify_overlap = mkproto::VerifyOverlap::kAfterFinish;  // the disk changes between FINISHED and VERIFY
       o.on_progress = [&](const push::Progress& p) {
         if (p.kind != push::Progress::Kind::kVerify || corrupt == "none") return;
         flip_byte(path("disk"), corrupt == "written" ? changed : unchanged);
@@ -175,6 +176,7 @@ TEST_F(Push, VerifyCatchesATargetCorruptedBehindTheAgentsBack) {
   auto o = options(path("img.raw"), path("disk"));
   o.repair_attempts = 0;  // the repair of this is in push_repair_test.cpp
   const uint64_t bad = 3 * (1 << 20) + 12345;
+  o.verify_overlap = mkproto::VerifyOverlap::kAfterFinish;  // the disk changes between FINISHED and VERIFY
   o.on_progress = [&](const push::Progress& p) {
     if (p.kind != push::Progress::Kind::kVerify) return;
     // After FINISHED, before the read-back: flip a byte on the "disk".

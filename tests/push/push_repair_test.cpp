@@ -74,6 +74,7 @@ TEST_F(PushRepair, BlocksCorruptedBehindTheAgentsBackAreResentAndVerified) {
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 0xee));
   auto o = options(path("img.raw"), path("disk"));
   bool corrupted = false;
+  o.verify_overlap = mkproto::VerifyOverlap::kAfterFinish;  // the disk changes between FINISHED and VERIFY
   o.on_progress = [&](const push::Progress& p) {
     if (p.kind != push::Progress::Kind::kVerify || corrupted) return;
     corrupted = true;
@@ -139,6 +140,7 @@ TEST_F(PushRepair, DeltaRepairsAWrittenBlock) {
   auto o = options(path("img.raw"), path("disk"));
   o.delta = true;
   bool corrupted = false;
+  o.verify_overlap = mkproto::VerifyOverlap::kAfterFinish;  // the disk changes between FINISHED and VERIFY
   o.on_progress = [&](const push::Progress& p) {
     if (p.kind != push::Progress::Kind::kVerify || corrupted) return;
     corrupted = true;
@@ -172,6 +174,7 @@ TEST_F(PushRepair, CompressedSourceIsReadOnceForAllRounds) {
   write_file(path("disk"), std::vector<uint8_t>(image.size(), 0xee));
   auto o = options(path("img.raw.gz"), path("disk"));
   bool corrupted = false;
+  o.verify_overlap = mkproto::VerifyOverlap::kAfterFinish;  // the disk changes between FINISHED and VERIFY
   o.on_progress = [&](const push::Progress& p) {
     if (p.kind != push::Progress::Kind::kVerify || corrupted) return;
     corrupted = true;
@@ -217,4 +220,40 @@ TEST_F(PushRepair, CliReportsRepairedRangesAndCanTurnRepairOff) {
   auto r = base::run_process(argv({"--repair-attempts", "0"}), {}, 60s);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("verify failed: first bad range [2097152, 3145728)"), std::string::npos) << r.output;
+}
+
+// The overlapped read-back (the default on a disk that does not spin): a
+// block that reads back wrong once, in the middle and in the boot sectors'
+// block (read after FINISH), is repaired as after a read-back at the end.
+TEST_F(PushRepair, TheOverlappedReadBackCatchesAndRepairsToo) {
+  auto image = make_sparse_image(40 * kMiB, 9);
+  image[50] = 0x44;
+  image[20 * kMiB + 9] = 0x55;
+  write_file(path("img.raw"), image);
+  write_file(path("disk"), std::vector<uint8_t>(image.size(), 0xee));
+  BadRead mid, head;
+  mid.at = 20 * kMiB + 9;
+  mid.times = head.times = 1;
+  head.at = 50;
+  agent_.reset();
+  agent::AgentConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  cfg.key = key_;
+  cfg.allow_file = true;
+  cfg.verify_read_hook = [&](uint64_t off, std::span<uint8_t> bytes) {
+    mid(off, bytes);
+    head(off, bytes);
+  };
+  agent_ = std::make_unique<agent::Server>(cfg);
+  agent_->start();
+  auto o = counting(options(path("img.raw"), path("disk")));
+  o.verify_overlap = mkproto::VerifyOverlap::kAlways;
+  const auto r = push::push_image(o);
+  EXPECT_TRUE(r.verified) << r.verify_message;
+  EXPECT_TRUE(r.verify_overlapped);
+  EXPECT_NE(r.verify_message.find("while the image streamed"), std::string::npos) << r.verify_message;
+  using R = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(r.repaired, (std::vector<R>{{0, kMiB}, {20 * kMiB, 21 * kMiB}}));
+  EXPECT_EQ(rounds_, 1);
+  EXPECT_EQ(read_file(path("disk")), image);
 }
