@@ -45,6 +45,9 @@ export -f background_builds build_preset
 export logs jobs
 setsid nice -n 19 bash -c background_builds &
 builds_pid=$!
+# A new session is a new scheduler autogroup, which competes with ours as a
+# whole whatever its members' nice: lower the group itself too.
+echo 19 >"/proc/$builds_pid/autogroup" 2>/dev/null || true
 # A failing stage ends the script: take the background builds with it.
 trap 'kill -- -$builds_pid 2>/dev/null || true' EXIT
 
