@@ -39,6 +39,7 @@ URL=http://$IP_S:$PORT_HTTP/img.raw
 T=$WORK/target.img
 . "$ROOT/bench/lib/image.sh"
 . "$ROOT/bench/lib/net.sh"
+. "$ROOT/bench/lib/report.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/flash: needs root (network namespaces, tc)" >&2; exit 1; }
 for tool in mkfs.ext4 bmaptool curl ip tc ss python3 cmp fallocate; do
@@ -55,10 +56,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-log() { echo "== $*"; }
 
 log "build (Release) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMKMASTER_TESTS=OFF >/dev/null

@@ -35,6 +35,7 @@ PORT=7070
 TD=$WORK/targets
 . "$ROOT/bench/lib/image.sh"
 . "$ROOT/bench/lib/net.sh"
+. "$ROOT/bench/lib/report.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/rack: needs root (network namespaces, tc)" >&2; exit 1; }
 for tool in mkfs.ext4 bmaptool ip tc ss python3 cmp fallocate timeout; do
@@ -61,10 +62,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-log() { echo "== $*"; }
 
 log "build (Release) in $BUILD"
 # An existing build tree (BUILD=build/host) is used as configured.
