@@ -88,8 +88,17 @@ void FaultProxy::pipe(int client, int index) {
   std::vector<char> buf(64 << 10);
   pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
   bool done = server < 0;
+  auto last_up = std::chrono::steady_clock::now();
   while (!stop_ && !done) {
-    if (::poll(p, 2, 100) <= 0) continue;
+    if (!(fault && !applied) && cut_when_idle_ && std::chrono::steady_clock::now() - last_up >= std::chrono::milliseconds(100) &&
+        cut_when_idle_.exchange(false)) {
+      fault = Fault::drop(rec.up);
+      applied = true;
+      ++applied_;
+      rec.closed_by = ConnectionLog::kProxy;
+      break;
+    }
+    if (::poll(p, 2, 20) <= 0) continue;
     for (int i = 0; i < 2 && !done; ++i) {
       if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       const bool up = i == 0;
@@ -121,7 +130,10 @@ void FaultProxy::pipe(int client, int index) {
         }
         sent += w;
       }
-      if (up) rec.up += static_cast<uint64_t>(n);
+      if (up) {
+        rec.up += static_cast<uint64_t>(n);
+        last_up = std::chrono::steady_clock::now();
+      }
       if (pending && fault->kind == Fault::kDrop && rec.up == fault->pos) {
         applied = true;
         ++applied_;

@@ -7,7 +7,10 @@
 //   flip  invert bit `bit` of the byte at offset `pos` and keep forwarding
 //         (an endpoint must detect it and hang up).
 // A connection that ends before its fault's position hands the fault on to
-// the next one. The plan is explicit, or drawn from a seed: the same seed
+// the next one. cut_when_idle() drops, outside the plan, the first
+// connection whose client pauses: everything the client sent before its
+// pause got through, which a byte offset cannot promise when the client's
+// traffic depends on timing. The plan is explicit, or drawn from a seed: the same seed
 // and the same traffic give the same faults.
 #include <atomic>
 #include <cstdint>
@@ -50,6 +53,8 @@ class FaultProxy {
 
   std::string address() const { return address_; }
   int applied() const { return applied_; }  // faults injected so far
+  // Cut the first connection whose client then sends nothing for 100 ms.
+  void cut_when_idle() { cut_when_idle_ = true; }
   int applied(Fault::Kind kind) const;
   std::vector<ConnectionLog> connections() const;  // the ended ones, in order of accepting
 
@@ -61,6 +66,7 @@ class FaultProxy {
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<int> applied_{0};
+  std::atomic<bool> cut_when_idle_{false};
   mutable std::mutex m_;
   std::deque<Fault> plan_;
   std::vector<ConnectionLog> log_;
