@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git file
   libarchive-dev libcurl4-openssl-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev googletest
-  zlib1g-dev libzstd-dev liblzma-dev libbz2-dev libxxhash-dev libsodium-dev
+  zlib1g-dev libzstd-dev liblzma-dev libbz2-dev libxxhash-dev libsodium-dev libssl-dev
   libdeflate-dev  # the initrd's gzip segments (mkmaster/initrd/gzip_segments.cpp)
   libkmod-dev kmod
   clang libclang-rt-14-dev

@@ -53,7 +53,7 @@ contents)
   ! grep -qE 'testdata|_test|\.o$|CMake' <<<"$list" || fail "test or build files in the package"
   [ "$(dpkg-deb -c "$(deb)" | awk '$2 != "root/root"' | wc -l)" = 0 ] || fail "files not owned by root"
   depends=$(dpkg-deb -f "$(deb)" Depends)
-  for lib in libc6 libarchive13 libcurl4 libsodium23; do
+  for lib in libc6 libarchive13 libcurl4 libsodium23 libssl3; do
     grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib (dpkg-shlibdeps): $depends"
   done
   [ "$(dpkg-deb -f "$(deb)" Recommends)" = "ipmitool, dnsmasq" ] || fail "Recommends: $(dpkg-deb -f "$(deb)" Recommends)"
