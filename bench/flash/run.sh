@@ -230,7 +230,7 @@ RSS2_KB=$(awk '/VmHWM/ { print $2 }' /proc/$AGENT_PID/status)
 
 LINK_NOMINAL=$(awk -v b=$MAPPED 'BEGIN { printf "%.2f", b / 125e6 }')
 LINK_TCP=$(awk -v b=$MAPPED -v g=$GOODPUT 'BEGIN { printf "%.2f", b / g }')
-AGENT_ARMHF=$ROOT/build/host/armhf-agent/target-agent/target-agent
+AGENT_ARMHF=$ROOT/build/armhf/target-agent/target-agent
 echo
 echo "== results ($(( IMG_BYTES >> 20 )) MiB image, $(( MAPPED >> 20 )) MiB mapped, 1 Gbit/s link)"
 printf "   %-34s %8s s\n" "curl | dd" "$T_DD" "bmaptool copy" "$T_BMAP" "mkmaster push" "$T_MK" \
