@@ -43,11 +43,12 @@ background_builds() {
 }
 export -f background_builds build_preset
 export logs jobs
-setsid nice -n 19 bash -c background_builds &
-builds_pid=$!
 # A new session is a new scheduler autogroup, which competes with ours as a
-# whole whatever its members' nice: lower the group itself too.
-echo 19 >"/proc/$builds_pid/autogroup" 2>/dev/null || true
+# whole whatever its members' nice: the builds lower their group too. They
+# do it themselves, after setsid: written from here, right after the fork,
+# it could still reach this script's own group and slow the tests instead.
+setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 bash -c background_builds' &
+builds_pid=$!
 # A failing stage ends the script: take the background builds with it.
 trap 'kill -- -$builds_pid 2>/dev/null || true' EXIT
 
