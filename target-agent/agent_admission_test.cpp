@@ -119,6 +119,20 @@ TEST_F(AgentAdmission, ARevokedSecretOpensNothing) {
   EXPECT_TRUE(server_->revoked());
   // The server has stopped: either nobody answers, or the old secret is refused.
   EXPECT_ANY_THROW(connect());
+  // And while it stops, a late peer gets no CHALLENGE: a handshake with the
+  // revoked secret never completes.
+  std::unique_ptr<mkproto::SocketChannel> late;
+  try {
+    late = connect_raw();
+  } catch (const std::exception&) {
+    return;  // no longer listening
+  }
+  try {
+    late->send(encode(Hello{}));
+    EXPECT_NE(late->recv().type, FrameType::kChallenge);
+  } catch (const std::exception&) {
+    // closed without a word: refused as well
+  }
 }
 
 TEST(AddressRange, ParsesAndMatches) {

@@ -64,6 +64,24 @@ void Connection::serve() noexcept {
     if (ctx_.log_refusal) ctx_.log_refusal(l);
     else fmt::print(stderr, "target-agent: {}\n", l);
   };
+  auto refuse = [&](const mkproto::ErrorMsg& m) {
+    refuse_log(m.message);
+    try {
+      ch_.send(mkproto::encode(m));
+      if (socket_) socket_->close_after_last_frame(std::chrono::seconds(1));
+    } catch (const std::exception&) {
+    }
+  };
+  const auto revoked = [&] { return ctx_.revoked && *ctx_.revoked; };
+  const mkproto::ErrorMsg revoked_refusal{mkproto::ErrorCode::kAuthFailed, 0,
+                                          "the secret was revoked by the host; this agent is stopping"};
+  // A revoked secret must prove nothing any more: a connection that comes
+  // in while the agent stops gets no handshake, not one that succeeds and
+  // is refused after it.
+  if (revoked()) {
+    refuse(revoked_refusal);
+    return;
+  }
   try {
     // A relay connection proves the hop key the host issued (RELAY_ACCEPT)
     // instead of the node's secret.
@@ -84,19 +102,14 @@ void Connection::serve() noexcept {
     refuse_log(e.what());  // refused (ERROR already sent) or the peer went away
     return;
   }
+  // Revoked while this handshake ran, or no room for another host.
   std::string why;
-  std::optional<mkproto::ErrorMsg> refusal;
-  if (ctx_.revoked && *ctx_.revoked)
-    refusal = mkproto::ErrorMsg{mkproto::ErrorCode::kAuthFailed, 0, "the secret was revoked by the host; this agent is stopping"};
-  else if (ctx_.admission && !ctx_.admission->authenticate(ctx_.ticket, why))
-    refusal = mkproto::ErrorMsg{mkproto::ErrorCode::kBusy, 0, why};
-  if (refusal) {
-    refuse_log(refusal->message);
-    try {
-      ch_.send(mkproto::encode(*refusal));
-      if (socket_) socket_->close_after_last_frame(std::chrono::seconds(1));
-    } catch (const std::exception&) {
-    }
+  if (revoked()) {
+    refuse(revoked_refusal);
+    return;
+  }
+  if (ctx_.admission && !ctx_.admission->authenticate(ctx_.ticket, why)) {
+    refuse(mkproto::ErrorMsg{mkproto::ErrorCode::kBusy, 0, why});
     return;
   }
   serve_requests();
