@@ -90,8 +90,9 @@ void FaultProxy::pipe(int client, int index) {
   bool done = server < 0;
   auto last_up = std::chrono::steady_clock::now();
   while (!stop_ && !done) {
-    if (!(fault && !applied) && cut_when_idle_ && std::chrono::steady_clock::now() - last_up >= std::chrono::milliseconds(100) &&
-        cut_when_idle_.exchange(false)) {
+    const bool idle = std::chrono::steady_clock::now() - last_up >= std::chrono::milliseconds(100);
+    // A planned fault still pending on this connection keeps its place.
+    if (!(fault && !applied) && idle && cut_when_idle_ && cut_when_idle_.exchange(false)) {
       fault = Fault::drop(rec.up);
       applied = true;
       ++applied_;
