@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -45,6 +46,14 @@ const fs::path& work_dir() {
     std::ofstream(fs::path(d) / "highbank.conf")
         << "client_type = highbank\nconnection_command = ipmitool -I lanplus -U admin -P admin -H %(ecmeip)s sol "
            "activate\n";
+    // libFuzzer ends with exit(): the directory goes with the process. The
+    // handler reads a plain copy of the name, which outlives every static.
+    static char name[sizeof tmpl];
+    std::memcpy(name, d, sizeof tmpl);
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(name, ec);
+    });
     return fs::path(d);
   }();
   return dir;
