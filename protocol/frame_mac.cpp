@@ -64,15 +64,12 @@ Tag frame_tag(const FrameMacKey& k, uint64_t counter, std::span<const uint8_t> f
   EVP_CIPHER_CTX* c = context();
   Tag tag{};
   int len = 0;
-  bool ok = EVP_EncryptInit_ex2(c, nullptr, k.key.data(), n.data(), nullptr) == 1;
-  // The frame is additional data (no output buffer), fed in pieces an int holds.
-  for (size_t at = 0; ok && at < frame.size();) {
-    const size_t piece = std::min<size_t>(frame.size() - at, std::numeric_limits<int>::max() / 2);
-    ok = EVP_EncryptUpdate(c, nullptr, &len, frame.data() + at, static_cast<int>(piece)) == 1;
-    at += piece;
-  }
-  ok = ok && EVP_EncryptFinal_ex(c, nullptr, &len) == 1 &&
-       EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize), tag.data()) == 1;
+  // A frame is far below INT_MAX (kMaxPayload); the frame is additional data (no output buffer).
+  const bool ok = frame.size() <= static_cast<size_t>(std::numeric_limits<int>::max()) &&
+                  EVP_EncryptInit_ex2(c, nullptr, k.key.data(), n.data(), nullptr) == 1 &&
+                  EVP_EncryptUpdate(c, nullptr, &len, frame.data(), static_cast<int>(frame.size())) == 1 &&
+                  EVP_EncryptFinal_ex(c, nullptr, &len) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize), tag.data()) == 1;
   if (!ok) throw std::runtime_error("ChaCha20-Poly1305: computing a frame tag failed");
   return tag;
 }
