@@ -41,10 +41,7 @@ T=$WORK/target.img
 . "$ROOT/bench/lib/net.sh"
 . "$ROOT/bench/lib/report.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/flash: needs root (network namespaces, tc)" >&2; exit 1; }
-for tool in mkfs.ext4 bmaptool curl ip tc ss python3 cmp fallocate; do
-  command -v $tool >/dev/null || { echo "bench/flash: missing $tool (scripts/setup-host.sh)" >&2; exit 1; }
-done
+require_root_and_tools bench/flash mkfs.ext4 bmaptool curl ip tc ss python3 cmp fallocate
 
 PIDS=()
 cleanup() {

@@ -37,10 +37,7 @@ TD=$WORK/targets
 . "$ROOT/bench/lib/net.sh"
 . "$ROOT/bench/lib/report.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/rack: needs root (network namespaces, tc)" >&2; exit 1; }
-for tool in mkfs.ext4 bmaptool ip tc ss python3 cmp fallocate timeout; do
-  command -v $tool >/dev/null || { echo "bench/rack: missing $tool (scripts/setup-host.sh)" >&2; exit 1; }
-done
+require_root_and_tools bench/rack mkfs.ext4 bmaptool ip tc ss python3 cmp fallocate timeout
 [[ $N =~ ^[0-9]+$ ]] && [ "$N" -ge 2 ] && [ "$N" -le 64 ] || { echo "bench/rack: N must be 2..64" >&2; exit 1; }
 [[ $KILL =~ ^[0-9]+$ ]] && [ "$KILL" -ge 2 ] && [ "$KILL" -lt "$N" ] ||
   { echo "bench/rack: KILL must name a middle node (2..N-1)" >&2; exit 1; }
