@@ -30,6 +30,17 @@ void pwrite_all(int fd, const uint8_t* p, uint64_t n, uint64_t off, const std::s
   }
 }
 
+// From one static page of zeros, which costs no memory: it is never written.
+void write_zeros(int fd, uint64_t off, uint64_t n, const std::string& path, const char* what) {
+  static const uint8_t zeros[64u << 10] = {};
+  while (n > 0) {
+    const uint64_t step = std::min<uint64_t>(n, sizeof zeros);
+    pwrite_all(fd, zeros, step, off, path, what);
+    off += step;
+    n -= step;
+  }
+}
+
 void sync(int fd, const std::string& path, const char* what) {
   if (::fdatasync(fd) != 0)
     throw ProtocolError(ErrorCode::kIo, fmt::format("fdatasync {} after {}: {}", path, what, std::strerror(errno)));
@@ -43,14 +54,21 @@ std::pair<uint64_t, uint64_t> BootRegion::write_now(uint64_t begin, uint64_t end
 }
 
 template <typename F>
-void BootRegion::each_overlap(uint64_t offset, uint64_t length, F f) {
+void BootRegion::each_overlap(uint64_t offset, uint64_t length, F f, bool zeros) {
   const uint64_t end = offset + length;
   if (offset < layout_.head_end) {
-    if (head_.empty()) head_.resize(static_cast<size_t>(layout_.head_end));
     const uint64_t e = std::min(end, layout_.head_end);
-    f(head_.data() + offset, offset, e - offset);
+    // The head grows only as far as the image's boot bytes reach (an MBR
+    // alone: one 64 KiB step, not the whole MiB). Beyond its end the
+    // wiped disk already holds the zeros.
+    if (e > head_.size() && !zeros) {
+      constexpr uint64_t kStep = 64u << 10;
+      head_.resize(static_cast<size_t>(std::min(layout_.head_end, (e + kStep - 1) / kStep * kStep)));
+    }
+    if (offset < head_.size()) f(head_.data() + offset, offset, std::min<uint64_t>(e, head_.size()) - offset);
   }
   if (end > layout_.tail_begin && layout_.tail_begin < layout_.device_size) {
+    if (tail_.empty() && zeros) return;  // the wiped tail is zeros already
     if (tail_.empty()) tail_.resize(static_cast<size_t>(layout_.device_size - layout_.tail_begin));
     const uint64_t b = std::max(offset, layout_.tail_begin);
     const uint64_t e = std::min(end, layout_.device_size);
@@ -62,14 +80,12 @@ void BootRegion::wipe(int fd, const std::string& path) {
   wiped_ = committed_ = false;
   head_.clear();
   tail_.clear();
-  const std::vector<uint8_t> zeros(static_cast<size_t>(std::max(layout_.head_end, layout_.device_size - layout_.tail_begin)));
   // The backup GPT first: cut short between the two, the disk is the old
   // system with its backup table gone, never an old backup table that a
   // firmware would fall back to beside a wiped primary.
-  pwrite_all(fd, zeros.data(), layout_.device_size - layout_.tail_begin, layout_.tail_begin, path,
-             "wiping the backup GPT of");
+  write_zeros(fd, layout_.tail_begin, layout_.device_size - layout_.tail_begin, path, "wiping the backup GPT of");
   sync(fd, path, "wiping the backup GPT");
-  pwrite_all(fd, zeros.data(), layout_.head_end, 0, path, "wiping the boot sectors [0, head) of");
+  write_zeros(fd, 0, layout_.head_end, path, "wiping the boot sectors [0, head) of");
   sync(fd, path, "wiping the boot sectors");
   wiped_ = true;
 }
@@ -83,14 +99,15 @@ void BootRegion::hold(uint64_t offset, std::span<const uint8_t> bytes) {
 
 void BootRegion::hold_zeros(uint64_t offset, uint64_t length) {
   if (committed_) return;
-  each_overlap(offset, length, [](uint8_t* dst, uint64_t, uint64_t n) { std::memset(dst, 0, static_cast<size_t>(n)); });
+  each_overlap(
+      offset, length, [](uint8_t* dst, uint64_t, uint64_t n) { std::memset(dst, 0, static_cast<size_t>(n)); }, true);
 }
 
 void BootRegion::copy_held(uint64_t offset, std::span<uint8_t> out) const {
   if (committed_) return;
   const uint64_t end = offset + out.size();
-  if (!head_.empty() && offset < layout_.head_end) {
-    const uint64_t e = std::min(end, layout_.head_end);
+  if (offset < head_.size()) {
+    const uint64_t e = std::min<uint64_t>(end, head_.size());
     std::memcpy(out.data(), head_.data() + offset, static_cast<size_t>(e - offset));
   }
   if (!tail_.empty() && end > layout_.tail_begin) {
@@ -102,7 +119,7 @@ void BootRegion::copy_held(uint64_t offset, std::span<uint8_t> out) const {
 
 void BootRegion::restart_at(uint64_t at) {
   if (committed_) return;
-  if (!head_.empty() && at < layout_.head_end)
+  if (at < head_.size())
     std::fill(head_.begin() + static_cast<std::ptrdiff_t>(at), head_.end(), 0);
   if (!tail_.empty()) {
     const uint64_t from = std::max(at, layout_.tail_begin) - layout_.tail_begin;
@@ -121,7 +138,8 @@ void BootRegion::commit(int fd, uint64_t image_size, const std::string& path) {
     sync(fd, path, "writing the backup GPT");
   }
   if (!head_.empty()) {
-    const uint64_t n = std::min(image_size, layout_.head_end);
+    // Past the held bytes the wiped disk holds zeros, as the image does.
+    const uint64_t n = std::min<uint64_t>(image_size, head_.size());
     pwrite_all(fd, head_.data(), n, 0, path, "writing the boot sectors of");
     sync(fd, path, "writing the boot sectors");
   }

@@ -49,15 +49,18 @@ class BootRegion {
   size_t held_bytes() const { return head_.size() + tail_.size(); }
 
  private:
-  // Calls f(buffer, buffer_offset, device_offset, n) for each overlap of
-  // [offset, offset + length) with a region, allocating its buffer.
+  // Calls f(buffer, device_offset, n) for each overlap of [offset, offset +
+  // length) with a region's buffer, growing the buffer to reach it; for
+  // zeros, only where the buffer already is (the wiped disk is zeros past it).
   template <typename F>
-  void each_overlap(uint64_t offset, uint64_t length, F f);
+  void each_overlap(uint64_t offset, uint64_t length, F f, bool zeros = false);
 
   mkproto::BootLayout layout_;
   bool wiped_ = false;
   bool committed_ = false;
-  std::vector<uint8_t> head_, tail_;  // [0, head_end), [tail_begin, device_size); empty until needed
+  // [0, head_.size()) with head_.size() <= head_end, grown as boot bytes
+  // arrive; [tail_begin, device_size) once the tail gets data. Empty until needed.
+  std::vector<uint8_t> head_, tail_;
 };
 
 }  // namespace agent

@@ -242,6 +242,7 @@ void finish(NodeRun& n) {
   });
   if (opt.leave_off) {
     run.step("leave-off", [&] { power.power(bmc::PowerAction::Off); });
+    run.after_last_step();
     con.close();  // the SOL session is free for whoever boots the node
     return;
   }
@@ -254,6 +255,7 @@ void finish(NodeRun& n) {
       con.expect({n.access.login_prompt}, opt.timeouts.login, "a login prompt from the flashed system");
     });
   }
+  run.after_last_step();
   con.close();
 }
 

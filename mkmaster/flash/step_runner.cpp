@@ -78,6 +78,13 @@ void StepRunner::step(const std::string& name, const std::function<void()>& fn) 
   emit(name, "done", s, "");
 }
 
+void StepRunner::after_last_step() {
+  if (const int sig = base::interrupt_signal()) {
+    const double s = result_.steps.empty() ? 0 : result_.steps.back().seconds;
+    interrupted(current_, s, sig);
+  }
+}
+
 bool StepRunner::cleanup(const std::string& action, const std::function<void()>& fn) {
   const auto start = Clock::now();
   try {

@@ -33,6 +33,10 @@ class StepRunner {
   // Throws StepFailed, or StepInterrupted if a signal came before the step
   // or while it ran.
   void step(const std::string& name, const std::function<void()>& fn);
+  // After a node's last step: a signal that came while that step's command
+  // ran to its end was noticed by no later step, so it is reported now
+  // (StepInterrupted, naming that step), and mkmaster still exits 128+signal.
+  void after_last_step();
   // One action of the cleanup after an interrupt: logged and reported
   // ("cleanup" events), never throws; returns whether it worked.
   bool cleanup(const std::string& action, const std::function<void()>& fn);

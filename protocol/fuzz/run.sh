@@ -6,14 +6,23 @@
 # not the repo. Exits non-zero on any crash.
 #
 #   run.sh [SECONDS]      build, then fuzz each target for SECONDS
+#   run.sh --runs N       the long run: each target for N executions (no
+#                         time bound; 10000000 takes hours on 2 cores)
 #   run.sh --build-only   build the fuzzers and seed empty corpora only
 #
 # The targets run two at a time (one per core); each one's output goes to
 # its log in the build dir, printed whole when it fails.
 set -euo pipefail
 build_only=0
+runs=0
 if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
+if [ "${1:-}" = --runs ]; then
+  runs=${2:?--runs needs a count}
+  [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs: not a positive count: $runs" >&2; exit 2; }
+  shift 2
+fi
 secs=${1:-60}
+[[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: not a positive number of seconds: $secs" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${MKMASTER_FUZZ_BUILD:-$root/build/fuzz}
@@ -43,7 +52,9 @@ fuzz() {
   local t=$1 bin=$2 corpus=$3; shift 3
   local scratch rc=0
   scratch=$(mktemp -d)
-  "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$build/$t-" "$@" \
+  local bound=(-max_total_time="$secs")
+  [ "$runs" = 0 ] || bound=(-runs="$runs")
+  "$bin" "${bound[@]}" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$build/$t-" "$@" \
     "$scratch" "$corpus" >"$build/$t.log" 2>&1 || rc=$?
   rm -rf "$scratch"
   return $rc
@@ -64,11 +75,13 @@ report() {
   done
 }
 declare -A pids
-echo "== frame_fuzz and handshake_fuzz for ${secs}s"
+what="${secs}s"
+[ "$runs" = 0 ] || what="$runs runs"
+echo "== frame_fuzz and handshake_fuzz for $what"
 fuzz frame_fuzz "$build/protocol/fuzz/frame_fuzz" "$here/corpus/frame_fuzz" -max_len=65536 & pids[frame_fuzz]=$!
 fuzz handshake_fuzz "$build/protocol/fuzz/handshake_fuzz" "$here/corpus/handshake_fuzz" -max_len=65536 & pids[handshake_fuzz]=$!
 report frame_fuzz handshake_fuzz
-echo "== session_fuzz and lab_config_fuzz for ${secs}s"
+echo "== session_fuzz and lab_config_fuzz for $what"
 fuzz session_fuzz "$build/target-agent/fuzz/session_fuzz" "$agent_corpus" -max_len=65536 & pids[session_fuzz]=$!
 fuzz lab_config_fuzz "$build/mkmaster/lab/fuzz/lab_config_fuzz" "$lab/corpus" -max_len=8192 -dict="$lab/lab.dict" & pids[lab_config_fuzz]=$!
 report session_fuzz lab_config_fuzz

@@ -7,6 +7,13 @@ one-time secret typed over the console, receives a test image from
 `mkmaster push` over TCP onto /dev/sda (read back independently with md5)
 and, after bootdev disk + reset, boots it.
 
+Then the flash pipeline itself, `mkmaster push IMAGE NODE --inventory`, with
+the LAVA Highbank page's highbank.conf taken as it is (its
+`connection_command` carries `-U admin -P admin`), while every process's
+/proc/<pid>/cmdline is sampled: once interrupted by SIGINT in the middle of
+its stream (the defined state: SOL free, no child left, PXE and power off),
+then to the end, until the node boots the flashed disk.
+
 MKMASTER_BIN names the mkmaster binary (ctest sets it to the built target);
 the armhf target-agent is the one `mkmaster build` embeds by default, or
 MKMASTER_AGENT.
@@ -16,11 +23,14 @@ Fails, never skips, when something is missing.
 import hashlib
 import json
 import os
+import re
 import secrets
+import signal
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -33,6 +43,71 @@ from test_lab import LAB, SENDER, lab, lab_namespaces, read  # noqa: E402
 
 PASSWORD = "master-Secret-2"
 MEASURED = {}
+# The device type of the LAVA Highbank page, word for word.
+SEED_HIGHBANK_CONF = ("client_type = highbank\n"
+                      "connection_command = ipmitool -I lanplus -U admin -P admin -H %(ecmeip)s sol activate\n")
+# mkmaster's one-time secrets: 32 random bytes in hex.
+SECRET_RE = re.compile(rb"\b[0-9a-f]{64}\b")
+
+
+def proc_table():
+    """pid -> (ppid, start time, cmdline) of every process now."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        out[int(name)] = (int(fields[1]), fields[19], cmd)
+    return out
+
+
+class Sampler:
+    """Samples every process's command line every 10 ms while a command
+    runs: what a local user sees in /proc/<pid>/cmdline (mode 444). Records
+    the command's descendants, to check that none outlives it."""
+
+    def __init__(self, root_pid, forbidden):
+        self.root, self.forbidden = root_pid, forbidden
+        self.samples = self.ipmitool = 0
+        self.leaks, self.descendants = [], {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        deadline = time.monotonic() + 600
+        while not self.done.is_set() and time.monotonic() < deadline:
+            table = proc_table()
+            for pid, (ppid, start, cmd) in table.items():
+                if b"ipmitool" in cmd:
+                    self.ipmitool += 1
+                    if re.search(rb"(^|\s)-P(\s|$)", cmd):
+                        self.leaks.append(cmd)
+                if any(f in cmd for f in self.forbidden):
+                    self.leaks.append(cmd)
+                p, hops = ppid, 0
+                while p and p != self.root and p in table and hops < 20:
+                    p, hops = table[p][0], hops + 1
+                if p == self.root and pid != self.root:
+                    self.descendants[pid] = (start, cmd)
+            self.samples += 1
+            time.sleep(0.01)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+    def survivors(self):
+        table = proc_table()
+        return [cmd for pid, (start, cmd) in self.descendants.items()
+                if pid in table and table[pid][1] == start]
 
 
 class MasterImageInLab(unittest.TestCase):
@@ -78,7 +153,7 @@ class MasterImageInLab(unittest.TestCase):
         os.chmod(os.path.join(cls.tmp, "pw"), 0o600)
         os.makedirs(os.path.join(cls.tmp, "device-types"))
         with open(os.path.join(cls.tmp, "device-types", "highbank.conf"), "w") as f:
-            f.write("client_type = highbank\n")
+            f.write(SEED_HIGHBANK_CONF)
         cls.inventory = os.path.join(cls.tmp, "lab.ini")
         with open(cls.inventory, "w") as f:
             f.write(f"[lab]\nnetwork = 192.0.2.0/24\ntftp_root = {cls.tftp}\n"
@@ -163,6 +238,96 @@ class MasterImageInLab(unittest.TestCase):
             MEASURED["end_to_end_s"] = round(time.monotonic() - t0, 1)
         finally:
             sol.close()
+
+    def pipeline(self, *extra, interrupt_at=None, timeout=420):
+        """`mkmaster push IMAGE calxeda01-01 --inventory … --json` in the lab,
+        sampled; with interrupt_at, SIGINT to its process group once that
+        step starts."""
+        logs = os.path.join(self.tmp, "logs-" + (interrupt_at or "full"))
+        p = subprocess.Popen(LAB + ["exec", "--state", self.state, "--", self.mkmaster, "push", self.image,
+                                    "calxeda01-01", "--inventory", self.inventory, "--json", "--log-dir", logs,
+                                    *extra],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        sampler = Sampler(p.pid, [PASSWORD.encode()])
+        err = []
+        reader = threading.Thread(target=lambda: err.append(p.stderr.read()), daemon=True)
+        reader.start()
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        events, out = [], b""
+        try:
+            for line in p.stdout:
+                out += line
+                e = json.loads(line)
+                events.append(e)
+                if interrupt_at and e.get("step") == interrupt_at and e.get("event") == "start":
+                    # As Ctrl-C in a terminal: to the whole foreground
+                    # process group, ipmitool children included.
+                    os.killpg(p.pid, signal.SIGINT)
+            rc = p.wait()
+        finally:
+            timer.cancel()
+            reader.join()
+            sampler.stop()
+        text = out + err[0]
+        for root, _, files in os.walk(logs):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    text += fh.read()
+        with open(os.path.join(self.state, "nodes", "calxeda01-01", "console.log"), "rb") as fh:
+            text += fh.read()
+        return rc, events, text, sampler, err[0].decode(errors="replace")
+
+    def check_clean(self, text, sampler):
+        self.assertGreater(sampler.samples, 50)
+        self.assertGreater(sampler.ipmitool, 0, "the sampler never saw an ipmitool")
+        self.assertEqual(sampler.leaks, [], "a password in a command line")
+        self.assertNotIn(PASSWORD.encode(), text)
+        self.assertNotIn(b"-P admin", text)
+        self.assertEqual(SECRET_RE.findall(text), [], "a one-time secret in a log, a transcript or --json")
+
+    def test_pipeline_1_sigint_mid_stream_leaves_the_defined_state(self):
+        n = self.cfg["nodes"][0]
+        t0 = time.monotonic()
+        rc, events, text, sampler, err = self.pipeline(interrupt_at="stream-image")
+        MEASURED["pipeline_to_sigint_s"] = round(time.monotonic() - t0, 1)
+        self.assertEqual(rc, 130, err)
+        stopped = [e for e in events if e.get("event") == "interrupted"]
+        self.assertEqual(len(stopped), 1, events)
+        self.assertIn(stopped[0]["step"], ("stream-image", "verify"))
+        self.assertEqual(stopped[0]["message"], "SIGINT")
+        result = events[-1]
+        self.assertEqual(result.get("result"), "fail")
+        self.assertIn("SOL session closed, boot device pxe, powered off", result["message"])
+        self.assertEqual(sampler.survivors(), [], "a child of mkmaster outlived it")
+        self.check_clean(text, sampler)
+        # The node: off (the agent and its secret went with the RAM), and
+        # set to boot PXE, so the partly written disk never boots.
+        bmc = driver.Bmc(self.cfg["ns"], n["name"], n["bmc_host"], n["bmc_port"], "admin", PASSWORD)
+        self.assertIn("off", bmc.run("chassis", "power", "status"))
+        self.assertEqual(read(os.path.join(self.state, "nodes", n["name"], "bootdev")).strip(), "pxe")
+        # The SOL payload is free: a new `sol activate` holds the console.
+        sol = driver.Sol(bmc, os.path.join(self.tmp, "sol-after-sigint.log"))
+        try:
+            time.sleep(2)
+            self.assertTrue(sol.alive(), sol.buf.decode(errors="replace"))
+        finally:
+            sol.close()
+
+    def test_pipeline_2_full_push_until_the_disk_boots(self):
+        t0 = time.monotonic()
+        rc, events, text, sampler, err = self.pipeline("--wait-login")
+        MEASURED["pipeline_full_s"] = round(time.monotonic() - t0, 1)
+        self.assertEqual(rc, 0, err)
+        done = [e["step"] for e in events if e.get("event") == "done"]
+        for step in ("power-off", "bootdev-pxe", "boot-master", "send-secret", "stream-image", "verify",
+                     "bootdev-disk", "power-reset", "wait-login"):
+            self.assertIn(step, done)
+        self.assertEqual(events[-1].get("result"), "pass", events[-1])
+        self.assertEqual(sampler.survivors(), [])
+        self.check_clean(text, sampler)
+        log = read(os.path.join(self.state, "nodes", "calxeda01-01", "console.log"))
+        self.assertIn(f"MKMASTER-FLASHED-{self.image_id}", log)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
+#include <thread>
 
+#include "base/interrupt.h"
 #include "bmc_sim.h"
 #include "testing/files.h"
 #include "testing/temp_dir.h"
 #include "mkmaster/lab/inventory.h"
+#include "mkmaster/bmc/node_console.h"
+#include "mkmaster/bmc/ipmi.h"
+#include "mkmaster/lab/node_config.h"
 #include "mkmaster/bmc/sol_console.h"
 #include "mkmaster/flash/flash.h"
 #include "mkmaster/flash/relay_adapter.h"
@@ -136,6 +144,138 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   for (const auto& e : events_)
     if (e.event == "done") done.push_back(e.step);
   EXPECT_EQ(done, steps);
+}
+
+// This process's children (pid → command line), zombies included: what a
+// pipeline run leaves behind shows up here.
+std::map<pid_t, std::string> children() {
+  std::map<pid_t, std::string> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = mktest::slurp(e.path() / "stat");
+    const auto paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(stat.substr(paren + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != ::getpid()) continue;
+    std::string cmd = mktest::slurp(e.path() / "cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    out[std::stoi(name)] = state + " " + cmd;
+  }
+  return out;
+}
+
+// SIGINT at the start of every step, and once mid-stream, with the real
+// ipmitool and ipmi_sim: each run stops in that step (or, for a BMC command
+// that runs to its end, the next), says so, leaves no child process, leaves
+// the SOL payload free (a new `sol activate` succeeds at its first attempt,
+// with no deactivate) and, unless the verified disk was already selected,
+// the node on PXE and powered off, so its partial disk never boots.
+TEST_F(NodePush, ASignalAtAnyStepLeavesTheLabInTheDefinedState) {
+  const std::vector<std::string> steps = {"check-image", "power-off",    "bootdev-pxe",       "console-connect",
+                                          "power-on",    "boot-master",  "configure-network", "send-secret",
+                                          "start-agent", "stream-image", "verify",            "bootdev-disk",
+                                          "power-reset"};
+  // Big enough that the stream reports progress before it ends.
+  {
+    std::string image(48 << 20, '\0');
+    std::mt19937 rng(7);
+    for (auto& c : image) c = static_cast<char>(rng());
+    std::ofstream(dir_ / "image.raw", std::ios::binary) << image;
+  }
+  const auto inv = lab::load_inventory((dir_ / "lab.ini").string());
+  base::install_interrupt_handlers();
+  struct Case {
+    std::string step, event;
+  };
+  std::vector<Case> cases;
+  for (const auto& s : steps) cases.push_back({s, "start"});
+  cases.push_back({"stream-image", "progress"});
+  const auto before = children();
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.step + " " + c.event);
+    const std::string pid = mktest::slurp(dir_ / "node/state/agent.pid");
+    if (!pid.empty()) ::kill(std::stoi(pid), SIGKILL);  // the last run's agent: a real node lost it with its power
+    fs::remove(dir_ / "node/state/agent.pid");
+    std::ofstream(dir_ / "node/disk.img", std::ios::binary) << std::string(64 << 20, 'x');
+    bmc_->clear_actions();
+    base::clear_interrupt();
+    auto o = options();
+    bool sent = false;
+    o.on_event = [&](const NodeEvent& e) {
+      events_.push_back(e);
+      if (!sent && e.step == c.step && e.event == c.event) {
+        sent = true;
+        ::raise(SIGINT);  // to this thread: handled before the step goes on
+      }
+    };
+    events_.clear();
+    const auto results = flash_nodes(inv, o);
+    base::clear_interrupt();
+    ASSERT_EQ(results.size(), 1u);
+    ASSERT_TRUE(sent) << results[0].error << "\n" << mktest::slurp(dir_ / "logs/calxeda01-01.log");
+    const NodeResult& r = results[0];
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.interrupted, SIGINT) << r.error;
+    // A BMC command is not cut off halfway: its step ends, the next one
+    // is the one interrupted.
+    const auto at = std::find(steps.begin(), steps.end(), c.step);
+    const bool runs_to_its_end =
+        c.step == "check-image" || c.step == "verify" || c.step.rfind("power-", 0) == 0 ||
+        c.step.rfind("bootdev-", 0) == 0;
+    const std::string want = runs_to_its_end && at + 1 != steps.end() ? *(at + 1) : c.step;
+    EXPECT_EQ(r.failed_step, want)
+        << r.failed_step << "\n" << mktest::slurp(dir_ / "logs/calxeda01-01.log");
+    EXPECT_NE(r.error.find("interrupted by SIGINT in step " + r.failed_step), std::string::npos) << r.error;
+    std::vector<std::string> ran;
+    for (const auto& s : r.steps) ran.push_back(s.step);
+    // The last step has no later one to notice the signal: it is reported
+    // after that step's command ended.
+    auto stop = std::find(steps.begin(), steps.end(), r.failed_step);
+    if (c.step == steps.back()) ++stop;
+    EXPECT_EQ(ran, std::vector<std::string>(steps.begin(), stop));
+    const std::string log = mktest::slurp(dir_ / "logs/calxeda01-01.log");
+    EXPECT_NE(log.find("step " + r.failed_step + ": INTERRUPTED by SIGINT"), std::string::npos);
+    // The node: untouched before the first BMC command; after the disk
+    // boot was chosen it keeps the verified disk; otherwise PXE, power off.
+    const auto actions = bmc_->actions();
+    if (r.failed_step == "check-image" || r.failed_step == "power-off") {
+      EXPECT_TRUE(actions.empty() || actions == std::vector<std::string>{"power 0"}) << ::testing::PrintToString(actions);
+    } else if (r.failed_step == "power-reset") {  // the verified disk was selected, then the reset ran
+      std::vector<std::string> want_actions = {"power 0", "boot pxe", "power 1", "boot default"};
+      if (c.step == "power-reset") want_actions.push_back("reset 1");
+      EXPECT_EQ(actions, want_actions);
+      EXPECT_NE(r.error.find("the verified image was already selected to boot"), std::string::npos) << r.error;
+    } else {
+      ASSERT_GE(actions.size(), 2u);
+      EXPECT_EQ(std::vector<std::string>(actions.end() - 2, actions.end()),
+                (std::vector<std::string>{"boot pxe", "power 0"}))
+          << ::testing::PrintToString(actions);
+    }
+    // No child of ours is left: ipmitool, its SOL session, the push's.
+    std::map<pid_t, std::string> left;
+    for (int i = 0; i < 100; ++i) {
+      left.clear();
+      for (const auto& [p, cmd] : children())
+        if (!before.count(p)) left[p] = cmd;
+      if (left.empty()) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(left.empty()) << left.begin()->second;
+    // The SOL payload is free: one connect, no `sol deactivate` first.
+    const bmc::NodeControl ctl(inv.node("calxeda01-01"), lab::node_device_config(inv.node("calxeda01-01")),
+                               lab::read_bmc_password(inv.node("calxeda01-01")), {},
+                               bmc::RetryPolicy{1, 100ms, 20000ms});
+    auto co = bmc::console_options(ctl, "", {});
+    co.deactivate_argv.clear();
+    co.max_reconnects = 1;
+    bmc::SolConsole again(co);
+    EXPECT_NO_THROW(again.connect(false));
+    again.close();
+  }
 }
 
 // The direct push's image options reach a node's stream-image step: a
