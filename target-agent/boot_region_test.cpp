@@ -117,3 +117,29 @@ TEST(BootRegion, AFailedWipeNamesTheTargetAndStaysUnwiped) {
   }
   EXPECT_FALSE(boot.wiped());
 }
+
+// An image whose boot bytes are an MBR and a loader at 32 KiB: the head
+// holds 64 KiB, not the whole MiB; zeros past it hold nothing, and the
+// commit leaves the wiped zeros behind the held bytes.
+TEST(BootRegion, HoldsOnlyAsFarAsTheBootBytesReach) {
+  Target t;
+  agent::BootRegion boot(mkproto::boot_layout(kDevice, 512));
+  boot.wipe(t.fd.get(), t.path);
+  const Bytes image = random_bytes(64u << 10, 9);
+  boot.hold(0, {image.data(), 512});
+  boot.hold(32u << 10, {image.data() + (32u << 10), 4096});
+  boot.hold_zeros(128u << 10, 512u << 10);           // past the held head: nothing to hold
+  boot.hold_zeros(kDevice - kTail, kTail);           // the untouched tail: nothing either
+  EXPECT_EQ(boot.held_bytes(), 64u << 10);
+  Bytes out(8192, 0xee);
+  boot.copy_held(60u << 10, out);  // the held part, then what the disk has
+  EXPECT_TRUE(all(out, 0, 4096, 0));
+  EXPECT_TRUE(all(out, 4096, 8192, 0xee));
+  boot.commit(t.fd.get(), kDevice, t.path);
+  const Bytes disk = t.bytes();
+  EXPECT_TRUE(std::equal(image.begin(), image.begin() + 512, disk.begin()));
+  EXPECT_TRUE(all(disk, 512, 32u << 10, 0));
+  EXPECT_TRUE(std::equal(image.begin() + (32u << 10), image.begin() + (36u << 10), disk.begin() + (32u << 10)));
+  EXPECT_TRUE(all(disk, 36u << 10, 1u << 20, 0));
+  EXPECT_TRUE(all(disk, kDevice - kTail, kDevice, 0));
+}
