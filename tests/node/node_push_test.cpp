@@ -14,7 +14,6 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -22,11 +21,11 @@
 #include "bmc_sim.h"
 #include "testing/files.h"
 #include "testing/temp_dir.h"
-#include "mkmaster/lab/inventory.h"
-#include "mkmaster/bmc/node_console.h"
 #include "mkmaster/bmc/ipmi.h"
-#include "mkmaster/lab/node_config.h"
+#include "mkmaster/bmc/node_console.h"
 #include "mkmaster/bmc/sol_console.h"
+#include "mkmaster/lab/inventory.h"
+#include "mkmaster/lab/node_config.h"
 #include "mkmaster/flash/flash.h"
 #include "mkmaster/flash/relay_adapter.h"
 #include "mkmaster/push/relay_push.h"
@@ -146,7 +145,7 @@ TEST_F(NodePush, FlashesFromPowerOffToDiskBoot) {
   EXPECT_EQ(done, steps);
 }
 
-// This process's children (pid → command line), zombies included: what a
+// This process's children (pid → state and command line), zombies included: what a
 // pipeline run leaves behind shows up here.
 std::map<pid_t, std::string> children() {
   std::map<pid_t, std::string> out;
@@ -220,8 +219,8 @@ TEST_F(NodePush, ASignalAtAnyStepLeavesTheLabInTheDefinedState) {
     const NodeResult& r = results[0];
     EXPECT_FALSE(r.ok);
     EXPECT_EQ(r.interrupted, SIGINT) << r.error;
-    // A BMC command is not cut off halfway: its step ends, the next one
-    // is the one interrupted.
+    // A BMC command is not cut off halfway, and check-image and verify do
+    // not wait: such a step ends, the next one is the one interrupted.
     const auto at = std::find(steps.begin(), steps.end(), c.step);
     const bool runs_to_its_end =
         c.step == "check-image" || c.step == "verify" || c.step.rfind("power-", 0) == 0 ||
