@@ -215,7 +215,9 @@ TEST_F(NodePush, ASignalAtAnyStepLeavesTheLabInTheDefinedState) {
     const auto results = flash_nodes(inv, o);
     base::clear_interrupt();
     ASSERT_EQ(results.size(), 1u);
-    ASSERT_TRUE(sent) << results[0].error << "\n" << mktest::slurp(dir_ / "logs/calxeda01-01.log");
+    ASSERT_TRUE(sent) << results[0].error << "\n"
+                      << mktest::slurp(dir_ / "logs/calxeda01-01.log") << "\n--- console ---\n"
+                      << mktest::slurp(dir_ / "logs/calxeda01-01.console.log");
     const NodeResult& r = results[0];
     EXPECT_FALSE(r.ok);
     EXPECT_EQ(r.interrupted, SIGINT) << r.error;
