@@ -118,15 +118,25 @@ PushResult PushSession::run() {
     if (!may_have_wiped_ || finished_) throw;
     throw ProtocolError(e.code, fmt::format("{}; {}", e.detail, durable_note()));
   } catch (const std::exception& e) {
-    if (!may_have_wiped_ || finished_) throw;
+    if (!may_have_wiped_) throw;
+    // Lost after FINISHED (in the read-back, or its BYE): the agent had
+    // written the boot sectors last and synced, so the disk holds the whole
+    // image and boots it; only the check is missing.
+    if (finished_)
+      throw std::runtime_error(fmt::format("{}; the image is complete on {} (FINISH was acknowledged) but not verified",
+                                           e.what(), target_name()));
     throw std::runtime_error(fmt::format("{}; {}", e.what(), durable_note()));
   }
+}
+
+std::string PushSession::target_name() const {
+  return r_.target.empty() ? (o_.target.empty() ? "the agent's target" : o_.target) : r_.target;
 }
 
 std::string PushSession::durable_note() const {
   // The agent holds the boot sectors until FINISH: they are never durable
   // before it, so the durable part of the image starts after them.
-  const std::string target = r_.target.empty() ? (o_.target.empty() ? "the agent's target" : o_.target) : r_.target;
+  const std::string target = target_name();
   if (!boot_)  // no OPENED yet: nothing was acknowledged
     return fmt::format("nothing of the image is durable on {}; the disk will not boot (the agent wipes its boot "
                        "sectors when a push opens)",

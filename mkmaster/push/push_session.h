@@ -35,6 +35,7 @@ class PushSession {
   // "durable [a, b); the rest is undefined; the disk will not boot", from
   // the acknowledged watermark and the target's boot layout.
   std::string durable_note() const;
+  std::string target_name() const;
   using Clock = std::chrono::steady_clock;
   bool size_known() const { return size_ != mkproto::kImageSizeUnknown; }
   // One connection: OPEN, stream from the watermark, FINISH, VERIFY, BYE.
