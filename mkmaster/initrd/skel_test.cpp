@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -78,7 +77,7 @@ TEST(StartAgent, WaitsForTheNewAgentNotAnEarlierOnesLog) {
   const std::filesystem::path dir = tmp.path();
   std::filesystem::create_directories(dir / "state");
   std::ofstream(dir / "state/agent.log") << "target-agent: listening on 0.0.0.0:4000\n";
-  const auto r = run_start_agent(dir, "sleep 0.5; echo 'target-agent: listening on NEW' >&2; sleep 5\n");
+  const auto r = run_start_agent(dir, "sleep 0.5; echo 'target-agent: listening on NEW' >&2; exec sleep 5\n");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(mktest::slurp(dir / "state/agent.log"), "target-agent: listening on NEW\n");
   const std::string pid = mktest::slurp(dir / "state/agent.pid");
