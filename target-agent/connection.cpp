@@ -335,11 +335,17 @@ void Connection::on_place(Frame& f) {
   session_->received.store(*next_offset_, std::memory_order_relaxed);
   if (skip == mkproto::SkipReason::kDontCare) session_->dont_care.add(f.offset, f.offset + item.length);
   if (skip == mkproto::SkipReason::kKeep) session_->kept.add(f.offset, f.offset + item.length);
-  if (forwarder_) forwarder_->offer(f, item.length);  // validated: on to the next node too
-  if (item.kind == WriteItem::Kind::kData) item.payload = std::move(f.payload);
-  const uint64_t length = item.length;
+  const uint64_t offset = f.offset, length = item.length;
+  if (forwarder_) {
+    // Validated: on to the next node too, from the buffer the writer uses.
+    auto shared = std::make_shared<const Frame>(std::move(f));
+    forwarder_->offer(shared, length);
+    if (item.kind == WriteItem::Kind::kData) item.frame = std::move(shared);
+  } else if (item.kind == WriteItem::Kind::kData) {
+    item.payload = std::move(f.payload);
+  }
   writer_->push(std::move(item));
-  if (verifier_) verifier_->placed(f.offset, length, skip);
+  if (verifier_) verifier_->placed(offset, length, skip);
 }
 
 // Before anything of the frame is written: a frame past the image (or,

@@ -102,7 +102,8 @@ void Forwarder::set_downstream(std::optional<Downstream> d) {
   cv_.notify_all();
 }
 
-void Forwarder::offer(const Frame& f, uint64_t length) {
+void Forwarder::offer(std::shared_ptr<const Frame> frame, uint64_t length) {
+  const Frame& f = *frame;
   std::unique_lock lock(m_);
   if (f.offset < offered_end_) dont_care_.truncate(f.offset);  // the upstream restarted below: the same bytes again
   if (f.type == FrameType::kSkip && mkproto::decode<mkproto::Skip>(f).reason == mkproto::SkipReason::kDontCare)
@@ -128,7 +129,7 @@ void Forwarder::offer(const Frame& f, uint64_t length) {
     }
   }
   while (!queue_.empty() && queued_bytes_ + n > kQueueBytes) pop_front();  // not holding back: the newest only
-  queue_.push_back(Item{std::make_shared<const Frame>(f), length});
+  queue_.push_back(Item{std::move(frame), length});
   queued_bytes_ += n;
   cv_.notify_all();
 }

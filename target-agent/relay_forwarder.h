@@ -63,7 +63,8 @@ class Forwarder {
   // The receiver, in frame order, each placement frame of the first pass
   // once validated; `length` is its bytes on the target. Blocks while the
   // hop is live and the queue is full, at most the downstream's stall time.
-  void offer(const mkproto::Frame& f, uint64_t length);
+  // The frame is shared with the writer, never copied.
+  void offer(std::shared_ptr<const mkproto::Frame> f, uint64_t length);
   // This node's FINISH succeeded: the image is [0, image_size).
   void finish(uint64_t image_size);
 

@@ -38,7 +38,7 @@ TargetWriter::~TargetWriter() {
 
 void TargetWriter::push(WriteItem item) {
   std::unique_lock lock(m_);
-  size_t bytes = item.payload.size() + 64;
+  size_t bytes = item.bytes().size() + 64;
   cv_.wait(lock, [&] { return error_ || queued_bytes_ + bytes <= kQueueBytes || queue_.empty(); });
   if (error_) throw *error_;
   queued_bytes_ += bytes;
@@ -164,7 +164,7 @@ void TargetWriter::run() {
     }
     std::lock_guard lock(m_);
     // Counted until written: the batch's memory is in use until now.
-    for (auto& b : batch) queued_bytes_ -= b.payload.size() + 64;
+    for (auto& b : batch) queued_bytes_ -= b.bytes().size() + 64;
     busy_ = false;
     if (do_sync) sync_requested_ = false;
     cv_.notify_all();
@@ -197,7 +197,7 @@ void TargetWriter::apply_data(std::vector<WriteItem>& batch) {
   for (auto& b : batch) {
     if (b.zstd) {
       size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(zctx_), scratch_.data() + used, b.length,
-                                     b.payload.data(), b.payload.size());
+                                     b.bytes().data(), b.bytes().size());
       if (ZSTD_isError(n) || n != b.length)
         fail(ErrorCode::kMalformed,
              fmt::format("DATA at {}: zstd payload does not decompress to {} bytes: {}", b.offset, b.length,
@@ -205,7 +205,7 @@ void TargetWriter::apply_data(std::vector<WriteItem>& batch) {
       iov.push_back({scratch_.data() + used, static_cast<size_t>(b.length)});
       used += static_cast<size_t>(b.length);
     } else {
-      iov.push_back({b.payload.data(), b.payload.size()});
+      iov.push_back({const_cast<uint8_t*>(b.bytes().data()), b.bytes().size()});  // iovec is not const
     }
   }
   uint64_t off = batch[0].offset;

@@ -11,7 +11,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <memory>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -27,6 +29,12 @@ struct WriteItem {
   uint64_t length = 0;  // bytes on the target (uncompressed)
   bool zstd = false;
   std::vector<uint8_t> payload;  // DATA only
+  // Or, on a relaying agent, the frame the forwarder sends on as well: the
+  // disk and the next node share one buffer, not a copy each.
+  std::shared_ptr<const mkproto::Frame> frame;
+  std::span<const uint8_t> bytes() const {
+    return frame ? std::span<const uint8_t>(frame->payload) : std::span<const uint8_t>(payload);
+  }
 };
 
 class TargetWriter {
